@@ -1,0 +1,1 @@
+"""The public HTTP API: geolocate, country, geosubmit, and their shared checks."""

@@ -1,0 +1,99 @@
+"""API keys: validation, a small in-process cache, daily limits and unique users.
+
+The database and Redis may be down; the service keeps answering. Without the
+database the key check is skipped (the request runs with the defaults of an
+unknown key, as the original did); without Redis no limit is enforced.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import re
+import threading
+import time
+from datetime import UTC, datetime
+
+import peewee
+import redis
+
+from ..interfaces import ApiKey as KeyValue
+from ..log import get_logger
+from ..models import ApiKey
+from ..runtime import Runtime
+
+log = get_logger("ichnaea.api.keys")
+
+VALID_KEY = re.compile(r"^[-0-9a-z]+$", re.IGNORECASE)
+CACHE_SIZE = 500
+CACHE_TTL = 300.0
+DAILY_TTL = 90000
+USERS_TTL = 691200
+
+
+def validated_key(text: str | None) -> str | None:
+    if text and 3 < len(text) < 41 and VALID_KEY.match(text):
+        return text
+    return None
+
+
+class KeyCache:
+    """Keys (and misses) kept for about five minutes; database errors are not kept."""
+
+    def __init__(self, ttl: float | None = None) -> None:
+        self.ttl = ttl if ttl is not None else CACHE_TTL + random.uniform(-30, 30)
+        self._data: dict[str, tuple[float, KeyValue | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, rt: Runtime, key: str) -> tuple[KeyValue | None, bool]:
+        """Return (key or None, database_ok)."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None and hit[0] > now:
+                return hit[1], True
+        try:
+            row = rt.db.read(ApiKey.select().where(ApiKey.valid_key == key)).first()
+        except (peewee.DatabaseError, peewee.InterfaceError, OSError) as exc:
+            log.warning("api_key_lookup_failed", error=type(exc).__name__)
+            return None, False
+        value = row.as_value() if row is not None else None
+        with self._lock:
+            if len(self._data) >= CACHE_SIZE:
+                self._data.pop(next(iter(self._data)))
+            self._data[key] = (now + self.ttl, value)
+        return value, True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str | None:
+    """The first X-Forwarded-For address, else the peer; None when not an IP."""
+    candidate = remote_addr
+    if forwarded_for:
+        candidate = forwarded_for.split(",")[0].strip()
+    try:
+        return str(ipaddress.ip_address((candidate or "").strip()))
+    except ValueError:
+        return None
+
+
+def count_and_limit(rt: Runtime, key: KeyValue, api_type: str, metric_path: str,
+                    ip: str | None) -> bool:
+    """Count the request and its client; True when the daily limit is exceeded."""
+    now = datetime.now(UTC)
+    users = f"apiuser:{api_type}:{key.valid_key}:{now:%Y-%m-%d}"
+    limit = f"apilimit:{key.valid_key}:{metric_path}:{now:%Y%m%d}"
+    try:
+        with rt.redis.pipeline() as pipe:
+            pipe.pfadd(users, ip or "127.0.0.1")
+            pipe.expire(users, USERS_TTL)
+            pipe.incr(limit)
+            pipe.expire(limit, DAILY_TTL)
+            count = pipe.execute()[2]
+    except (redis.RedisError, OSError) as exc:
+        log.warning("rate_limit_unavailable", error=type(exc).__name__)
+        return False
+    return bool(key.maxreq) and int(count) > int(key.maxreq or 0)

@@ -1,0 +1,14 @@
+"""The host's built-in plugin: the ``dummy`` and ``internal`` exporters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .hookspecs import hookimpl
+
+
+@hookimpl
+def ichnaea_register_exporters() -> list[Any]:
+    from .exporters import DummyExporter, InternalExporter
+
+    return [DummyExporter, InternalExporter]

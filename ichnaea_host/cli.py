@@ -1,0 +1,449 @@
+"""The ``ichnaea`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .log import configure_logging
+from .settings import ConfigError, Settings
+
+BOOL = click.Choice(["true", "false"])
+
+
+class Context:
+    """Settings and runtime, built lazily so that ``--help`` costs nothing."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._runtime: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = Settings.from_env()
+            configure_logging(self._settings.logging_level)
+        return self._settings
+
+    def runtime(self, **overrides: Any) -> Any:
+        from .runtime import Runtime
+
+        if self._runtime is None:
+            settings = self.settings
+            if overrides:
+                import dataclasses
+
+                settings = dataclasses.replace(settings, **overrides)
+            self._runtime = Runtime(settings)
+        return self._runtime
+
+    def close(self) -> None:
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    click.echo(f"ichnaea: {message}", err=True)
+    sys.exit(code)
+
+
+class IchnaeaGroup(click.Group):
+    """Adds the plugins' commands on first lookup; turns configuration errors
+    into one clear line."""
+
+    _plugins_loaded = False
+
+    def _load_plugin_commands(self, ctx: click.Context) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        try:
+            obj = ctx.ensure_object(Context)
+            from .plugins import build_plugin_host
+
+            build_plugin_host(obj.settings).register_commands(self)
+        except Exception:  # noqa: BLE001 - reported when a command really needs plugins
+            pass
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None:
+            self._load_plugin_commands(ctx)
+            command = super().get_command(ctx, name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands(ctx)
+        return super().list_commands(ctx)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from .plugins import PluginLoadError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            fail(f"configuration error: {exc}")
+        except PluginLoadError as exc:
+            fail(str(exc))
+        finally:
+            obj = ctx.find_object(Context)
+            if obj is not None:
+                obj.close()
+
+
+@click.group(cls=IchnaeaGroup)
+def cli() -> None:
+    """Ichnaea, a self-hostable geolocation service.
+
+    Configuration comes from environment variables (see README); with none
+    set, everything runs on embedded defaults under ./var.
+    """
+
+
+# ---------------------------------------------------------------------------
+# processes
+
+
+@cli.command()
+@click.option("--host", default=None, help="listen address (default ICHNAEA_HOST)")
+@click.option("--port", type=int, default=None, help="port (default ICHNAEA_PORT, 8000)")
+@pass_ctx
+def run(obj: Context, host: str | None, port: int | None) -> None:
+    """Run everything in one process: web, worker and scheduler."""
+    from .serve import run_all
+
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    run_all(obj.runtime(**overrides))
+
+
+@cli.command()
+@click.option("--host", default=None, help="listen address (default ICHNAEA_HOST)")
+@click.option("--port", type=int, default=None, help="port (default ICHNAEA_PORT, 8000)")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="web processes sharing the port")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="threads per process (default ICHNAEA_WEB_THREADS)")
+@pass_ctx
+def serve(obj: Context, host: str | None, port: int | None, workers: int,
+          threads: int | None) -> None:
+    """Run the web service only (waitress)."""
+    from .runtime import Runtime
+    from .serve import serve as serve_web
+
+    settings = obj.settings
+    serve_web(lambda: Runtime(settings), host or settings.host, port or settings.port,
+              workers, threads or settings.web_threads)
+
+
+@cli.command()
+@click.option("--scheduler", is_flag=True, help="also run the scheduler (exactly one worker)")
+@click.option("--threads", type=click.IntRange(1, 64), default=None,
+              help="task threads (default ICHNAEA_WORKER_THREADS)")
+@pass_ctx
+def worker(obj: Context, scheduler: bool, threads: int | None) -> None:
+    """Run a Huey consumer for the data pipeline."""
+    from .serve import run_worker
+
+    run_worker(obj.runtime(), scheduler=scheduler,
+               threads=threads or obj.settings.worker_threads)
+
+
+@cli.command()
+@pass_ctx
+def process(obj: Context) -> None:
+    """Drain every queue now, synchronously, and exit."""
+    from .pipeline import drain
+
+    runs = drain(obj.runtime())
+    if runs:
+        click.echo("processed: " + ", ".join(f"{k} x{v}" for k, v in sorted(runs.items())))
+    else:
+        click.echo("processed: nothing waiting")
+
+
+# ---------------------------------------------------------------------------
+# database
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations of the host and every plugin."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(obj: Context) -> None:
+    """Apply every pending migration."""
+    from . import migrate
+
+    rt = obj.runtime()
+    applied = migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
+    for name in applied:
+        click.echo(f"applied {name}")
+    click.echo(f"database is up to date ({len(applied)} migration(s) applied)")
+
+
+@db.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def db_status(obj: Context, as_json: bool) -> None:
+    """Show applied and pending migrations per namespace."""
+    from . import migrate
+
+    rt = obj.runtime()
+    status = migrate.status(rt.db.rw, rt.plugins.migration_dirs)
+    if as_json:
+        click.echo(json.dumps([s.as_dict() for s in status], indent=2))
+        return
+    for s in status:
+        click.echo(f"{s.namespace}: {len(s.done)} applied, {len(s.pending)} pending")
+        for name in s.pending:
+            click.echo(f"  pending {name}")
+    if any(s.pending for s in status):
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------------
+# API keys
+
+KEY_OPTIONS: list[tuple[str, Any, str]] = [
+    ("maxreq", int, "daily request limit per API path (0: unlimited)"),
+    ("allow-fallback", BOOL, "may use the external fallback provider"),
+    ("allow-locate", BOOL, "may call /v1/geolocate"),
+    ("allow-region", BOOL, "may call /v1/country"),
+    ("fallback-name", str, "fallback provider name (rate limit and metrics)"),
+    ("fallback-schema", str, "fallback wire format, e.g. ichnaea/v1"),
+    ("fallback-url", str, "fallback provider URL"),
+    ("fallback-ratelimit", int, "provider calls per interval (0: unlimited)"),
+    ("fallback-ratelimit-interval", int, "rate limit interval in seconds"),
+    ("fallback-cache-expire", int, "seconds to cache provider answers (0: no cache)"),
+    ("store-sample-locate", click.IntRange(0, 100), "percent of locate queries kept as data"),
+    ("store-sample-submit", click.IntRange(0, 100), "percent of submissions kept"),
+]
+KEY_DEFAULTS = {"maxreq": 100, "allow_fallback": False, "allow_locate": True,
+                "allow_region": True, "store_sample_locate": 100, "store_sample_submit": 100}
+
+
+def key_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for name, kind, help_text in reversed(KEY_OPTIONS):
+        func = click.option(f"--{name}", type=kind, default=None, help=help_text)(func)
+    return func
+
+
+def _key_values(options: dict[str, Any]) -> dict[str, Any]:
+    values = {}
+    for name, value in options.items():
+        if value is None:
+            continue
+        values[name] = (value == "true") if value in ("true", "false") else value
+    return values
+
+
+def _check_schema(obj: Context, values: dict[str, Any]) -> None:
+    schema = values.get("fallback_schema")
+    if schema:
+        known = obj.runtime().plugins.fallback_schemas()
+        if schema not in known:
+            fail(f"unknown fallback schema {schema!r} "
+                 f"(installed: {', '.join(sorted(known)) or 'none'})")
+
+
+def _migrated(obj: Context) -> Any:
+    from . import migrate
+
+    rt = obj.runtime()
+    pending = migrate.pending(rt.db.rw, rt.plugins.migration_dirs)
+    if pending:
+        fail(f"the database needs migrations ({len(pending)} pending): run 'ichnaea db upgrade'")
+    return rt
+
+
+@cli.group()
+def apikey() -> None:
+    """Manage API keys."""
+
+
+@apikey.command("create")
+@click.argument("key", required=False)
+@key_options
+@pass_ctx
+def apikey_create(obj: Context, key: str | None, **options: Any) -> None:
+    """Create an API key (a random one when KEY is omitted)."""
+    import uuid
+
+    from .api.keys import validated_key
+    from .models import ApiKey
+
+    _migrated(obj)
+    key = key or str(uuid.uuid4())
+    if validated_key(key) is None:
+        fail(f"invalid API key {key!r}: use 4 to 40 letters, digits or '-'")
+    values = {**KEY_DEFAULTS, **_key_values(options)}
+    _check_schema(obj, values)
+    if ApiKey.get_or_none(ApiKey.valid_key == key) is not None:
+        fail(f"API key '{key}' exists", code=1)
+    ApiKey.create(valid_key=key, **values)
+    click.echo(f"Created API key: '{key}'")
+
+
+@apikey.command("update")
+@click.argument("key")
+@key_options
+@pass_ctx
+def apikey_update(obj: Context, key: str, **options: Any) -> None:
+    """Change columns of an existing API key."""
+    from .models import ApiKey
+
+    _migrated(obj)
+    values = _key_values(options)
+    _check_schema(obj, values)
+    row = ApiKey.get_or_none(ApiKey.valid_key == key)
+    if row is None:
+        fail(f"API key '{key}' does not exist", code=1)
+    if values:
+        ApiKey.update(**values).where(ApiKey.valid_key == key).execute()
+    click.echo(f"Updated API key: '{key}'")
+
+
+@apikey.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def apikey_list(obj: Context, as_json: bool) -> None:
+    """List API keys."""
+    from .models import ApiKey
+
+    _migrated(obj)
+    rows = list(ApiKey.select().order_by(ApiKey.valid_key))
+    if as_json:
+        click.echo(json.dumps([_key_dict(r) for r in rows], indent=2))
+        return
+    click.echo(f"{len(rows)} api keys.")
+    if rows:
+        click.echo(f"{'valid_key':<40} {'maxreq':>7} fallback locate region")
+        for r in rows:
+            click.echo(f"{r.valid_key:<40} {r.maxreq or 0:>7} {str(bool(r.allow_fallback)):<8} "
+                       f"{str(bool(r.allow_locate)):<6} {bool(r.allow_region)}")
+
+
+def _key_dict(row: Any) -> dict[str, Any]:
+    from .models import ApiKey
+
+    return {"valid_key": row.valid_key, **{c: getattr(row, c) for c in ApiKey.COLUMNS}}
+
+
+@apikey.command("show")
+@click.argument("key")
+@pass_ctx
+def apikey_show(obj: Context, key: str) -> None:
+    """Show every column of an API key."""
+    from .models import ApiKey
+
+    _migrated(obj)
+    row = ApiKey.get_or_none(ApiKey.valid_key == key)
+    if row is None:
+        fail(f"API key '{key}' does not exist", code=1)
+    for name, value in _key_dict(row).items():
+        click.echo(f"{name}: {value}")
+
+
+# ---------------------------------------------------------------------------
+# exports
+
+
+@cli.group()
+def export() -> None:
+    """Manage export targets (export_config)."""
+
+
+@export.command("add")
+@click.argument("name")
+@click.option("--schema", required=True, help="exporter: internal, dummy, s3, geosubmit ...")
+@click.option("--batch", type=click.IntRange(0), default=100, show_default=True)
+@click.option("--url", default=None)
+@click.option("--skip-keys", default=None, help="comma-separated API keys not exported")
+@click.option("--skip-sources", default=None, help="comma-separated sources not exported")
+@pass_ctx
+def export_add(obj: Context, name: str, schema: str, batch: int, url: str | None,
+               skip_keys: str | None, skip_sources: str | None) -> None:
+    """Add or replace an export target."""
+    from .models import ExportConfig
+
+    rt = _migrated(obj)
+    known = rt.plugins.exporters()
+    if schema not in known:
+        fail(f"unknown export schema {schema!r} (installed: {', '.join(sorted(known))})")
+    if len(name) > 40:
+        fail("export name longer than 40 characters")
+    ExportConfig.insert(name=name, schema=schema, batch=batch, url=url, skip_keys=skip_keys,
+                        skip_sources=skip_sources).on_conflict_replace().execute()
+    click.echo(f"Export '{name}' ({schema}, batch {batch}) saved")
+
+
+@export.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def export_list(obj: Context, as_json: bool) -> None:
+    """List export targets."""
+    from .models import ExportConfig
+
+    _migrated(obj)
+    rows = list(ExportConfig.select().order_by(ExportConfig.name))
+    data = [{"name": r.name, "schema": r.schema, "batch": r.batch, "url": r.url,
+             "skip_keys": r.skip_keys, "skip_sources": r.skip_sources} for r in rows]
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"{len(rows)} exports.")
+    for d in data:
+        click.echo(f"{d['name']:<20} {d['schema']:<10} batch={d['batch']} url={d['url'] or ''}")
+
+
+# ---------------------------------------------------------------------------
+# plugins
+
+
+@cli.group()
+def plugins() -> None:
+    """Inspect plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def plugins_list(obj: Context, as_json: bool) -> None:
+    """Show installed plugins, versions, what they register and their settings."""
+    import dataclasses
+
+    from .plugins import build_plugin_host
+
+    settings = dataclasses.replace(obj.settings, strict_plugins=False)
+    host = build_plugin_host(settings)
+    infos = host.plugin_list()
+    if as_json:
+        click.echo(json.dumps([i.as_dict() for i in infos], indent=2, default=str))
+        return
+    for info in infos:
+        state = "enabled" if info.enabled else ("failed" if info.error else "disabled")
+        click.echo(f"{info.name} ({info.distribution or '?'} {info.version or '?'}): {state}")
+        if info.error:
+            click.echo(f"  error: {info.error}")
+        for family, names in sorted(info.registers.items()):
+            click.echo(f"  {family}: {', '.join(names)}")
+        for s in info.settings:
+            click.echo(f"  setting {s['env']} = {s['default']!r}  ({s['help']})")
+
+
+def main() -> None:
+    cli(prog_name="ichnaea")
+
+
+if __name__ == "__main__":
+    main()

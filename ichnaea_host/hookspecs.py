@@ -1,0 +1,116 @@
+"""The hooks a plugin can implement.
+
+Every hook is prefixed ``ichnaea_``. Registration hooks return classes (or a
+list of them); the host keeps the registry, the order and the loops. Hook
+implementations must not take parameters with defaults (pluggy ignores them)
+and should import heavy libraries inside the returned classes, not at the
+top of the plugin's ``hooks`` module.
+
+A plugin is a module listed in the entry-point group ``ichnaea``::
+
+    [project.entry-points.ichnaea]
+    acme = "ichnaea_fallback_acme.hooks"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from .interfaces import (
+        Exporter,
+        FallbackSchema,
+        HeartbeatCheck,
+        LocationSource,
+        MigrationDir,
+        PeriodicJob,
+        ReportFragment,
+        StationUpdater,
+    )
+    from .settings import PluginSettings
+
+PROJECT = "ichnaea"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def ichnaea_register_settings() -> type[PluginSettings] | None:
+    """Return this plugin's settings class (a frozen dataclass subclassing
+    :class:`~ichnaea_host.settings.PluginSettings`), or None.
+
+    Its fields are read from ``ICHNAEA_<PLUGIN>__<FIELD>`` where ``<PLUGIN>``
+    is the entry-point name, and shown by ``ichnaea plugins list``.
+    """
+
+
+@hookspec
+def ichnaea_register_location_sources() -> Sequence[type[LocationSource]]:
+    """Return :class:`~ichnaea_host.interfaces.LocationSource` subclasses.
+
+    Position sources (``KIND = "position"``) answer ``/v1/geolocate``; region
+    sources (``KIND = "region"``) answer ``/v1/country``. The host runs them in
+    the order of ``ICHNAEA_LOCATE_SOURCES`` / ``ICHNAEA_REGION_SOURCES``, or by
+    their ``DEFAULT_ORDER``.
+    """
+    return ()
+
+
+@hookspec
+def ichnaea_register_report_fragments() -> Sequence[type[ReportFragment]]:
+    """Return :class:`~ichnaea_host.interfaces.ReportFragment` subclasses: the
+    per-network lists (``wifiAccessPoints`` ...) of submitted reports and
+    geolocate queries."""
+    return ()
+
+
+@hookspec
+def ichnaea_register_station_updaters() -> Sequence[type[StationUpdater]]:
+    """Return :class:`~ichnaea_host.interfaces.StationUpdater` subclasses: each
+    splits reports into per-shard observations and writes its station tables."""
+    return ()
+
+
+@hookspec
+def ichnaea_register_exporters() -> Sequence[type[Exporter]]:
+    """Return :class:`~ichnaea_host.interfaces.Exporter` subclasses, found by the
+    ``schema`` column of ``export_config``."""
+    return ()
+
+
+@hookspec
+def ichnaea_register_fallback_schemas() -> Sequence[type[FallbackSchema]]:
+    """Return :class:`~ichnaea_host.interfaces.FallbackSchema` subclasses, found
+    by the ``fallback_schema`` column of ``api_key``."""
+    return ()
+
+
+@hookspec
+def ichnaea_migration_dirs() -> Sequence[MigrationDir]:
+    """Return the folders of this plugin's database migrations. They run after
+    the host's own, each with a history kept under its namespace."""
+    return ()
+
+
+@hookspec
+def ichnaea_register_periodic_jobs() -> Sequence[PeriodicJob]:
+    """Return :class:`~ichnaea_host.interfaces.PeriodicJob` values the scheduler
+    triggers (through the host's own Huey task ``ichnaea.periodic``)."""
+    return ()
+
+
+@hookspec
+def ichnaea_register_commands(cli: click.Group) -> None:
+    """Add click commands or groups to the ``ichnaea`` command."""
+
+
+@hookspec
+def ichnaea_register_heartbeat_checks() -> Sequence[type[HeartbeatCheck]]:
+    """Return :class:`~ichnaea_host.interfaces.HeartbeatCheck` subclasses; each
+    becomes one entry of ``/__heartbeat__`` under its ``PLUGIN_NAME``."""
+    return ()

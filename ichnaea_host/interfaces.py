@@ -1,0 +1,348 @@
+"""The classes plugins subclass, and the values that pass between host and plugins.
+
+Every hook of :mod:`ichnaea_host.hookspecs` registers *classes*; each class has
+a ``PLUGIN_NAME`` that is unique within its family. The host decides order,
+configuration and the loops that call them. Nothing here knows a radio type,
+a vendor or an export target by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    import click
+    import marshmallow
+    import redis
+
+    from .db import Database
+    from .settings import PluginSettings, Settings
+
+
+# ---------------------------------------------------------------------------
+# What a plugin gets from the host at run time
+
+
+class HostContext(Protocol):
+    """What the host hands to plugin objects: settings, storage and queues."""
+
+    settings: Settings
+    db: Database
+
+    @property
+    def redis(self) -> redis.Redis: ...
+
+    def plugin_settings(self, plugin_name: str) -> PluginSettings | None: ...
+
+    def enqueue(self, queue_name: str, items: Sequence[Any]) -> None: ...
+
+    def queue(self, name: str, batch: int | None = None) -> Any: ...
+
+    def station_updater_names(self) -> list[str]: ...
+
+    def station_updater(self, name: str) -> StationUpdater: ...
+
+
+# ---------------------------------------------------------------------------
+# Accuracy classes (metres). A result is a "hit" when its class is at least
+# as good as the query's expected class.
+
+DATA_ACCURACY = {"high": 500.0, "medium": 50000.0, "low": 40_000_000.0}
+ACCURACY_ORDER = ("high", "medium", "low", "none")
+
+
+def accuracy_class(accuracy: float | None) -> str:
+    if accuracy is None:
+        return "none"
+    for name in ("high", "medium", "low"):
+        if accuracy <= DATA_ACCURACY[name]:
+            return name
+    return "none"
+
+
+# ---------------------------------------------------------------------------
+# Locate: query and results
+
+
+@dataclasses.dataclass
+class ApiKey:
+    """One row of ``api_key`` (or the defaults used without a known key)."""
+
+    valid_key: str | None = None
+    maxreq: int | None = 0
+    allow_fallback: bool = False
+    allow_locate: bool = True
+    allow_region: bool = True
+    fallback_name: str | None = None
+    fallback_schema: str | None = None
+    fallback_url: str | None = None
+    fallback_ratelimit: int | None = None
+    fallback_ratelimit_interval: int | None = None
+    fallback_cache_expire: int | None = None
+    store_sample_locate: int | None = 100
+    store_sample_submit: int | None = 100
+
+    def allowed(self, api_type: str) -> bool:
+        if api_type == "locate":
+            return bool(self.allow_locate)
+        if api_type == "region":
+            return bool(self.allow_region)
+        return True
+
+    def can_fallback(self) -> bool:
+        return bool(
+            self.allow_fallback
+            and self.fallback_name
+            and self.fallback_url
+            and self.fallback_ratelimit is not None
+            and self.fallback_ratelimit_interval
+        )
+
+
+@dataclasses.dataclass
+class Query:
+    """A validated locate or region query.
+
+    ``networks`` maps a report fragment's ``PLUGIN_NAME`` (for example the wifi
+    plugin's) to the lookups its :meth:`ReportFragment.parse_query` returned.
+    """
+
+    api_type: str = "locate"
+    api_key: ApiKey = dataclasses.field(default_factory=ApiKey)
+    ip: str | None = None
+    fallbacks: dict[str, bool] = dataclasses.field(
+        default_factory=lambda: {"ipf": True, "lacf": True}
+    )
+    networks: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
+    #: accuracy class each fragment's data can reach ("high" for wifi, ...)
+    network_accuracy: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: the validated request body, after every fragment normalised its part
+    body: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def has_networks(self) -> bool:
+        return any(self.networks.values())
+
+    @property
+    def expected_accuracy(self) -> str:
+        """The best accuracy class this query's data could reach."""
+        wanted = []
+        for name, lookups in self.networks.items():
+            if lookups:
+                wanted.append("low" if self.api_type == "region" else
+                              self.network_accuracy.get(name, "low"))
+        if self.ip and self.fallbacks.get("ipf", True):
+            wanted.append("low")
+        if not wanted:
+            return "none"
+        return min(wanted, key=ACCURACY_ORDER.index)
+
+
+@dataclasses.dataclass
+class Position:
+    """A candidate position answer from one source."""
+
+    lat: float
+    lon: float
+    accuracy: float
+    score: float
+    source: str
+    fallback: str | None = None
+    #: (network kind, id, seen today) of the stations that made this answer
+    used_networks: list[tuple[str, str, bool]] = dataclasses.field(default_factory=list)
+
+    @property
+    def data_accuracy(self) -> str:
+        return accuracy_class(self.accuracy)
+
+
+@dataclasses.dataclass
+class Region:
+    """A candidate region answer from one source."""
+
+    code: str
+    name: str
+    accuracy: float
+    score: float
+    source: str
+    fallback: str | None = None
+
+
+class PluginClass:
+    """What every registered class has: a name and optional typed settings."""
+
+    #: unique name within the class's family; also the operator-facing name
+    PLUGIN_NAME: ClassVar[str] = ""
+    #: the plugin's settings class, read from ICHNAEA_<PLUGIN>__<FIELD>
+    Settings: ClassVar[type[PluginSettings] | None] = None
+
+
+class LocationSource(PluginClass):
+    """Turns a query into candidate :class:`Position` (or :class:`Region`) results.
+
+    ``KIND`` is ``"position"`` for ``/v1/geolocate`` or ``"region"`` for
+    ``/v1/country``. ``DEFAULT_ORDER`` places the source when the operator has
+    not set ``ICHNAEA_LOCATE_SOURCES`` / ``ICHNAEA_REGION_SOURCES``: lower runs
+    first (internal radio data 10-30, GeoIP 50, external fallback 90).
+    A source must never raise for bad data; the host still isolates it.
+    """
+
+    KIND: ClassVar[str] = "position"
+    DEFAULT_ORDER: ClassVar[int] = 50
+    #: the query flag that switches this source off ("ipf", "lacf"), if any
+    FALLBACK_FIELD: ClassVar[str | None] = None
+
+    def __init__(self, context: HostContext) -> None:
+        self.context = context
+
+    def should_search(self, query: Query, results: Sequence[Position | Region]) -> bool:
+        return True
+
+    def search(self, query: Query) -> list[Position] | list[Region]:
+        raise NotImplementedError
+
+
+class ReportFragment(PluginClass):
+    """One list of networks in reports and queries, e.g. ``wifiAccessPoints``.
+
+    The host composes the submit and geolocate schemas from the fragments;
+    it knows no radio field itself.
+    """
+
+    #: the JSON field in geosubmit v2 reports and geolocate queries
+    FIELD: ClassVar[str] = ""
+    #: accuracy class a query with this data can expect ("high", "medium", "low")
+    DATA_ACCURACY: ClassVar[str] = "low"
+    #: field names in the v1 geosubmit and v0 submit formats
+    V0_FIELD: ClassVar[str | None] = None
+
+    def submit_entry_schema(self) -> marshmallow.Schema:
+        """A marshmallow schema for one entry of the list in a submitted report."""
+        raise NotImplementedError
+
+    def query_entry_schema(self) -> marshmallow.Schema:
+        """A marshmallow schema for one entry of the list in a geolocate query."""
+        return self.submit_entry_schema()
+
+    def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
+        """Validate and de-duplicate the entries of a query; drop invalid ones.
+
+        ``body`` is the whole validated query, for report-level fields.
+        """
+        return entries
+
+    def query_json(self, lookups: list[Any]) -> list[dict[str, Any]]:
+        """The normalised entries of a query, as stored for the pipeline."""
+        return [dict(x) for x in lookups]
+
+
+@dataclasses.dataclass
+class UpdateStats:
+    """What one station-updater run did, for counters and logs."""
+
+    observations: int = 0
+    new: int = 0
+    changed: int = 0
+    confirmed: int = 0
+    blocked: int = 0
+    dropped: int = 0
+
+
+class StationUpdater(PluginClass):
+    """Learns stations of one network kind from positioned reports.
+
+    ``split`` turns a report into observations per shard (it owns the
+    validation and normalisation of its entries); the host queues them in
+    ``update_<PLUGIN_NAME>_<shard>``; ``update`` writes a shard's batch of
+    observations to the station tables.
+    """
+
+    FIELD: ClassVar[str] = ""
+    SHARDS: ClassVar[tuple[str, ...]] = ("0",)
+    #: observations per update run
+    BATCH: ClassVar[int] = 500
+
+    def __init__(self, context: HostContext) -> None:
+        self.context = context
+
+    def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    def update(self, shard: str, observations: list[dict[str, Any]]) -> UpdateStats:
+        raise NotImplementedError
+
+
+class Exporter(PluginClass):
+    """Sends batches of reports to one export target; ``PLUGIN_NAME`` is the
+    ``export_config.schema`` value it serves."""
+
+    #: exceptions after which the host retries the batch
+    RETRIABLE: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
+    #: one queue per (source, api key) instead of one per export
+    PARTITIONED: ClassVar[bool] = False
+
+    def __init__(self, context: HostContext, config: Any, queue_key: str) -> None:
+        self.context = context
+        self.config = config
+        self.queue_key = queue_key
+
+    def send(self, items: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+
+class FallbackSchema(PluginClass):
+    """Speaks one external provider's wire format (``api_key.fallback_schema``)."""
+
+    def build_request(
+        self, query: dict[str, Any], url: str
+    ) -> tuple[str, dict[str, Any], dict[str, str]] | None:
+        """Return (url, JSON body, headers), or None when nothing can be asked."""
+        raise NotImplementedError
+
+    def parse_response(self, status: int, body: Any) -> dict[str, Any] | None:
+        """Return {"lat", "lon", "accuracy", "fallback"}, None for not found;
+        raise ValueError for an unusable answer."""
+        raise NotImplementedError
+
+
+class HeartbeatCheck(PluginClass):
+    """A named check shown in ``/__heartbeat__``; returns at least ``{"up": bool}``."""
+
+    def __init__(self, context: HostContext) -> None:
+        self.context = context
+
+    def check(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class MigrationDir:
+    """A folder of peewee-migrate migrations; ``namespace`` keeps their history apart."""
+
+    namespace: str
+    path: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class PeriodicJob:
+    """Work the scheduler triggers every ``interval`` seconds (sub-minute allowed).
+
+    ``run(context)`` returns True when more work is waiting, so the host runs
+    it again at once. ``drain`` jobs also run in ``ichnaea process``.
+    """
+
+    name: str
+    interval: float
+    run: Callable[[HostContext], bool | None]
+    drain: bool = False
+
+
+def names(classes: Iterable[type[PluginClass]]) -> list[str]:
+    return [c.PLUGIN_NAME for c in classes]
+
+
+if TYPE_CHECKING:
+    CommandGroup = click.Group

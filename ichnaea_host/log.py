@@ -1,0 +1,50 @@
+"""Structured logging (structlog) for every process of the service.
+
+Log lines are JSON objects on stderr. Nothing that identifies a person is
+logged: API keys are shortened with :func:`redact_key` and client addresses
+are never passed to a logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+_configured = False
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+    global _configured
+    numeric = getattr(logging, level.upper(), logging.INFO)
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric, force=True)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    logging.getLogger("huey").setLevel(max(numeric, logging.WARNING))
+    logging.getLogger("peewee").setLevel(logging.WARNING)
+    logging.getLogger("peewee_migrate").setLevel(logging.WARNING)
+    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    _configured = True
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)
+
+
+def redact_key(key: str | None) -> str | None:
+    """Show only the first characters of an API key."""
+    if not key:
+        return key
+    return key[:4] + "..." if len(key) > 4 else "..."

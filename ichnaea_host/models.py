@@ -1,0 +1,94 @@
+"""The host's own tables: API keys, export configuration and statistics.
+
+Station tables belong to the radio plugins; they declare their models and
+migrations themselves.
+"""
+
+from __future__ import annotations
+
+import peewee
+
+from .db import BaseModel
+from .interfaces import ApiKey as ApiKeyValue
+
+
+class ApiKey(BaseModel):
+    valid_key = peewee.CharField(max_length=40, primary_key=True)
+    maxreq = peewee.IntegerField(null=True)
+    allow_fallback = peewee.BooleanField(null=True, default=False)
+    allow_locate = peewee.BooleanField(null=True, default=True)
+    allow_region = peewee.BooleanField(null=True, default=True)
+    fallback_name = peewee.CharField(max_length=40, null=True)
+    fallback_schema = peewee.CharField(max_length=64, null=True)
+    fallback_url = peewee.CharField(max_length=256, null=True)
+    fallback_ratelimit = peewee.IntegerField(null=True)
+    fallback_ratelimit_interval = peewee.IntegerField(null=True)
+    fallback_cache_expire = peewee.IntegerField(null=True)
+    store_sample_locate = peewee.SmallIntegerField(null=True)
+    store_sample_submit = peewee.SmallIntegerField(null=True)
+
+    class Meta:
+        table_name = "api_key"
+
+    COLUMNS = (
+        "maxreq", "allow_fallback", "allow_locate", "allow_region", "fallback_name",
+        "fallback_schema", "fallback_url", "fallback_ratelimit", "fallback_ratelimit_interval",
+        "fallback_cache_expire", "store_sample_locate", "store_sample_submit",
+    )
+
+    def as_value(self) -> ApiKeyValue:
+        return ApiKeyValue(
+            valid_key=self.valid_key, **{name: getattr(self, name) for name in self.COLUMNS}
+        )
+
+
+class ExportConfig(BaseModel):
+    name = peewee.CharField(max_length=40, primary_key=True)
+    batch = peewee.IntegerField(null=True)
+    schema = peewee.CharField(max_length=32, null=True)
+    url = peewee.CharField(max_length=512, null=True)
+    skip_keys = peewee.CharField(max_length=1024, null=True)
+    skip_sources = peewee.CharField(max_length=64, null=True)
+
+    class Meta:
+        table_name = "export_config"
+
+    @staticmethod
+    def _split(value: str | None) -> frozenset[str]:
+        return frozenset(part for part in (value or "").split(",") if part)
+
+    @property
+    def skip_key_set(self) -> frozenset[str]:
+        return self._split(self.skip_keys)
+
+    @property
+    def skip_source_set(self) -> frozenset[str]:
+        return self._split(self.skip_sources)
+
+    def allowed(self, api_key: str | None, source: str | None) -> bool:
+        return api_key not in self.skip_key_set and source not in self.skip_source_set
+
+
+class Stat(BaseModel):
+    key = peewee.SmallIntegerField()
+    time = peewee.DateField()
+    value = peewee.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "stat"
+        primary_key = peewee.CompositeKey("key", "time")
+
+
+class RegionStat(BaseModel):
+    region = peewee.CharField(max_length=2, primary_key=True)
+    gsm = peewee.IntegerField(null=True)
+    wcdma = peewee.IntegerField(null=True)
+    lte = peewee.IntegerField(null=True)
+    blue = peewee.BigIntegerField(null=True)
+    wifi = peewee.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "region_stat"
+
+
+HOST_MODELS = (ApiKey, ExportConfig, Stat, RegionStat)

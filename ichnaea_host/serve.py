@@ -1,0 +1,193 @@
+"""Running the processes: the web server, the worker, and everything in one.
+
+``serve`` runs waitress; with several workers the parent opens the listening
+socket and forks one waitress process per worker on it. ``run_all`` is the
+one-command service: web, worker threads and scheduler in one process, on
+the embedded defaults unless servers are configured. Ctrl-C (or SIGTERM)
+stops everything cleanly, the embedded Redis included.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import migrate
+from .app import create_app
+from .log import get_logger
+from .models import ApiKey, ExportConfig
+from .runtime import Runtime
+from .worker import EmbeddedConsumer, Scheduler, Worker
+
+log = get_logger("ichnaea.serve")
+
+DEMO_KEY_PREFIX = "demo-"
+
+
+class Stop(Exception):
+    """Raised in the main thread by SIGINT/SIGTERM."""
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def install_stop_handlers() -> None:
+    signal.signal(signal.SIGINT, _raise_stop)
+    signal.signal(signal.SIGTERM, _raise_stop)
+
+
+def _waitress(app: Any, sock: socket.socket | None, host: str, port: int, threads: int) -> Any:
+    from waitress.server import create_server
+
+    options: dict[str, Any] = {"threads": threads, "ident": "ichnaea",
+                               "clear_untrusted_proxy_headers": False}
+    if sock is not None:
+        return create_server(app, sockets=[sock], **options)
+    return create_server(app, host=host, port=port, **options)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+def serve(make_runtime: Callable[[], Runtime], host: str, port: int, workers: int,
+          threads: int) -> None:
+    """The web service only. Several workers share one listening socket."""
+    sock = listen(host, port)
+    print(f"ichnaea: serving on http://{host}:{port} with {workers} process(es)", flush=True)
+    if workers <= 1:
+        _serve_one(make_runtime, sock, threads)
+        return
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # child: its own runtime, database and Redis connections
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            try:
+                _serve_one(make_runtime, sock, threads)
+            finally:
+                os._exit(0)
+        children.append(pid)
+    install_stop_handlers()
+    try:
+        while children:
+            pid, _ = os.wait()
+            if pid in children:
+                children.remove(pid)
+    except Stop:
+        pass
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _serve_one(make_runtime: Callable[[], Runtime], sock: socket.socket, threads: int) -> None:
+    rt = make_runtime()
+    server = _waitress(create_app(runtime=rt), sock, "", 0, threads)
+    try:
+        server.run()
+    except (KeyboardInterrupt, Stop):
+        pass
+    finally:
+        server.close()
+        rt.close()
+
+
+def first_start(rt: Runtime) -> str:
+    """Migrate; on first start create a demo API key and an internal export.
+
+    Returns the demo key.
+    """
+    applied = migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
+    if applied:
+        log.info("database_migrated", migrations=len(applied))
+    demo = (ApiKey.select().where(ApiKey.valid_key.startswith(DEMO_KEY_PREFIX))
+            .order_by(ApiKey.valid_key).first())
+    if demo is None:
+        demo = ApiKey.create(valid_key=DEMO_KEY_PREFIX + secrets.token_hex(6), maxreq=0,
+                             allow_fallback=False, allow_locate=True, allow_region=True,
+                             store_sample_locate=100, store_sample_submit=100)
+    if not ExportConfig.select().exists():
+        ExportConfig.create(name="internal", batch=1, schema="internal")
+    return demo.valid_key
+
+
+def run_all(rt: Runtime) -> None:
+    """Web, worker and scheduler in this process, until Ctrl-C."""
+    settings = rt.settings
+    key = first_start(rt)
+    worker = Worker(rt)
+    consumer = EmbeddedConsumer(worker.huey, workers=settings.worker_threads, periodic=False,
+                                worker_type="thread")
+    scheduler = Scheduler(worker)
+    server = _waitress(create_app(runtime=rt), None, settings.host, settings.port,
+                       settings.web_threads)
+    install_stop_handlers()
+    consumer.start()
+    scheduler.start()
+    web = threading.Thread(target=server.run, name="ichnaea-web", daemon=True)
+    web.start()
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"ichnaea: running on {url}", flush=True)
+    print(f"ichnaea: demo API key: {key}", flush=True)
+    print(f"ichnaea: try  curl '{url}/v1/geolocate?key={key}' "
+          "-H 'X-Forwarded-For: 81.2.69.160'", flush=True)
+    print("ichnaea: press Ctrl-C to stop", flush=True)
+    try:
+        while web.is_alive():
+            time.sleep(0.5)
+    except (KeyboardInterrupt, Stop):
+        print("ichnaea: stopping", flush=True)
+    finally:
+        scheduler.stop()
+        server.close()
+        consumer.stop(graceful=True)
+        rt.close()
+        print("ichnaea: stopped", flush=True)
+        sys.stdout.flush()
+
+
+def run_worker(rt: Runtime, *, scheduler: bool, threads: int) -> None:
+    worker = Worker(rt)
+    consumer = EmbeddedConsumer(worker.huey, workers=threads, periodic=False,
+                                worker_type="thread")
+    sched = Scheduler(worker) if scheduler else None
+    install_stop_handlers()
+    consumer.start()
+    if sched is not None:
+        sched.start()
+    print(f"ichnaea: worker running with {threads} thread(s)"
+          + (" and the scheduler" if sched else ""), flush=True)
+    try:
+        while True:
+            time.sleep(0.5)
+    except (KeyboardInterrupt, Stop):
+        pass
+    finally:
+        if sched is not None:
+            sched.stop()
+        consumer.stop(graceful=True)
+        rt.close()

@@ -1,0 +1,266 @@
+"""Typed settings read from environment variables.
+
+The host's own settings keep the original service's variable names where they
+exist (``DB_READWRITE_URI``, ``REDIS_URI``, ...) and use ``ICHNAEA_*`` for what
+is new. Every plugin may declare a settings class of its own (a subclass of
+:class:`PluginSettings`); its fields are read from
+``ICHNAEA_<PLUGIN>__<FIELD>`` unless the field names another variable.
+
+A value that cannot be used raises :class:`ConfigError`, whose message is one
+line naming the variable, so that start-up stops with a clear reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+
+class ConfigError(Exception):
+    """A setting has a value the service cannot use."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+
+
+def setting(
+    default: Any,
+    *,
+    help: str,
+    env: str | None = None,
+    secret: bool = False,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """Declare one setting: its default, a one-line description and, optionally,
+    the exact environment variable it is read from."""
+    return dataclasses.field(
+        default=default,
+        metadata={"help": help, "env": env, "secret": secret, "choices": choices},
+    )
+
+
+_T = TypeVar("_T", bound="BaseSettings")
+
+
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if raw.strip() == "":
+            return None
+        return _convert(name, raw, args[0])
+    if kind is bool:
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(name, f"expected true or false, got {raw!r}")
+    if kind is int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ConfigError(name, f"expected a whole number, got {raw!r}") from None
+    if kind is float:
+        try:
+            return float(raw.strip())
+        except ValueError:
+            raise ConfigError(name, f"expected a number, got {raw!r}") from None
+    if origin in (list, tuple) or kind in (list, tuple):
+        items = [part.strip() for part in raw.split(",") if part.strip()]
+        return tuple(items) if (origin is tuple or kind is tuple) else items
+    return raw
+
+
+class BaseSettings:
+    """Shared loading logic for the host's and the plugins' settings dataclasses."""
+
+    #: Prefix for variables of fields without an explicit ``env``.
+    ENV_PREFIX = "ICHNAEA_"
+
+    @classmethod
+    def env_name(cls, f: dataclasses.Field[Any]) -> str:
+        return f.metadata.get("env") or f"{cls.ENV_PREFIX}{f.name.upper()}"
+
+    @classmethod
+    def describe(cls) -> list[dict[str, Any]]:
+        """One entry per setting: name, variable, type, default and description."""
+        hints = typing.get_type_hints(cls)
+        out = []
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            default = f.default
+            if f.metadata.get("secret") and default:
+                default = "***"
+            out.append(
+                {
+                    "name": f.name,
+                    "env": cls.env_name(f),
+                    "type": getattr(hints[f.name], "__name__", str(hints[f.name])),
+                    "default": default,
+                    "help": f.metadata.get("help", ""),
+                }
+            )
+        return out
+
+    @classmethod
+    def from_env(cls: type[_T], environ: Mapping[str, str] | None = None, **overrides: Any) -> _T:
+        """Read every field from ``environ`` (default: the process environment).
+
+        ``overrides`` win over the environment; they are how tests and the
+        app factory pass values directly.
+        """
+        environ = os.environ if environ is None else environ
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if f.name in overrides:
+                values[f.name] = overrides[f.name]
+                continue
+            name = cls.env_name(f)
+            raw = environ.get(name)
+            if raw is None:
+                continue
+            value = _convert(name, raw, hints[f.name])
+            choices = f.metadata.get("choices")
+            if choices and value not in choices:
+                raise ConfigError(name, f"expected one of {', '.join(choices)}, got {raw!r}")
+            values[f.name] = value
+        instance = cls(**values)
+        instance.validate()
+        return instance
+
+    def validate(self) -> None:
+        """Check values that need more than a type conversion; raise ConfigError."""
+
+    def public_dict(self) -> dict[str, Any]:
+        """The values with secrets masked, for listings and logs."""
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                value = "***"
+            out[f.name] = value
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginSettings(BaseSettings):
+    """Base class for a plugin's settings.
+
+    Subclass it as a frozen dataclass and declare fields with :func:`setting`.
+    Fields are read from ``ICHNAEA_<PLUGIN>__<FIELD>`` (the prefix is filled in
+    by the host with the plugin's name).
+    """
+
+
+def plugin_env_prefix(plugin_name: str) -> str:
+    return f"ICHNAEA_{plugin_name.upper()}__"
+
+
+def load_plugin_settings(
+    cls: type[PluginSettings], plugin_name: str, environ: Mapping[str, str] | None = None
+) -> PluginSettings:
+    bound = type(cls.__name__, (cls,), {"ENV_PREFIX": plugin_env_prefix(plugin_name)})
+    settings = bound.from_env(environ)
+    return settings
+
+
+DB_SCHEMES = ("mysql+pymysql://", "mysql://", "sqlite:///")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings(BaseSettings):
+    """The host's settings. Empty database and Redis URIs mean the embedded defaults."""
+
+    db_readwrite_uri: str = setting(
+        "",
+        env="DB_READWRITE_URI",
+        secret=True,
+        help="database for the workers: mysql+pymysql://user:pw@host:port/db or sqlite:///path "
+        "(empty: SQLite under the var folder)",
+    )
+    db_readonly_uri: str = setting(
+        "",
+        env="DB_READONLY_URI",
+        secret=True,
+        help="database for the web tier (empty: the read-write database)",
+    )
+    redis_uri: str = setting(
+        "",
+        env="REDIS_URI",
+        help="redis://host:port/db (empty: an embedded Redis under the var folder)",
+    )
+    secret_key: str = setting("", env="SECRET_KEY", secret=True, help="secret for signatures")
+    logging_level: str = setting(
+        "INFO", env="LOGGING_LEVEL", choices=LOG_LEVELS, help="log level"
+    )
+    statsd_host: str = setting("", env="STATSD_HOST", help="statsd host (empty: no metrics)")
+    statsd_port: int = setting(8125, env="STATSD_PORT", help="statsd port")
+    sentry_dsn: str = setting("", env="SENTRY_DSN", secret=True, help="Sentry DSN")
+    asset_bucket: str = setting("", env="ASSET_BUCKET", help="S3 bucket for tiles and exports")
+    asset_url: str = setting("", env="ASSET_URL", help="public URL of the asset bucket")
+    mapbox_token: str = setting("", env="MAPBOX_TOKEN", secret=True, help="map token (optional)")
+    var_dir: str = setting("var", help="folder for the embedded database, Redis and GeoIP files")
+    host: str = setting("127.0.0.1", help="address the web server listens on")
+    port: int = setting(8000, help="port the web server listens on")
+    web_threads: int = setting(4, help="threads per web process")
+    worker_threads: int = setting(2, help="worker threads per worker process")
+    plugins: list[str] = setting(
+        (), help="allow-list of plugin names to load (empty: every installed plugin)"
+    )
+    plugins_disabled: list[str] = setting((), help="plugin names not to load")
+    strict_plugins: bool = setting(False, help="a plugin that fails to load stops start-up")
+    trace_plugins: bool = setting(False, help="log every hook call")
+    locate_sources: list[str] = setting(
+        (), help="position sources in the order they run (empty: every source, in its default order)"
+    )
+    region_sources: list[str] = setting(
+        (), help="region sources in the order they run (empty: every source, default order)"
+    )
+
+    def validate(self) -> None:
+        for name, value in (
+            ("DB_READWRITE_URI", self.db_readwrite_uri),
+            ("DB_READONLY_URI", self.db_readonly_uri),
+        ):
+            if value and not value.startswith(DB_SCHEMES):
+                scheme = value.split("://", 1)[0] if "://" in value else value[:20]
+                raise ConfigError(
+                    name,
+                    "expected mysql+pymysql://user:pw@host:port/db or sqlite:///path, "
+                    f"got a value starting with {scheme!r}",
+                )
+        if self.redis_uri and not self.redis_uri.startswith(REDIS_SCHEMES):
+            raise ConfigError("REDIS_URI", f"expected redis://host:port/db, got {self.redis_uri!r}")
+        if not 0 < self.port < 65536:
+            raise ConfigError("ICHNAEA_PORT", f"expected a port between 1 and 65535, got {self.port}")
+        if not 0 < self.statsd_port < 65536:
+            raise ConfigError("STATSD_PORT", f"expected a port, got {self.statsd_port}")
+        for name, value in (("ICHNAEA_WEB_THREADS", self.web_threads),
+                            ("ICHNAEA_WORKER_THREADS", self.worker_threads)):
+            if value < 1:
+                raise ConfigError(name, f"expected at least 1, got {value}")
+
+    @property
+    def var_path(self) -> Path:
+        return Path(self.var_dir)
+
+    @property
+    def readwrite_uri(self) -> str:
+        return self.db_readwrite_uri or f"sqlite:///{self.var_path / 'ichnaea.sqlite'}"
+
+    @property
+    def readonly_uri(self) -> str:
+        return self.db_readonly_uri or self.readwrite_uri
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_uri

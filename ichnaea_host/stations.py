@@ -1,0 +1,335 @@
+"""Radio-agnostic station machinery for the radio plugins.
+
+A station is a network (an access point, a beacon, a cell) whose position we
+learn from observations. The columns, the observation weights, the blocking
+rule, the transition table (new, change, confirm, replace, block ...) and the
+station score are the same for every network kind; a radio plugin supplies
+its key, its limits and its signal weight by subclassing
+:class:`StationShardUpdater`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar
+
+import peewee
+
+from .db import BaseModel, insert_ignore, retry_on_lock, select_for_update, upsert
+from .geo import circle_radius, distance
+from .interfaces import StationUpdater, UpdateStats
+
+SOURCE_IDS = {"fixed": 0, "gnss": 3, "fused": 6, "query": 9}
+QUERY_SOURCE = SOURCE_IDS["query"]
+GNSS_SOURCE = SOURCE_IDS["gnss"]
+BLOCK_DAYS = 2
+MAX_OLD_WEIGHT = 10000.0
+MAX_SAMPLES = 4294967295
+MAX_WEIGHT = 1e9
+
+
+def utcnow() -> datetime:
+    return datetime.utcnow().replace(microsecond=0)  # noqa: DTZ003 - naive UTC columns
+
+
+# ---------------------------------------------------------------------------
+# columns
+
+
+def station_fields() -> dict[str, peewee.Field]:
+    """The columns every station table has, besides its key."""
+    return {
+        "lat": peewee.DoubleField(null=True),
+        "lon": peewee.DoubleField(null=True),
+        "max_lat": peewee.DoubleField(null=True),
+        "min_lat": peewee.DoubleField(null=True),
+        "max_lon": peewee.DoubleField(null=True),
+        "min_lon": peewee.DoubleField(null=True),
+        "created": peewee.DateTimeField(null=True, index=True),
+        "modified": peewee.DateTimeField(null=True, index=True),
+        "radius": peewee.IntegerField(null=True),
+        "region": peewee.CharField(max_length=2, null=True, index=True),
+        "samples": peewee.BigIntegerField(null=True),
+        "source": peewee.SmallIntegerField(null=True),
+        "weight": peewee.DoubleField(null=True),
+        "last_seen": peewee.DateField(null=True),
+        "block_first": peewee.DateField(null=True),
+        "block_last": peewee.DateField(null=True),
+        "block_count": peewee.SmallIntegerField(null=True),
+    }
+
+
+def shard_model(table: str, key_name: str, key_field: peewee.Field,
+                base: type[peewee.Model] = BaseModel) -> type[peewee.Model]:
+    """A peewee model for one station shard table."""
+    attrs: dict[str, Any] = {key_name: key_field, **station_fields(), "__module__": __name__}
+    attrs["Meta"] = type("Meta", (), {"table_name": table,
+                                      "indexes": ((("lat", "lon"), False),)})
+    return type(f"Station_{table}", (base,), attrs)
+
+
+# ---------------------------------------------------------------------------
+# weights
+
+
+def accuracy_weight(accuracy: float | None, max_accuracy: float) -> float:
+    value = abs(accuracy) if accuracy else 10.0
+    value = max(value, 10.0)
+    return 0.0 if value > max_accuracy else math.sqrt(10.0 / value)
+
+
+def age_weight(age: float | None) -> float:
+    value = abs(age) if age else 2000.0
+    value = max(value, 2000.0)
+    return 0.0 if value > 20000 else min(math.sqrt(2000.0 / value), 1.0)
+
+
+def speed_weight(speed: float | None) -> float:
+    value = abs(speed) if speed else 1.0
+    value = max(value, 1.0)
+    return 0.0 if value > 50 else min(math.sqrt(5.0 / value), 1.0)
+
+
+# ---------------------------------------------------------------------------
+# blocking and scores
+
+
+def is_blocked(row: Any, today: date) -> bool:
+    if row.block_last is not None and (today - row.block_last).days < BLOCK_DAYS:
+        return True
+    if row.created is not None and row.block_count:
+        age_days = abs((row.created.date() - today).days)
+        return row.block_count >= int(round(age_days / 30.0))
+    return False
+
+
+def station_score(row: Any, now: datetime) -> float:
+    """How much a station's position can be trusted (age, collection span, samples)."""
+    modified = row.modified or now
+    months = max((now - modified).days, 0) // 30
+    age = 1.0 / math.sqrt(months + 1)
+    last = max(modified.date(), row.last_seen) if row.last_seen else modified.date()
+    created = (row.created or now).date()
+    first = max(created, row.block_last) if row.block_last else created
+    collection = min(max((last - first).days, 1) / 10.0, 1.0)
+    samples = row.samples or 0
+    if samples > 1 and not row.radius:
+        samples = 1
+    sample_weight = min(max(math.log2(max(samples, 1)), 0.5), 10.0)
+    return age * collection * sample_weight
+
+
+# ---------------------------------------------------------------------------
+# the updater
+
+
+class Aggregate:
+    """Weighted centre and bounding box of a group of observations."""
+
+    def __init__(self, observations: list[dict[str, Any]], max_dist: float) -> None:
+        lats = [o["lat"] for o in observations]
+        lons = [o["lon"] for o in observations]
+        weights = [o["weight"] for o in observations]
+        self.max_lat, self.min_lat = max(lats), min(lats)
+        self.max_lon, self.min_lon = max(lons), min(lons)
+        self.consistent = distance(self.min_lat, self.min_lon, self.max_lat,
+                                   self.max_lon) <= max_dist
+        total = sum(weights)
+        self.weight = total
+        self.samples = len(observations)
+        self.lat = sum(a * w for a, w in zip(lats, weights, strict=True)) / total
+        self.lon = sum(a * w for a, w in zip(lons, weights, strict=True)) / total
+        self.radius = circle_radius(self.lat, self.lon, self.max_lat, self.max_lon,
+                                    self.min_lat, self.min_lon)
+
+
+TRANSITIONS = {
+    # station label -> observation label -> status
+    "none": {"gnss_consistent": "new", "query_consistent": "new",
+             "gnss_inconsistent": "new_block", "query_inconsistent": "new_block"},
+    "no_position": {"gnss_consistent": "change", "query_consistent": "change",
+                    "gnss_inconsistent": "no_change", "query_inconsistent": "no_change"},
+    "agree_gnss_position": {"gnss_consistent": "change", "query_consistent": "confirm",
+                            "gnss_inconsistent": "block", "query_inconsistent": "block"},
+    "agree_query_position": {"gnss_consistent": "replace", "query_consistent": "change",
+                             "gnss_inconsistent": "block", "query_inconsistent": "block"},
+    "disagree_position": {"gnss_consistent": "block", "query_consistent": "block",
+                          "gnss_inconsistent": "block", "query_inconsistent": "block"},
+    "disagree_old_position": {"gnss_consistent": "replace", "query_consistent": "replace",
+                              "gnss_inconsistent": "block", "query_inconsistent": "block"},
+}
+
+
+class StationShardUpdater(StationUpdater):
+    """Learns stations kept in sharded tables keyed by one column.
+
+    Subclasses set ``KEY`` (the key column), ``MAX_DIST`` (metres within which
+    observations of one station must agree), ``MAX_ACCURACY`` (observations
+    less precise than this weigh nothing) and implement :meth:`model`,
+    :meth:`shard_of` and :meth:`signal_weight`.
+    """
+
+    KEY: ClassVar[str] = "mac"
+    MAX_DIST: ClassVar[float] = 5000.0
+    MAX_ACCURACY: ClassVar[float] = 200.0
+
+    def model(self, shard: str) -> type[peewee.Model]:
+        raise NotImplementedError
+
+    def shard_of(self, key: str) -> str:
+        raise NotImplementedError
+
+    def signal_weight(self, observation: dict[str, Any]) -> float:
+        return 1.0
+
+    def region(self, lat: float, lon: float) -> str | None:
+        """The region code of a position, when the plugin can tell it."""
+        return None
+
+    def weight(self, observation: dict[str, Any]) -> float:
+        return (
+            self.signal_weight(observation)
+            * accuracy_weight(observation.get("accuracy"), self.MAX_ACCURACY)
+            * age_weight(observation.get("age"))
+            * speed_weight(observation.get("speed"))
+        )
+
+    # -- the update
+    def update(self, shard: str, observations: list[dict[str, Any]]) -> UpdateStats:
+        stats = UpdateStats()
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for obs in observations:
+            weight = self.weight(obs)
+            if weight <= 0.0 or obs.get(self.KEY) is None:
+                stats.dropped += 1
+                continue
+            groups[obs[self.KEY]].append(dict(obs, weight=weight))
+        if not groups:
+            return stats
+        model = self.model(shard)
+
+        def transaction() -> UpdateStats:
+            run = UpdateStats(dropped=stats.dropped)
+            with model._meta.database.atomic():
+                self._apply(model, groups, run)
+            return run
+
+        return retry_on_lock(transaction)
+
+    def _apply(self, model: type[peewee.Model], groups: dict[str, list[dict[str, Any]]],
+               stats: UpdateStats) -> None:
+        now = utcnow()
+        today = now.date()
+        key_field = getattr(model, self.KEY)
+        rows = {getattr(r, self.KEY): r for r in
+                select_for_update(model.select().where(key_field.in_(list(groups))))}
+        writes: list[dict[str, Any]] = []
+        confirms: list[str] = []
+        for key, observations in groups.items():
+            stats.observations += len(observations)
+            row = rows.get(key)
+            if row is not None and is_blocked(row, today):
+                continue
+            gnss = [o for o in observations if o.get("source") != "query"]
+            used, source = (gnss, GNSS_SOURCE) if gnss else (observations, QUERY_SOURCE)
+            agg = Aggregate(used, self.MAX_DIST)
+            status = TRANSITIONS[self._station_label(row, used, today)][
+                f"{'gnss' if source == GNSS_SOURCE else 'query'}_"
+                f"{'consistent' if agg.consistent else 'inconsistent'}"]
+            if status == "no_change":
+                continue
+            if status == "confirm":
+                if row.last_seen != today:
+                    confirms.append(key)
+                stats.confirmed += 1
+                continue
+            writes.append(self._values(status, key, row, agg, source, now))
+            if status in ("new", "new_block"):
+                stats.new += 1
+            else:
+                stats.changed += 1
+            if status in ("block", "new_block"):
+                stats.blocked += 1
+        if writes:
+            columns = [f for f in model._meta.sorted_fields if f.name != self.KEY]
+            upsert(model, writes, conflict_target=[key_field], preserve=columns)
+        if confirms:
+            model.update(last_seen=today).where(key_field.in_(confirms)).execute()
+
+    def _station_label(self, row: Any, observations: list[dict[str, Any]],
+                       today: date) -> str:
+        if row is None:
+            return "none"
+        if row.lat is None or row.lon is None:
+            return "no_position"
+        agrees = all(distance(o["lat"], o["lon"], row.lat, row.lon) <= self.MAX_DIST
+                     for o in observations)
+        if agrees:
+            return "agree_query_position" if row.source == QUERY_SOURCE else \
+                "agree_gnss_position"
+        if row.modified is not None and row.modified.date() < today - timedelta(days=365):
+            return "disagree_old_position"
+        return "disagree_position"
+
+    def _values(self, status: str, key: str, row: Any, agg: Aggregate, source: int,
+                now: datetime) -> dict[str, Any]:
+        today = now.date()
+        values: dict[str, Any] = {self.KEY: key}
+        copied = ("lat", "lon", "max_lat", "min_lat", "max_lon", "min_lon", "created",
+                  "radius", "region", "samples", "source", "weight", "last_seen",
+                  "block_first", "block_last", "block_count")
+        for name in copied:
+            values[name] = getattr(row, name) if row is not None else None
+        values["modified"] = now
+        if status in ("new", "new_block"):
+            values["created"] = now
+        if status in ("new", "replace"):
+            values.update(self._position(agg.lat, agg.lon, agg.max_lat, agg.min_lat,
+                                         agg.max_lon, agg.min_lon))
+            values.update(samples=min(agg.samples, MAX_SAMPLES),
+                          weight=min(agg.weight, MAX_WEIGHT), source=source, last_seen=today)
+        elif status == "change":
+            old_weight = 0.0 if row.lat is None else min(row.weight or 0.0, MAX_OLD_WEIGHT)
+            lat = (agg.lat * agg.weight + (row.lat or 0.0) * old_weight) / (agg.weight +
+                                                                           old_weight)
+            lon = (agg.lon * agg.weight + (row.lon or 0.0) * old_weight) / (agg.weight +
+                                                                           old_weight)
+            bounds = _union(agg, row)
+            position = self._position(lat, lon, *bounds)
+            if row.region and row.lat is not None:
+                position["region"] = self.region(lat, lon) or row.region
+            values.update(position)
+            values.update(samples=min((row.samples or 0) + agg.samples, MAX_SAMPLES),
+                          weight=min((row.weight or 0.0) + agg.weight, MAX_WEIGHT),
+                          source=source, last_seen=today)
+        elif status in ("block", "new_block"):
+            region = values["region"] if status == "block" else None
+            values.update(lat=None, lon=None, max_lat=None, min_lat=None, max_lon=None,
+                          min_lon=None, radius=None, samples=None, weight=None, source=None,
+                          last_seen=None, region=region, block_last=today,
+                          block_first=values["block_first"] or today,
+                          block_count=min((values["block_count"] or 0) + 1, 255))
+        return values
+
+    def _position(self, lat: float, lon: float, max_lat: float, min_lat: float,
+                  max_lon: float, min_lon: float) -> dict[str, Any]:
+        return {
+            "lat": lat, "lon": lon, "max_lat": max_lat, "min_lat": min_lat,
+            "max_lon": max_lon, "min_lon": min_lon,
+            "radius": circle_radius(lat, lon, max_lat, max_lon, min_lat, min_lon),
+            "region": self.region(lat, lon),
+        }
+
+
+def _union(agg: Aggregate, row: Any) -> tuple[float, float, float, float]:
+    def pick(values: Iterable[float | None], func: Any) -> float:
+        return func(v for v in values if v is not None)
+
+    max_lat = pick((agg.max_lat, row.lat, row.max_lat, row.min_lat), max)
+    min_lat = pick((agg.min_lat, row.lat, row.max_lat, row.min_lat), min)
+    max_lon = pick((agg.max_lon, row.lon, row.max_lon, row.min_lon), max)
+    min_lon = pick((agg.min_lon, row.lon, row.max_lon, row.min_lon), min)
+    return max_lat, min_lat, max_lon, min_lon

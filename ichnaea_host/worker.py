@@ -1,0 +1,200 @@
+"""Huey: the host's tasks, the consumer and the sub-minute scheduler.
+
+Tasks carry no data; they are triggers that process the Redis data queues
+(:mod:`ichnaea_host.pipeline`). The host owns every task, with stable names;
+tasks find plugin classes by name, so a plugin never decorates a Huey task.
+
+Huey's own periodic tasks have minute resolution, so the scheduler here is a
+small thread (run by exactly one worker, ``ichnaea worker --scheduler``) that
+looks at the queues every second and triggers a task when its queue has a
+full batch or its interval has passed. A per-trigger Redis lock keeps the
+same trigger from piling up while a run is under way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from huey import RedisHuey
+from huey.consumer import Consumer
+
+from . import pipeline
+from .log import get_logger
+from .queues import station_queue_name
+from .runtime import INCOMING_QUEUE, Runtime
+
+log = get_logger("ichnaea.worker")
+
+TRIGGER_LOCK_SECONDS = 300
+CLAIM_RECOVERY_SECONDS = 600
+INCOMING_INTERVAL = 2.0
+
+
+def _lock_key(name: str) -> str:
+    return f"ichnaea:trigger:{name}"
+
+
+class Worker:
+    """The Huey instance of a process and its tasks, bound to a runtime."""
+
+    def __init__(self, rt: Runtime, *, name: str = "ichnaea") -> None:
+        self.rt = rt
+        self.huey = RedisHuey(name, connection_pool=rt.redis.connection_pool, results=False,
+                              utc=True)
+        huey = self.huey
+
+        @huey.task(name="ichnaea.update_incoming", expires=60)
+        def update_incoming() -> None:
+            try:
+                ready = pipeline.update_incoming(rt)
+                for export_name, key in ready:
+                    self.trigger(f"export:{key}", lambda n=export_name, k=key:
+                                 export_reports(n, k))
+            finally:
+                self.release("incoming")
+            if rt.queue(INCOMING_QUEUE).size():
+                self.trigger("incoming", update_incoming)
+
+        @huey.task(name="ichnaea.export_reports", expires=300)
+        def export_reports(name: str, queue_key: str) -> None:
+            try:
+                more = pipeline.export_reports(rt, name, queue_key)
+            finally:
+                self.release(f"export:{queue_key}")
+            if more:
+                self.trigger(f"export:{queue_key}", lambda: export_reports(name, queue_key))
+
+        @huey.task(name="ichnaea.update_stations", expires=120)
+        def update_stations(updater: str, shard: str) -> None:
+            trigger = f"stations:{updater}:{shard}"
+            try:
+                more = pipeline.update_stations(rt, updater, shard)
+            finally:
+                self.release(trigger)
+            if more:
+                self.trigger(trigger, lambda: update_stations(updater, shard))
+
+        @huey.task(name="ichnaea.periodic", expires=120)
+        def periodic(job_name: str) -> None:
+            job = rt.plugins.periodic_jobs.get(job_name)
+            try:
+                more = job.run(rt) if job is not None else False
+            finally:
+                self.release(f"periodic:{job_name}")
+            if more:
+                self.trigger(f"periodic:{job_name}", lambda: periodic(job_name))
+
+        @huey.task(name="ichnaea.recover_claims", expires=120)
+        def recover_claims() -> None:
+            try:
+                moved = self.recover_claims()
+                if moved:
+                    log.warning("claims_recovered", items=moved)
+            finally:
+                self.release("recover")
+
+        self.update_incoming = update_incoming
+        self.export_reports = export_reports
+        self.update_stations = update_stations
+        self.periodic = periodic
+        self.recover = recover_claims
+
+    # -- triggers
+    def trigger(self, name: str, enqueue: Callable[[], Any]) -> bool:
+        """Enqueue a task unless the same trigger is already queued or running."""
+        if not self.rt.redis.set(_lock_key(name), b"1", nx=True, ex=TRIGGER_LOCK_SECONDS):
+            return False
+        try:
+            enqueue()
+        except Exception:
+            self.release(name)
+            raise
+        return True
+
+    def release(self, name: str) -> None:
+        try:
+            self.rt.redis.delete(_lock_key(name))
+        except Exception as exc:  # noqa: BLE001 - the lock expires by itself
+            log.warning("trigger_release_failed", trigger=name, error=repr(exc))
+
+    def recover_claims(self) -> int:
+        names = [INCOMING_QUEUE] + [station_queue_name(u, s)
+                                    for u, s in pipeline.station_queues(self.rt)]
+        for config in pipeline.export_configs(self.rt):
+            names.extend(pipeline.export_partitions(self.rt, config))
+        return sum(self.rt.queue(n).recover(CLAIM_RECOVERY_SECONDS) for n in names)
+
+    # -- consumers
+    def consumer(self, threads: int) -> Consumer:
+        return self.huey.create_consumer(workers=threads, worker_type="thread", periodic=False,
+                                         check_worker_health=True)
+
+
+class EmbeddedConsumer(Consumer):
+    """A consumer that leaves signal handling to its host process."""
+
+    def _set_signal_handlers(self) -> None:
+        return None
+
+
+class Scheduler(threading.Thread):
+    """Triggers the pipeline's tasks; exactly one per deployment."""
+
+    def __init__(self, worker: Worker, *, tick: float = 1.0) -> None:
+        super().__init__(name="ichnaea-scheduler", daemon=True)
+        self.worker = worker
+        self.tick = tick
+        self.stopping = threading.Event()
+        self.last_run: dict[str, float] = {}
+
+    def _due(self, name: str, interval: float, now: float) -> bool:
+        return now - self.last_run.get(name, 0.0) >= interval
+
+    def run_once(self, now: float | None = None) -> list[str]:
+        """Look at every queue once; return the triggers fired."""
+        now = time.monotonic() if now is None else now
+        rt, w = self.worker.rt, self.worker
+        fired = []
+        jobs: list[tuple[str, float, int, int, Callable[[], Any]]] = []
+        updaters = rt.plugins.station_updaters()
+        names = [INCOMING_QUEUE]
+        for updater, shard in pipeline.station_queues(rt):
+            names.append(station_queue_name(updater, shard))
+        with rt.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.llen(name)
+            sizes = dict(zip(names, pipe.execute(), strict=True))
+        if sizes[INCOMING_QUEUE]:
+            jobs.append(("incoming", 0.0, sizes[INCOMING_QUEUE], 1, w.update_incoming))
+        for updater, shard in pipeline.station_queues(rt):
+            size = sizes[station_queue_name(updater, shard)]
+            if size:
+                cls = updaters[updater]
+                jobs.append((f"stations:{updater}:{shard}", getattr(cls, "INTERVAL", 5.0),
+                             size, cls.BATCH,
+                             lambda u=updater, s=shard: w.update_stations(u, s)))
+        for job in rt.plugins.periodic_jobs.values():
+            jobs.append((f"periodic:{job.name}", job.interval, 1, 10**9,
+                         lambda n=job.name: w.periodic(n)))
+        jobs.append(("recover", 60.0, 1, 10**9, w.recover))
+        for name, interval, size, batch, enqueue in jobs:
+            if size >= batch or self._due(name, interval, now):
+                if w.trigger(name, enqueue):
+                    fired.append(name)
+                self.last_run[name] = now
+        return fired
+
+    def run(self) -> None:
+        log.info("scheduler_started")
+        while not self.stopping.is_set():
+            try:
+                self.run_once()
+            except Exception as exc:  # noqa: BLE001 - Redis or DB down: try again
+                log.warning("scheduler_tick_failed", error=repr(exc))
+            self.stopping.wait(self.tick)
+
+    def stop(self) -> None:
+        self.stopping.set()

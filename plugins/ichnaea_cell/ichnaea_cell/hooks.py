@@ -1,0 +1,5 @@
+"""Entry point of the cell plugin.
+
+It implements no hook yet: installing it changes nothing until its
+issue fills it in.
+"""

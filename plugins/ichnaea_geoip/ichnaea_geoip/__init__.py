@@ -1,0 +1,1 @@
+"""GeoIP: a coarse position and the region of a client's IP address."""

@@ -1,0 +1,28 @@
+"""Entry point of the geoip plugin: registration only, geoip2 is imported late."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ichnaea_host import hookimpl
+
+
+@hookimpl
+def ichnaea_register_settings() -> Any:
+    from .settings import GeoIPSettings
+
+    return GeoIPSettings
+
+
+@hookimpl
+def ichnaea_register_location_sources() -> list[Any]:
+    from .source import GeoIPPositionSource, GeoIPRegionSource
+
+    return [GeoIPPositionSource, GeoIPRegionSource]
+
+
+@hookimpl
+def ichnaea_register_heartbeat_checks() -> list[Any]:
+    from .source import GeoIPHeartbeat
+
+    return [GeoIPHeartbeat]

@@ -1,0 +1,160 @@
+"""GeoIP position and region sources, and the heartbeat check."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ichnaea_host.interfaces import HeartbeatCheck, LocationSource, Position, Query, Region
+from ichnaea_host.log import get_logger
+from ichnaea_host.regions import genc_code, region_name, region_radius
+
+from .settings import GeoIPSettings
+
+log = get_logger("ichnaea.geoip")
+
+VALID_TYPES = ("GeoIP2-City", "GeoLite2-City", "DBIP-City-Lite", "DBIP-Location (compat)")
+CITY_RADIUS = 25000.0
+SUB_RADIUS = 400000.0
+CITY_RADII = {2643743: 40000.0, 5128581: 41000.0, 2950159: 27000.0}
+SUB_RADII = {"AU": 1.2e6, "BR": 1e6, "CA": 1.4e6, "CD": 5e5, "CL": 5e5, "CN": 1e6, "DZ": 6e5,
+             "EG": 5e5, "GL": 1.6e6, "ID": 5.5e5, "KZ": 5.5e5, "LY": 5e5, "ML": 6e5, "NE": 6e5,
+             "RU": 1.2e6, "SA": 6.5e5, "SD": 4.5e5, "SO": 5e5, "US": 1.2e6}
+REGION_SCORE = {"GB": 0.8, "US": 0.8, "SE": 0.7, "CN": 0.6}
+DEFAULT_REGION_SCORE = 0.3
+
+_readers: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def database_path(context: Any) -> Path:
+    settings = context.plugin_settings("geoip") or GeoIPSettings()
+    if settings.path:
+        return Path(settings.path)
+    path = Path(context.settings.var_dir) / "geoip" / "demo-city.mmdb"
+    if not path.exists():
+        from .demo import build_demo_database
+
+        build_demo_database(path)
+        log.info("geoip_demo_database_built", path=str(path))
+    return path
+
+
+def reader(context: Any) -> Any | None:
+    """The process's reader of the configured database; None when it is unusable."""
+    try:
+        path = database_path(context)
+    except Exception as exc:  # noqa: BLE001 - a broken demo build must not stop the web tier
+        log.error("geoip_unavailable", error=repr(exc))
+        return None
+    key = str(path)
+    with _lock:
+        if key in _readers:
+            return _readers[key]
+        try:
+            import geoip2.database
+
+            db = geoip2.database.Reader(key)
+            kind = db.metadata().database_type
+            if kind not in VALID_TYPES:
+                log.error("geoip_wrong_type", database_type=kind)
+                db = None
+        except (OSError, ValueError) as exc:
+            log.error("geoip_unavailable", path=key, error=type(exc).__name__)
+            db = None
+        _readers[key] = db
+        return db
+
+
+class Record:
+    def __init__(self, code: str, lat: float, lon: float, radius: float,
+                 region_radius_m: float, city: bool, score: float) -> None:
+        self.code, self.lat, self.lon = code, lat, lon
+        self.radius, self.region_radius, self.city, self.score = (radius, region_radius_m,
+                                                                  city, score)
+
+
+def lookup(context: Any, ip: str | None) -> Record | None:
+    if not ip:
+        return None
+    db = reader(context)
+    if db is None:
+        return None
+    try:
+        found = db.city(ip)
+    except Exception:  # noqa: BLE001 - AddressNotFound, bad address
+        return None
+    lat, lon = found.location.latitude, found.location.longitude
+    code = genc_code(found.country.iso_code)
+    if not lat or not lon or not code:
+        return None
+    full_radius = region_radius(code)
+    radius = full_radius
+    if found.location.accuracy_radius:
+        radius = min(found.location.accuracy_radius * 1000.0, radius)
+    if found.subdivisions:
+        radius = min(SUB_RADII.get(code, SUB_RADIUS), radius)
+    city = bool(found.city.geoname_id)
+    if city:
+        radius = min(CITY_RADII.get(found.city.geoname_id, CITY_RADIUS), radius)
+    score = REGION_SCORE.get(code, DEFAULT_REGION_SCORE) if city else 0.9
+    return Record(code, round(lat, 7), round(lon, 7), radius, full_radius, city, score)
+
+
+class GeoIPPositionSource(LocationSource):
+    PLUGIN_NAME = "geoip"
+    KIND = "position"
+    DEFAULT_ORDER = 50
+    FALLBACK_FIELD = "ipf"
+
+    def should_search(self, query: Query, results: Any) -> bool:
+        return bool(query.ip)
+
+    def search(self, query: Query) -> list[Position]:
+        record = lookup(self.context, query.ip)
+        if record is None:
+            return []
+        return [Position(lat=record.lat, lon=record.lon, accuracy=record.radius,
+                         score=record.score, source="geoip",
+                         fallback="ipf" if query.has_networks else None)]
+
+
+class GeoIPRegionSource(LocationSource):
+    PLUGIN_NAME = "geoip"
+    KIND = "region"
+    DEFAULT_ORDER = 50
+    FALLBACK_FIELD = "ipf"
+
+    def should_search(self, query: Query, results: Any) -> bool:
+        return bool(query.ip)
+
+    def search(self, query: Query) -> list[Region]:
+        record = lookup(self.context, query.ip)
+        if record is None:
+            return []
+        name = region_name(record.code)
+        if name is None:
+            return []
+        return [Region(code=record.code, name=name, accuracy=record.region_radius,
+                       score=record.score, source="geoip",
+                       fallback="ipf" if query.has_networks else None)]
+
+
+class GeoIPHeartbeat(HeartbeatCheck):
+    PLUGIN_NAME = "geoip"
+
+    def check(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        db = reader(self.context)
+        if db is None:
+            return {"up": False, "time": 0, "age_in_days": -1, "version": None}
+        built = datetime.fromtimestamp(db.metadata().build_epoch, UTC)
+        return {
+            "up": True,
+            "time": int((time.perf_counter() - start) * 1000),
+            "age_in_days": round((datetime.now(UTC) - built).total_seconds() / 86400),
+            "version": built.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }

@@ -1,0 +1,1 @@
+"""WiFi access points: what devices see, and where we learnt they are."""

@@ -1,0 +1,58 @@
+"""The ``wifiAccessPoints`` part of geolocate queries and submitted reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields
+
+from ichnaea_host.interfaces import ReportFragment
+
+from .mac import dedupe, normalize_entry
+
+MIN_NETWORKS = 2
+
+
+class WifiQueryEntry(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    macAddress = fields.String(allow_none=True)
+    age = fields.Integer(allow_none=True)
+    channel = fields.Integer(allow_none=True)
+    frequency = fields.Integer(allow_none=True)
+    signalStrength = fields.Integer(allow_none=True)
+    signalToNoiseRatio = fields.Integer(allow_none=True)
+    ssid = fields.String(allow_none=True)
+
+
+class WifiSubmitEntry(WifiQueryEntry):
+    radioType = fields.String(allow_none=True)
+
+
+class WifiFragment(ReportFragment):
+    PLUGIN_NAME = "wifi"
+    FIELD = "wifiAccessPoints"
+    V0_FIELD = "wifi"
+    DATA_ACCURACY = "high"
+
+    def submit_entry_schema(self) -> Schema:
+        return WifiSubmitEntry()
+
+    def query_entry_schema(self) -> Schema:
+        return WifiQueryEntry()
+
+    def clean_submit(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in e.items() if v is not None}
+                for e in entries if isinstance(e.get("macAddress"), str)]
+
+    def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
+        valid = [n for n in (normalize_entry(e) for e in entries) if n is not None]
+        unique = dedupe(valid)
+        return unique if len(unique) >= MIN_NETWORKS else []
+
+    def query_json(self, lookups: list[Any]) -> list[dict[str, Any]]:
+        names = {"mac": "macAddress", "age": "age", "channel": "channel",
+                 "frequency": "frequency", "signal": "signalStrength",
+                 "snr": "signalToNoiseRatio", "ssid": "ssid"}
+        return [{names[k]: v for k, v in lookup.items() if v is not None} for lookup in lookups]
