@@ -115,7 +115,6 @@ def make_database(uri: str, *, create: bool = False) -> peewee.Database:
         connect_timeout=3,
         read_timeout=30,
         write_timeout=30,
-        autocommit=True,
         **options,
     )
 

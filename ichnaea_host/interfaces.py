@@ -45,6 +45,8 @@ class HostContext(Protocol):
 
     def station_updater(self, name: str) -> StationUpdater: ...
 
+    def fallback_schema(self, name: str) -> FallbackSchema | None: ...
+
 
 # ---------------------------------------------------------------------------
 # Accuracy classes (metres). A result is a "hit" when its class is at least

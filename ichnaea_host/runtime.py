@@ -81,6 +81,16 @@ class Runtime:
     def station_updater(self, name: str) -> Any:
         return self.updater(name)
 
+    def fallback_schema(self, name: str) -> Any:
+        """An instance of the fallback schema class registered as ``name``, or None."""
+        cls = self.plugins.fallback_schemas().get(name)
+        if cls is None:
+            return None
+        key = ("fallback_schema", name)
+        if key not in self._objects:
+            self._objects[key] = cls()
+        return self._objects[key]
+
     def updater(self, name: str) -> Any:
         key = ("updater", name)
         obj = self._objects.get(key)
