@@ -133,12 +133,15 @@ class PluginHost:
             self.register(module, ep.name, info=info)
 
     def register(self, plugin: ModuleType | object, name: str,
-                 *, info: PluginInfo | None = None) -> None:
-        """Register one plugin object (a module or an object with hook methods)."""
+                 *, info: PluginInfo | None = None, essential: bool = False) -> None:
+        """Register one plugin object (a module or an object with hook methods).
+
+        ``essential`` plugins (the host's built-in one) ignore the allow-list.
+        """
         if info is None:
             info = PluginInfo(name=name, module=getattr(plugin, "__name__", repr(plugin)))
             self.infos[name] = info
-        if not self._wanted(name):
+        if not essential and not self._wanted(name):
             info.enabled = False
             return
         try:
@@ -301,7 +304,7 @@ def build_plugin_host(
         name = dotted.rsplit(".", 1)[-1]
         info = PluginInfo(name=name, module=dotted, distribution="ichnaea", version=__version__)
         host.infos[name] = info
-        host.register(importlib.import_module(dotted), name, info=info)
+        host.register(importlib.import_module(dotted), name, info=info, essential=True)
     if entry_points:
         host.load_entry_points()
     for name, plugin in extra:

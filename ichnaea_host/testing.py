@@ -134,9 +134,9 @@ def make_runtime(backend_uris: tuple[str, str], _ichnaea_servers: _Servers,
 
     def factory(*, entry_points: bool = True, extra: tuple[Any, ...] = (),
                 **overrides: Any) -> Any:
-        settings = Settings.from_env({}, db_readwrite_uri=db_uri, redis_uri=redis_uri,
-                                     var_dir=str(tmp_path / "var"), strict_plugins=True,
-                                     **overrides)
+        values = {"db_readwrite_uri": db_uri, "redis_uri": redis_uri,
+                  "var_dir": str(tmp_path / "var"), "strict_plugins": True, **overrides}
+        settings = Settings.from_env({}, **values)
         plugins = build_plugin_host(settings, entry_points=entry_points, extra=extra)
         rt = Runtime(settings, plugins)
         key = f"{db_uri}|{sorted(d.namespace for d in plugins.migration_dirs)}"
@@ -146,7 +146,7 @@ def make_runtime(backend_uris: tuple[str, str], _ichnaea_servers: _Servers,
         if not state["flushed"]:
             _empty_tables(rt)
             rt.redis.flushdb()
-            state["flushed"] = True
+            state["flushed"] = True  # later runtimes of the same test share the state
         made.append(rt)
         return rt
 
@@ -181,6 +181,21 @@ def api_key(runtime: Any) -> str:
     ApiKey.create(valid_key="test", maxreq=0, allow_fallback=False, allow_locate=True,
                   allow_region=True, store_sample_locate=100, store_sample_submit=100)
     return "test"
+
+
+@pytest.fixture
+def api_key_factory() -> Callable[..., str]:
+    """Creates API keys in the current runtime's database: ``factory(name, **columns)``."""
+    from .models import ApiKey
+
+    def factory(name: str = "test", **columns: Any) -> str:
+        values = {"maxreq": 0, "allow_fallback": False, "allow_locate": True,
+                  "allow_region": True, "store_sample_locate": 100, "store_sample_submit": 100}
+        values.update(columns)
+        ApiKey.insert(valid_key=name, **values).on_conflict_replace().execute()
+        return name
+
+    return factory
 
 
 @pytest.fixture

@@ -1,0 +1,59 @@
+"""Storage: migrations on both databases, the dialect-aware upsert, binary keys."""
+
+from __future__ import annotations
+
+from ichnaea_host import migrate
+from ichnaea_host.db import excluded, insert_ignore, upsert
+from ichnaea_host.models import ExportConfig, Stat
+
+
+def test_migrations_create_every_table(runtime):
+    tables = set(runtime.db.rw.get_tables())
+    assert {"api_key", "export_config", "stat", "region_stat"} <= tables
+    assert {f"wifi_shard_{s}" for s in "0123456789abcdef"} <= tables
+    status = {s.namespace: s for s in migrate.status(runtime.db.rw,
+                                                      runtime.plugins.migration_dirs)}
+    assert status["host"].done == ["001_initial"] and status["host"].pending == []
+    assert status["wifi"].done == ["001_initial"]
+    assert migrate.upgrade(runtime.db.rw, runtime.plugins.migration_dirs) == []
+
+
+def test_api_key_has_every_column_of_the_original(runtime):
+    columns = {c.name for c in runtime.db.rw.get_columns("api_key")}
+    assert columns == {
+        "valid_key", "maxreq", "allow_fallback", "allow_locate", "allow_region",
+        "fallback_name", "fallback_schema", "fallback_url", "fallback_ratelimit",
+        "fallback_ratelimit_interval", "fallback_cache_expire", "store_sample_locate",
+        "store_sample_submit",
+    }
+
+
+def test_upsert_adds_on_conflict(runtime):
+    import datetime
+
+    day = datetime.date(2026, 11, 1)
+    upsert(Stat, [{"key": 3, "time": day, "value": 5}], conflict_target=[Stat.key, Stat.time],
+           update={Stat.value: Stat.value + excluded(Stat, Stat.value)})
+    upsert(Stat, [{"key": 3, "time": day, "value": 7}, {"key": 4, "time": day, "value": 1}],
+           conflict_target=[Stat.key, Stat.time],
+           update={Stat.value: Stat.value + excluded(Stat, Stat.value)})
+    values = {(s.key, s.value) for s in Stat.select()}
+    assert values == {(3, 12), (4, 1)}
+
+
+def test_insert_ignore_keeps_the_first(runtime):
+    insert_ignore(ExportConfig, [{"name": "a", "batch": 1, "schema": "dummy"}])
+    insert_ignore(ExportConfig, [{"name": "a", "batch": 9, "schema": "internal"},
+                                 {"name": "b", "batch": 2, "schema": "dummy"}])
+    assert {(e.name, e.batch) for e in ExportConfig.select()} == {("a", 1), ("b", 2)}
+
+
+def test_mac_keys_round_trip(runtime):
+    from ichnaea_wifi.models import SHARD_MODELS
+
+    model = SHARD_MODELS["4"]
+    model.insert(mac="0123456789ab", lat=1.5, lon=2.5).execute()
+    row = model.get(model.mac == "0123456789ab")
+    assert (row.mac, row.lat) == ("0123456789ab", 1.5)
+    raw = runtime.db.rw.execute_sql("SELECT mac FROM wifi_shard_4").fetchone()[0]
+    assert bytes(raw) == bytes.fromhex("0123456789ab")

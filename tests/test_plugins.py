@@ -1,0 +1,141 @@
+"""The plugin system: discovery through entry points, isolation, operator control."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from ichnaea_host.plugins import PluginLoadError, build_plugin_host
+from ichnaea_host.settings import ConfigError, Settings
+
+SEVEN = {"wifi", "cell", "blue", "geoip", "fallback", "export_s3", "export_geosubmit"}
+
+
+def settings(**overrides):
+    return Settings.from_env({}, **overrides)
+
+
+def test_first_party_plugins_are_discovered():
+    host = build_plugin_host(settings(), strict=True)
+    infos = {i.name: i for i in host.plugin_list()}
+    assert SEVEN <= set(infos)
+    for name in SEVEN:
+        assert infos[name].enabled, name
+        assert infos[name].distribution == "ichnaea-" + name.replace("_", "-")
+        assert infos[name].version
+    assert "internal" in host.exporters() and "dummy" in host.exporters()
+
+
+def test_separate_distribution_is_discovered_and_used(third_party_site, monkeypatch,
+                                                      make_runtime, api_key_factory):
+    monkeypatch.syspath_prepend(str(third_party_site))
+    importlib.invalidate_caches()
+    rt = make_runtime(plugins_disabled=["broken"])
+    info = {i.name: i for i in rt.plugins.plugin_list()}["acme"]
+    assert (info.distribution, info.version, info.enabled) == ("ichnaea-acme", "1.2.3", True)
+    assert info.registers == {"location_sources": ["position:acme"]}
+
+    from ichnaea_host.app import create_app
+
+    client = create_app(runtime=rt).test_client()
+    key = api_key_factory()
+    query = {"wifiAccessPoints": [{"macAddress": "a0b1c2d3e4f5"}, {"macAddress": "a0b1c2d3e4f6"}]}
+    response = client.post(f"/v1/geolocate?key={key}", json=query)
+    assert response.status_code == 200
+    assert response.get_json() == {"location": {"lat": 10.0, "lng": 20.0}, "accuracy": 1000.0}
+
+
+def test_broken_plugin_is_skipped_when_lenient(third_party_site, monkeypatch):
+    monkeypatch.syspath_prepend(str(third_party_site))
+    importlib.invalidate_caches()
+    host = build_plugin_host(settings(), strict=False)
+    infos = {i.name: i for i in host.plugin_list()}
+    assert infos["broken"].enabled is False
+    assert "ImportError" in infos["broken"].error
+    assert infos["acme"].enabled and infos["wifi"].enabled
+
+
+def test_broken_plugin_stops_start_up_when_strict(third_party_site, monkeypatch):
+    monkeypatch.syspath_prepend(str(third_party_site))
+    importlib.invalidate_caches()
+    with pytest.raises(PluginLoadError, match="broken"):
+        build_plugin_host(settings(strict_plugins=True))
+
+
+def test_disabled_and_allow_list():
+    host = build_plugin_host(settings(plugins_disabled=["geoip"]), strict=True)
+    infos = {i.name: i for i in host.plugin_list()}
+    assert infos["geoip"].enabled is False
+    assert "geoip" not in [c.PLUGIN_NAME for c in host.position_sources()]
+
+    host = build_plugin_host(settings(plugins=["wifi"]), strict=True)
+    enabled = {i.name for i in host.plugin_list() if i.enabled}
+    assert enabled == {"wifi", "builtin"}
+
+
+def test_geoip_disabled_by_configuration(make_runtime, api_key_factory):
+    from ichnaea_host.app import create_app
+
+    rt = make_runtime(plugins_disabled=["geoip"])
+    client = create_app(runtime=rt).test_client()
+    key = api_key_factory()
+    response = client.get(f"/v1/geolocate?key={key}", headers={"X-Forwarded-For": "81.2.69.160"})
+    assert response.status_code == 404
+
+
+def test_locate_source_order_from_settings():
+    host = build_plugin_host(settings(locate_sources=["geoip", "wifi"]), strict=True)
+    assert [c.PLUGIN_NAME for c in host.position_sources()] == ["geoip", "wifi"]
+    host = build_plugin_host(settings(), strict=True)
+    names = [c.PLUGIN_NAME for c in host.position_sources()]
+    assert names.index("wifi") < names.index("geoip")
+
+
+def test_unknown_locate_source_is_a_config_error():
+    with pytest.raises(ConfigError, match="ICHNAEA_LOCATE_SOURCES.*nonesuch"):
+        build_plugin_host(settings(locate_sources=["wifi", "nonesuch"]))
+
+
+def test_duplicate_plugin_names_are_rejected():
+    from ichnaea_host import hookimpl
+    from ichnaea_host.interfaces import Exporter
+
+    class Clash(Exporter):
+        PLUGIN_NAME = "internal"
+
+    class Plugin:
+        @hookimpl
+        def ichnaea_register_exporters(self):
+            return [Clash]
+
+    with pytest.raises(PluginLoadError, match="both claim 'internal'"):
+        build_plugin_host(settings(), entry_points=False, extra=[("clash", Plugin())],
+                          strict=True)
+
+
+def test_misspelt_hook_fails_loudly():
+    from ichnaea_host import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def ichnaea_register_exporter(self):  # missing "s"
+            return []
+
+    with pytest.raises(PluginLoadError, match="unknown hook"):
+        build_plugin_host(settings(), entry_points=False, extra=[("typo", Plugin())],
+                          strict=True)
+    host = build_plugin_host(settings(), entry_points=False, extra=[("typo", Plugin())],
+                             strict=False)
+    assert {i.name: i for i in host.plugin_list()}["typo"].enabled is False
+
+
+def test_plugin_settings_are_validated():
+    env = {"ICHNAEA_WIFI__MAX_NETWORKS": "many"}
+    from ichnaea_host.settings import load_plugin_settings
+    from ichnaea_wifi.settings import WifiSettings
+
+    with pytest.raises(ConfigError, match="ICHNAEA_WIFI__MAX_NETWORKS"):
+        load_plugin_settings(WifiSettings, "wifi", env)
+    assert load_plugin_settings(WifiSettings, "wifi", {"ICHNAEA_WIFI__MAX_NETWORKS": "7"}
+                                ).max_networks == 7
