@@ -1,0 +1,81 @@
+"""Huey tasks, the scheduler and real consumer threads."""
+
+from __future__ import annotations
+
+import time
+
+from ichnaea_host.worker import EmbeddedConsumer, Scheduler, Worker
+
+BODY = {"items": [{"position": {"latitude": 59.33, "longitude": 18.06, "accuracy": 5},
+                   "wifiAccessPoints": [{"macAddress": "b00000000001", "signalStrength": -50},
+                                        {"macAddress": "b00000000002", "signalStrength": -55}]}]}
+
+
+def station_count(runtime):
+    from ichnaea_wifi.models import SHARD_MODELS
+
+    return sum(model.select().count() for model in SHARD_MODELS.values())
+
+
+def test_scheduler_triggers_tasks(runtime, client, api_key, internal_export):
+    worker = Worker(runtime)
+    worker.huey.immediate = True
+    scheduler = Scheduler(worker)
+    client.post(f"/v2/geosubmit?key={api_key}", json=BODY)
+    fired = scheduler.run_once()
+    assert "incoming" in fired
+    assert station_count(runtime) == 0  # observations wait in their shard queue
+    fired = scheduler.run_once()
+    assert "stations:wifi:0" in fired
+    assert station_count(runtime) == 2
+    assert scheduler.run_once() == []  # nothing waiting, intervals not due
+
+
+def test_trigger_does_not_pile_up(runtime):
+    worker = Worker(runtime)
+    calls = []
+    assert worker.trigger("stations:wifi:0", lambda: calls.append(1))
+    assert not worker.trigger("stations:wifi:0", lambda: calls.append(1))
+    worker.release("stations:wifi:0")
+    assert worker.trigger("stations:wifi:0", lambda: calls.append(1))
+    assert calls == [1, 1]
+
+
+def test_real_consumer_threads(runtime, client, api_key, internal_export):
+    worker = Worker(runtime)
+    consumer = EmbeddedConsumer(worker.huey, workers=2, periodic=False, worker_type="thread")
+    scheduler = Scheduler(worker, tick=0.1)
+    consumer.start()
+    scheduler.start()
+    try:
+        assert client.post(f"/v2/geosubmit?key={api_key}", json=BODY).status_code == 200
+        deadline = time.monotonic() + 20
+        while station_count(runtime) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert station_count(runtime) == 2
+    finally:
+        scheduler.stop()
+        consumer.stop(graceful=True)
+    query = {"wifiAccessPoints": BODY["items"][0]["wifiAccessPoints"]}
+    data = client.post(f"/v1/geolocate?key={api_key}", json=query).get_json()
+    assert abs(data["location"]["lat"] - 59.33) < 0.001
+
+
+def test_failed_export_is_parked_not_lost(runtime, client, api_key):
+    from ichnaea_host import pipeline
+    from ichnaea_host.interfaces import Exporter
+    from ichnaea_host.models import ExportConfig
+
+    class Unreachable(Exporter):
+        PLUGIN_NAME = "unreachable"
+
+        def send(self, items):
+            raise OSError("connection refused")
+
+    runtime.plugins.registry["exporters"]["unreachable"] = Unreachable
+    ExportConfig.create(name="partner", batch=0, schema="unreachable")
+    client.post(f"/v2/geosubmit?key={api_key}", json=BODY)
+    pipeline.drain(runtime)
+    assert runtime.queue("queue_export_partner").size() == 0
+    parked = runtime.queue(pipeline.failed_queue_name("queue_export_partner")).dequeue(batch=0)
+    assert len(parked) == 1 and parked[0]["api_key"] == api_key
