@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(BIN)/ichnaea run
 
 lint: $(STAMP)
-	$(BIN)/ruff check ichnaea_host plugins tests bench
+	$(BIN)/ruff check ichnaea_host plugins tests
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

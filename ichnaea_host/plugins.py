@@ -193,9 +193,9 @@ class PluginHost:
                 found.setdefault(family, {})[key] = cls
         jobs = _as_list(self._call(plugin, "ichnaea_register_periodic_jobs"))
         dirs = _as_list(self._call(plugin, "ichnaea_migration_dirs"))
-        for family, classes in found.items():
-            self.registry[family].update(classes)
-            info.registers[family] = sorted(classes)
+        for family, registered in found.items():
+            self.registry[family].update(registered)
+            info.registers[family] = sorted(registered)
         for job in jobs:
             self.periodic_jobs[job.name] = job
         if jobs:
@@ -279,7 +279,8 @@ def _as_list(value: Any) -> list[Any]:
 def _describe_settings(cls: type[PluginSettings], name: str) -> list[dict[str, Any]]:
     from .settings import plugin_env_prefix
 
-    bound = type(cls.__name__, (cls,), {"ENV_PREFIX": plugin_env_prefix(name)})
+    bound: type[PluginSettings] = type(cls.__name__, (cls,),
+                                       {"ENV_PREFIX": plugin_env_prefix(name)})
     return bound.describe()
 
 

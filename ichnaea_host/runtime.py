@@ -14,7 +14,7 @@ import redis
 
 from .db import Database
 from .plugins import PluginHost, build_plugin_host
-from .queues import DataQueue, EmbeddedRedis, connect_redis, station_queue_name
+from .queues import DataQueue, EmbeddedRedis, connect_redis
 from .settings import PluginSettings, Settings
 
 INCOMING_QUEUE = "update_incoming"

@@ -166,9 +166,9 @@ def plugin_env_prefix(plugin_name: str) -> str:
 def load_plugin_settings(
     cls: type[PluginSettings], plugin_name: str, environ: Mapping[str, str] | None = None
 ) -> PluginSettings:
-    bound = type(cls.__name__, (cls,), {"ENV_PREFIX": plugin_env_prefix(plugin_name)})
-    settings = bound.from_env(environ)
-    return settings
+    bound: type[PluginSettings] = type(
+        cls.__name__, (cls,), {"ENV_PREFIX": plugin_env_prefix(plugin_name)})
+    return bound.from_env(environ)
 
 
 DB_SCHEMES = ("mysql+pymysql://", "mysql://", "sqlite:///")
@@ -220,7 +220,7 @@ class Settings(BaseSettings):
     strict_plugins: bool = setting(False, help="a plugin that fails to load stops start-up")
     trace_plugins: bool = setting(False, help="log every hook call")
     locate_sources: list[str] = setting(
-        (), help="position sources in the order they run (empty: every source, in its default order)"
+        (), help="position sources in the order they run (empty: every source, default order)"
     )
     region_sources: list[str] = setting(
         (), help="region sources in the order they run (empty: every source, default order)"
@@ -241,13 +241,13 @@ class Settings(BaseSettings):
         if self.redis_uri and not self.redis_uri.startswith(REDIS_SCHEMES):
             raise ConfigError("REDIS_URI", f"expected redis://host:port/db, got {self.redis_uri!r}")
         if not 0 < self.port < 65536:
-            raise ConfigError("ICHNAEA_PORT", f"expected a port between 1 and 65535, got {self.port}")
+            raise ConfigError("ICHNAEA_PORT", f"expected a port from 1 to 65535, got {self.port}")
         if not 0 < self.statsd_port < 65536:
             raise ConfigError("STATSD_PORT", f"expected a port, got {self.statsd_port}")
-        for name, value in (("ICHNAEA_WEB_THREADS", self.web_threads),
-                            ("ICHNAEA_WORKER_THREADS", self.worker_threads)):
-            if value < 1:
-                raise ConfigError(name, f"expected at least 1, got {value}")
+        for var, count in (("ICHNAEA_WEB_THREADS", self.web_threads),
+                           ("ICHNAEA_WORKER_THREADS", self.worker_threads)):
+            if count < 1:
+                raise ConfigError(var, f"expected at least 1, got {count}")
 
     @property
     def var_path(self) -> Path:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import peewee
 
-from .db import BaseModel, insert_ignore, retry_on_lock, select_for_update, upsert
+from .db import BaseModel, retry_on_lock, select_for_update, upsert
 from .geo import circle_radius, distance
 from .interfaces import StationUpdater, UpdateStats
 

@@ -25,7 +25,7 @@ from .errors import (
     ParseError,
     ServiceUnavailable,
 )
-from .keys import KeyCache, client_ip, count_and_limit, validated_key
+from .keys import KeyCache, count_and_limit, validated_key
 from .search import search_position, search_region
 
 bp = Blueprint("api", __name__)
