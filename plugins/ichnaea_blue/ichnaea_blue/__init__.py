@@ -1,1 +1,3 @@
-"""Bluetooth beacons for Ichnaea: station tables, updater, position source. Filled by the 'Locating well' issue; registers nothing yet."""
+"""Bluetooth beacons for Ichnaea: station tables, updater, position source. Filled by the
+'Locating well' issue; registers nothing yet.
+"""

@@ -1,1 +1,3 @@
-"""The s3 export target for Ichnaea (gzipped JSON batches to a bucket). Filled by the pipeline issue; registers nothing yet."""
+"""The s3 export target for Ichnaea (gzipped JSON batches to a bucket). Filled by the
+pipeline issue; registers nothing yet.
+"""

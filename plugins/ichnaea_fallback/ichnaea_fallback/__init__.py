@@ -1,1 +1,3 @@
-"""External fallback providers for Ichnaea (ichnaea/v1, combain/v1, googlemaps/v1, unwiredlabs/v1). Filled by its own issue; registers nothing yet."""
+"""External fallback providers for Ichnaea (ichnaea/v1, combain/v1, googlemaps/v1,
+unwiredlabs/v1). Filled by its own issue; registers nothing yet.
+"""

@@ -14,7 +14,7 @@ CONTINENTS = {"EU": "Europe", "NA": "North America", "SA": "South America", "AS"
 
 def build_demo_database(target: Path) -> Path:
     """Write the demo database to ``target`` (atomically) and return its path."""
-    from mmdb_writer import MMDBWriter, MmdbF64, MmdbU16, MmdbU32
+    from mmdb_writer import MmdbF64, MmdbU16, MmdbU32, MMDBWriter
     from netaddr import IPSet
 
     records = json.loads(DATA.read_text("utf-8"))["records"]
