@@ -225,6 +225,10 @@ class ReportFragment(PluginClass):
         """A marshmallow schema for one entry of the list in a submitted report."""
         raise NotImplementedError
 
+    def clean_submit(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Drop the entries of a submitted report that can never become data."""
+        return entries
+
     def query_entry_schema(self) -> marshmallow.Schema:
         """A marshmallow schema for one entry of the list in a geolocate query."""
         return self.submit_entry_schema()

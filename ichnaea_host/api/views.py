@@ -142,12 +142,11 @@ def country() -> Response:
 
 def _clean_report(report: dict[str, Any]) -> dict[str, Any] | None:
     """Drop reports without networks; fill the timestamp and an absent position."""
-    fields = [f.FIELD for f in fragments()]
-    if not any(report.get(name) for name in fields):
-        return None
     out = {k: v for k, v in report.items() if v is not None}
-    for name in fields:
-        out[name] = out.get(name) or []
+    for fragment in fragments():
+        out[fragment.FIELD] = fragment.clean_submit(out.get(fragment.FIELD) or [])
+    if not any(out[f.FIELD] for f in fragments()):
+        return None
     timestamp = report.get("timestamp")
     if not (isinstance(timestamp, int) and not isinstance(timestamp, bool)
             and 10**12 < timestamp < 10**13):

@@ -1,3 +1,1 @@
-"""Bluetooth beacons for Ichnaea: station tables, updater, position source. Filled by the
-'Locating well' issue; registers nothing yet.
-"""
+"""Bluetooth beacons: what devices see, and where we learnt they are."""

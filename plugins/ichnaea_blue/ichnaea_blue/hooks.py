@@ -1,5 +1,42 @@
-"""Entry point of the blue plugin.
+"""Entry point of the blue plugin: registration only, imports deferred."""
 
-It implements no hook yet: installing it changes nothing until its
-issue fills it in.
-"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ichnaea_host import hookimpl
+from ichnaea_host.interfaces import MigrationDir
+
+
+@hookimpl
+def ichnaea_register_settings() -> Any:
+    from .settings import BlueSettings
+
+    return BlueSettings
+
+
+@hookimpl
+def ichnaea_register_report_fragments() -> list[Any]:
+    from .fragment import BlueFragment
+
+    return [BlueFragment]
+
+
+@hookimpl
+def ichnaea_register_station_updaters() -> list[Any]:
+    from .updater import BlueUpdater
+
+    return [BlueUpdater]
+
+
+@hookimpl
+def ichnaea_register_location_sources() -> list[Any]:
+    from .source import BluePositionSource
+
+    return [BluePositionSource]
+
+
+@hookimpl
+def ichnaea_migration_dirs() -> list[MigrationDir]:
+    return [MigrationDir("blue", Path(__file__).parent / "migrations")]

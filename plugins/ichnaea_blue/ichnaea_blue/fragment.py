@@ -1,0 +1,54 @@
+"""The ``bluetoothBeacons`` part of geolocate queries and submitted reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields
+
+from ichnaea_host.interfaces import ReportFragment
+
+from .mac import dedupe, normalize_entry
+
+#: fewer unique valid beacons than this and the whole list is ignored
+MIN_NETWORKS = 2
+
+
+class BlueEntry(Schema):
+    """One beacon; the same fields in queries and in submitted reports."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    macAddress = fields.String(allow_none=True)
+    age = fields.Integer(allow_none=True)
+    signalStrength = fields.Integer(allow_none=True)
+    name = fields.String(allow_none=True)
+
+
+class BlueFragment(ReportFragment):
+    PLUGIN_NAME = "blue"
+    FIELD = "bluetoothBeacons"
+    V0_FIELD = "blue"
+    DATA_ACCURACY = "high"
+
+    def submit_entry_schema(self) -> Schema:
+        return BlueEntry()
+
+    def query_entry_schema(self) -> Schema:
+        return BlueEntry()
+
+    def clean_submit(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Entries of a submitted report: those without a MAC string are dropped,
+        the MAC itself is kept as sent (the pipeline validates it)."""
+        return [{k: v for k, v in e.items() if v is not None}
+                for e in entries if isinstance(e.get("macAddress"), str)]
+
+    def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
+        valid = [n for n in (normalize_entry(e) for e in entries) if n is not None]
+        unique = dedupe(valid)
+        return unique if len(unique) >= MIN_NETWORKS else []
+
+    def query_json(self, lookups: list[Any]) -> list[dict[str, Any]]:
+        names = {"mac": "macAddress", "age": "age", "signal": "signalStrength", "name": "name"}
+        return [{names[k]: v for k, v in lookup.items() if v is not None} for lookup in lookups]

@@ -1,0 +1,25 @@
+"""Operator settings of the blue plugin (ICHNAEA_BLUE__<NAME>)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ichnaea_host.settings import ConfigError, PluginSettings, setting
+
+
+@dataclasses.dataclass(frozen=True)
+class BlueSettings(PluginSettings):
+    cluster_meters: float = setting(
+        100.0, help="beacons farther apart than this never form one answer")
+    max_networks: int = setting(10, help="beacons used for one position (best scored first)")
+    min_accuracy: float = setting(10.0, help="smallest accuracy answered, in metres")
+    max_accuracy: float = setting(50.0, help="largest accuracy answered, in metres")
+
+    def validate(self) -> None:
+        if self.cluster_meters <= 0:
+            raise ConfigError("ICHNAEA_BLUE__CLUSTER_METERS", "must be positive")
+        if self.max_networks < 2:
+            raise ConfigError("ICHNAEA_BLUE__MAX_NETWORKS", "must be at least 2")
+        if not 0 < self.min_accuracy <= self.max_accuracy:
+            raise ConfigError("ICHNAEA_BLUE__MIN_ACCURACY",
+                              "must be positive and at most ICHNAEA_BLUE__MAX_ACCURACY")

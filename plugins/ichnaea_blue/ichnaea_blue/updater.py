@@ -1,0 +1,53 @@
+"""Learning beacons from positioned reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import peewee
+
+from ichnaea_host.stations import StationShardUpdater
+
+from .mac import SHARDS, dedupe, normalize_entry, shard_of
+from .models import SHARD_MODELS
+
+POSITION_FIELDS = ("lat", "lon", "accuracy", "altitude", "altitudeAccuracy", "heading",
+                   "pressure", "speed", "source", "timestamp")
+
+
+class BlueUpdater(StationShardUpdater):
+    PLUGIN_NAME = "blue"
+    FIELD = "bluetoothBeacons"
+    SHARDS = SHARDS
+    BATCH = 500
+    INTERVAL = 5.0
+    KEY = "mac"
+    #: observations of one beacon farther apart than this block it (BLUE_MAX_RADIUS)
+    MAX_DIST = 100.0
+    #: observations less precise than this weigh nothing
+    MAX_ACCURACY = 100.0
+
+    def model(self, shard: str) -> type[peewee.Model]:
+        return SHARD_MODELS[shard]
+
+    def shard_of(self, key: str) -> str:
+        return shard_of(key)
+
+    def signal_weight(self, observation: dict[str, Any]) -> float:
+        """Beacon signal strengths are not comparable between devices: ignored."""
+        return 1.0
+
+    def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        position = report["position"]
+        gps_age = position.get("gps_age") or 0
+        entries = [n for n in (normalize_entry(e) for e in report.get(self.FIELD) or [])
+                   if n is not None]
+        base = {k: position[k] for k in POSITION_FIELDS if position.get(k) is not None}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for entry in dedupe(entries):
+            entry.pop("name", None)
+            if gps_age:
+                entry["age"] = (entry.get("age") or 0) - gps_age
+            observation = {**base, **{k: v for k, v in entry.items() if v is not None}}
+            out.setdefault(shard_of(entry["mac"]), []).append(observation)
+        return out
