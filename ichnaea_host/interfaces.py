@@ -31,6 +31,8 @@ class HostContext(Protocol):
 
     settings: Settings
     db: Database
+    #: statsd client (``incr``, ``gauge``, ``timing`` with tags); a no-op without STATSD_HOST
+    metrics: Any
 
     @property
     def redis(self) -> redis.Redis: ...

@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from .db import Database
+from .metrics import Metrics
 from .plugins import PluginHost, build_plugin_host
 from .queues import DataQueue, EmbeddedRedis, connect_redis
 from .settings import PluginSettings, Settings
@@ -33,6 +34,7 @@ class Runtime:
         self._embedded: EmbeddedRedis | None = None
         self._lock = threading.Lock()
         self._objects: dict[tuple[str, str], Any] = {}
+        self.metrics = Metrics(self.settings.statsd_host, self.settings.statsd_port)
 
     # -- HostContext
     @property
@@ -100,6 +102,7 @@ class Runtime:
         return obj
 
     def close(self) -> None:
+        self.metrics.close()
         self.db.close()
         if self._redis is not None:
             self._redis.close()
