@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -26,7 +27,8 @@ SUB_RADII = {"AU": 1.2e6, "BR": 1e6, "CA": 1.4e6, "CD": 5e5, "CL": 5e5, "CN": 1e
 REGION_SCORE = {"GB": 0.8, "US": 0.8, "SE": 0.7, "CN": 0.6}
 DEFAULT_REGION_SCORE = 0.3
 
-_readers: dict[str, Any] = {}
+#: path -> (the file's identity when opened, its reader or None)
+_readers: dict[str, tuple[tuple[int, int, int] | None, Any]] = {}
 _lock = threading.Lock()
 
 
@@ -43,30 +45,60 @@ def database_path(context: Any) -> Path:
     return path
 
 
+def _identity(path: str) -> tuple[int, int, int] | None:
+    """What changes when the file is replaced or rewritten; None when it is missing."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def reader(context: Any) -> Any | None:
-    """The process's reader of the configured database; None when it is unusable."""
+    """The process's reader of the configured database; None when it is unusable.
+
+    A database that appears, or is replaced (as ``geoipupdate`` does), after
+    start-up is picked up at the next lookup; an unusable one is reported
+    once, not at every request.
+    """
     try:
         path = database_path(context)
     except Exception as exc:  # noqa: BLE001 - a broken demo build must not stop the web tier
         log.error("geoip_unavailable", error=repr(exc))
         return None
     key = str(path)
+    identity = _identity(key)
+    cached = _readers.get(key)
+    if cached is not None and cached[0] == identity:
+        return cached[1]
     with _lock:
-        if key in _readers:
-            return _readers[key]
-        try:
-            import geoip2.database
-
-            db = geoip2.database.Reader(key)
-            kind = db.metadata().database_type
-            if kind not in VALID_TYPES:
-                log.error("geoip_wrong_type", database_type=kind)
-                db = None
-        except (OSError, ValueError) as exc:
-            log.error("geoip_unavailable", path=key, error=type(exc).__name__)
-            db = None
-        _readers[key] = db
+        cached = _readers.get(key)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        if identity is None:
+            log.error("geoip_unavailable", path=key, error="FileNotFoundError")
+        db = None if identity is None else _open(key)
+        _readers[key] = (identity, db)
         return db
+
+
+def _open(path: str) -> Any | None:
+    import geoip2.database
+    from maxminddb import InvalidDatabaseError
+
+    try:
+        db = geoip2.database.Reader(path)
+        kind = db.metadata().database_type
+    except (OSError, ValueError, InvalidDatabaseError) as exc:
+        log.error("geoip_unavailable", path=path, error=type(exc).__name__)
+        return None
+    if kind not in VALID_TYPES:
+        log.error("geoip_wrong_type", path=path, database_type=kind,
+                  expected=", ".join(VALID_TYPES))
+        db.close()
+        return None
+    log.info("geoip_opened", path=path, database_type=kind)
+    return db
 
 
 class Record:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from ichnaea_host.settings import ConfigError, PluginSettings, setting
 
@@ -15,11 +16,20 @@ class WifiSettings(PluginSettings):
     min_accuracy: float = setting(10.0, help="smallest accuracy answered, in metres")
     max_accuracy: float = setting(500.0, help="largest accuracy answered, in metres")
 
+    def variable(self, name: str) -> str:
+        """The environment variable a field is read from (``ICHNAEA_WIFI__<NAME>``)."""
+        return f"{self.ENV_PREFIX}{name.upper()}"
+
     def validate(self) -> None:
-        if self.cluster_meters <= 0:
-            raise ConfigError("ICHNAEA_WIFI__CLUSTER_METERS", "must be positive")
+        for name in ("cluster_meters", "min_accuracy", "max_accuracy"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(self.variable(name),
+                                  f"expected a positive number of metres, got {value}")
         if self.max_networks < 2:
-            raise ConfigError("ICHNAEA_WIFI__MAX_NETWORKS", "must be at least 2")
-        if not 0 < self.min_accuracy <= self.max_accuracy:
-            raise ConfigError("ICHNAEA_WIFI__MIN_ACCURACY",
-                              "must be positive and at most ICHNAEA_WIFI__MAX_ACCURACY")
+            raise ConfigError(self.variable("max_networks"),
+                              f"expected at least 2, got {self.max_networks}")
+        if self.min_accuracy > self.max_accuracy:
+            raise ConfigError(self.variable("min_accuracy"),
+                              f"must be at most {self.variable('max_accuracy')} "
+                              f"({self.max_accuracy}), got {self.min_accuracy}")

@@ -29,9 +29,9 @@ def load_stations(context: Any, macs: list[str]) -> list[Any]:
     for mac in macs:
         by_shard[shard_of(mac)].append(mac)
     today = utcnow().date()
-    found = []
+    found: list[Any] = []
     for shard, shard_macs in sorted(by_shard.items()):
-        model = SHARD_MODELS[shard]
+        model: Any = SHARD_MODELS[shard]
         query = model.select().where(model.mac.in_(shard_macs), model.lat.is_null(False),
                                      model.lon.is_null(False))
         try:
@@ -52,21 +52,30 @@ def pairwise_distances(lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
 
 
 def complete_linkage(dist: np.ndarray, limit: float) -> list[list[int]]:
-    """Groups in which every pair is at most ``limit`` apart (agglomerative, complete)."""
-    clusters = [[i] for i in range(len(dist))]
-    while len(clusters) > 1:
-        best, pair = math.inf, None
-        for a in range(len(clusters)):
-            for b in range(a + 1, len(clusters)):
-                d = dist[np.ix_(clusters[a], clusters[b])].max()
-                if d < best:
-                    best, pair = d, (a, b)
-        if pair is None or best > limit:
+    """Groups of two or more networks in which every pair is at most ``limit`` apart.
+
+    Agglomerative clustering with complete linkage, cut at ``limit``: the two
+    closest groups merge while their farthest members are within ``limit``.
+    A merged group's distance to any other is the larger of its parts'
+    (Lance-Williams), so each merge costs one pass over the matrix.
+    """
+    size = len(dist)
+    groups: list[list[int]] = [[i] for i in range(size)]
+    between = np.array(dist, dtype=float, copy=True)
+    np.fill_diagonal(between, np.inf)
+    alive = np.ones(size, dtype=bool)
+    for _ in range(size - 1):
+        masked = np.where(alive[:, None] & alive[None, :], between, np.inf)
+        a, b = divmod(int(np.argmin(masked)), size)
+        if not masked[a, b] <= limit:
             break
-        a, b = pair
-        clusters[a] = clusters[a] + clusters[b]
-        del clusters[b]
-    return [c for c in clusters if len(c) >= 2]
+        between[a, :] = np.maximum(between[a, :], between[b, :])
+        between[:, a] = between[a, :]
+        between[a, a] = np.inf
+        alive[b] = False
+        groups[a] = sorted(groups[a] + groups[b])
+    return [group for group, keep in zip(groups, alive, strict=True)
+            if keep and len(group) >= 2]
 
 
 class WifiPositionSource(LocationSource):
