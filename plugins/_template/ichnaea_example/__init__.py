@@ -1,0 +1,1 @@
+"""An example Ichnaea plugin: an export target that writes batches to files."""
