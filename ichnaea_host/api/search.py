@@ -9,59 +9,17 @@ score, and within it the most precise result is the answer.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from collections.abc import Sequence
 from typing import Any
 
-from ..geo import distance
-from ..interfaces import ACCURACY_ORDER, Position, Query, Region
+from ..interfaces import Position, Query, Region
 from ..log import get_logger
+from ..results import best_position, best_position_cluster, best_region, satisfies
 from ..runtime import Runtime
 
 log = get_logger("ichnaea.search")
 
-
-def best_position_cluster(results: Sequence[Position]) -> list[Position]:
-    ordered = sorted(results, key=lambda r: r.accuracy)
-    best: list[Position] = []
-    best_key = (-1.0, -1.0)
-    for i, first in enumerate(ordered):
-        cluster = [first]
-        for other in ordered[i + 1:]:
-            limit = max(1.5 * first.accuracy, 1.5 * other.accuracy)
-            if distance(first.lat, first.lon, other.lat, other.lon) <= limit:
-                cluster.append(other)
-        key = (sum(r.score for r in cluster), max(r.score for r in cluster))
-        if key > best_key:
-            best, best_key = cluster, key
-    return best
-
-
-def best_position(results: Sequence[Position]) -> Position | None:
-    cluster = best_position_cluster(results)
-    if not cluster:
-        return None
-    return sorted(cluster, key=lambda r: (r.accuracy, -r.score))[0]
-
-
-def satisfies(results: Sequence[Position], query: Query) -> bool:
-    """Whether the results are good enough that an external fallback is not needed."""
-    cluster = best_position_cluster(results)
-    if not cluster or sum(r.score for r in cluster) < 1.0:
-        return False
-    best_class = min((r.data_accuracy for r in cluster), key=ACCURACY_ORDER.index)
-    return ACCURACY_ORDER.index(best_class) <= ACCURACY_ORDER.index(query.expected_accuracy)
-
-
-def best_region(results: Sequence[Region]) -> Region | None:
-    groups: dict[str, list[Region]] = defaultdict(list)
-    for result in results:
-        groups[result.code].append(result)
-    if not groups:
-        return None
-    code = max(groups, key=lambda c: (sum(r.score for r in groups[c]),
-                                      max(r.accuracy for r in groups[c])))
-    return sorted(groups[code], key=lambda r: -r.score)[0]
+__all__ = ["best_position", "best_position_cluster", "best_region", "satisfies",
+           "run_sources", "search_position", "search_region"]
 
 
 class SearchOutcome:
