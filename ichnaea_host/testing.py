@@ -19,6 +19,10 @@ tests can use them without a conftest:
     a key created in the database (``"test"``), with the CLI's defaults.
 ``drain``
     runs the whole pipeline synchronously (``ichnaea process``).
+``plugin_host``
+    the runtime's loaded plugins (:class:`~ichnaea_host.plugins.PluginHost`).
+``immediate_worker``
+    the host's Huey tasks running synchronously in the test (``huey.immediate``).
 ``local_http_server``
     starts a real HTTP server on 127.0.0.1 whose answers a test controls.
 """
@@ -211,6 +215,22 @@ def drain(runtime: Any) -> Callable[[], dict[str, int]]:
     from .pipeline import drain as run_drain
 
     return lambda: run_drain(runtime)
+
+
+@pytest.fixture
+def plugin_host(runtime: Any) -> Any:
+    return runtime.plugins
+
+
+@pytest.fixture
+def immediate_worker(runtime: Any) -> Any:
+    """The host's tasks (``update_incoming``, ``export_reports``, ``update_stations``,
+    ``periodic``) bound to the runtime; calling one runs it at once."""
+    from .worker import Worker
+
+    worker = Worker(runtime)
+    worker.huey.immediate = True
+    return worker
 
 
 @dataclasses.dataclass

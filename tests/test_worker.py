@@ -79,3 +79,10 @@ def test_failed_export_is_parked_not_lost(runtime, client, api_key):
     assert runtime.queue("queue_export_partner").size() == 0
     parked = runtime.queue(pipeline.failed_queue_name("queue_export_partner")).dequeue(batch=0)
     assert len(parked) == 1 and parked[0]["api_key"] == api_key
+
+
+def test_immediate_worker_fixture(immediate_worker, runtime, client, api_key, internal_export):
+    client.post(f"/v2/geosubmit?key={api_key}", json=BODY)
+    immediate_worker.update_incoming()
+    immediate_worker.update_stations("wifi", "0")
+    assert station_count(runtime) == 2
