@@ -8,8 +8,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGINS := $(sort $(wildcard plugins/ichnaea_*))
 STAMP := $(VENV)/.installed
+# the site's browser libraries (Leaflet, Chart.js) from the npm registry
+ASSETS := ichnaea_host/site/static/vendor/.built
 
-.PHONY: run test lint typecheck pytest install clean bench
+.PHONY: run test lint typecheck pytest install assets clean bench
 
 $(STAMP): pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +19,18 @@ $(STAMP): pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
 	$(BIN)/python -m pip install -q -e '.[test]' $(foreach p,$(PLUGINS),-e '$(p)[test]')
 	touch $(STAMP)
 
+$(ASSETS): web/package.json web/package-lock.json web/build.mjs
+	@command -v npm >/dev/null || { echo "make: npm is needed to build the site's assets" \
+		"(Debian: apt-get install npm)" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	cd web && npm run --silent build
+	touch $(ASSETS)
+
 install: $(STAMP)
 
-run: $(STAMP)
+assets: $(ASSETS)
+
+run: $(STAMP) $(ASSETS)
 	$(BIN)/ichnaea run
 
 lint: $(STAMP)
@@ -28,10 +39,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(ASSETS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var web/node_modules ichnaea_host/site/static/vendor

@@ -8,12 +8,13 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from . import monitor
+from . import monitor, site
 from .api import schemas
 from .api.errors import APIError, ServiceUnavailable
 from .api.keys import KeyCache, client_ip
+from .api.observe import metric_path, noted
 from .api.views import bp as api_bp
-from .log import get_logger, redact_key
+from .log import get_logger
 from .runtime import Runtime
 from .settings import Settings
 
@@ -30,24 +31,27 @@ HTML_HEADERS = {
     "X-XSS-Protection": "1; mode=block",
 }
 API_PREFIXES = ("/v1/", "/v2/")
+#: paths that get neither a log line nor request metrics
+STATIC_PATHS = ("/static/", "/robots.txt", "/favicon.ico", "/apple-touch-icon-precomposed.png")
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
     """Build the web app; ``runtime`` (settings, plugins, database, Redis) is
     created from the environment when not given."""
     rt = runtime or Runtime(settings)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the site serves /static
     app.config["SECRET_KEY"] = rt.settings.secret_key or None
     app.extensions["ichnaea"] = rt
     app.extensions["ichnaea.keys"] = KeyCache()
     frags = [cls() for cls in rt.plugins.report_fragments()]
     app.extensions["ichnaea.fragments"] = frags
     app.extensions["ichnaea.schema.locate"] = schemas.locate_schema(frags)
-    app.extensions["ichnaea.schema.region"] = app.extensions["ichnaea.schema.locate"]
-    app.extensions["ichnaea.schema.submit"] = schemas.submit_schema(frags)
+    for version in ("v2", "v1", "v0"):
+        app.extensions[f"ichnaea.schema.submit.{version}"] = schemas.submit_schema(frags, version)
     app.url_map.strict_slashes = False
     app.register_blueprint(api_bp)
     app.register_blueprint(monitor.bp)
+    app.register_blueprint(site.bp)
 
     @app.before_request
     def start_request() -> None:
@@ -58,8 +62,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     def finish_request(response: Response) -> Response:
         response.headers.update(SECURITY_HEADERS)
         if response.mimetype == "text/html":
-            response.headers.update(HTML_HEADERS)
-        _log_request(response.status_code)
+            for name, value in HTML_HEADERS.items():  # the site sets its own CSP
+                response.headers.setdefault(name, value)
+        _observe_request(rt, response.status_code)
         return response
 
     @app.teardown_request
@@ -75,12 +80,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         if exc.code == 404:
+            if not request.path.startswith(API_PREFIXES):
+                return site.not_found()
             return Response("<h1>404 Not Found</h1>", status=404, mimetype="text/html")
         return exc
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Any:
-        log.exception("request_failed", path=request.path, error=type(exc).__name__)
+        log.exception("request_failed", http_path=request.path, error=type(exc).__name__)
         if request.path.startswith(API_PREFIXES):
             return ServiceUnavailable().response()
         return Response("<h1>500 Internal Server Error</h1>", status=500,
@@ -89,27 +96,26 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
-def _log_request(status: int) -> None:
-    if request.path.startswith("/static/"):
+def _observe_request(rt: Runtime, status: int) -> None:
+    """The request's canonical log line and its ``request`` metrics.
+
+    Static files get neither; requests the router refused (unknown path,
+    method not allowed) get no metrics. The line never holds a client
+    address or a full API key (see :mod:`ichnaea_host.api.observe`).
+    """
+    if request.path.startswith(STATIC_PATHS):
         return
+    duration = time.perf_counter() - g.get("start", time.perf_counter())
     fields: dict[str, Any] = {
         "http_method": request.method,
         "http_path": request.path,
         "http_status": status,
-        "duration_ms": round((time.perf_counter() - g.get("start", time.perf_counter()))
-                             * 1000, 2),
+        "duration_s": round(duration, 3),
     }
-    if request.path.startswith(API_PREFIXES):
-        fields.update({
-            "api_key": redact_key(g.get("api_key")),
-            "api_key_status": g.get("api_key_status"),
-            "api_type": g.get("api_type"),
-            "has_ip": bool(g.get("client_ip")),
-            "result_status": g.get("result_status"),
-            "result_source": g.get("result_source"),
-            "source_status": g.get("source_status"),
-            "networks": g.get("query_networks"),
-            "reports": g.get("reports"),
-        })
-        fields = {k: v for k, v in fields.items() if v is not None}
+    fields.update(noted())
     log.info("request", **fields)
+    if request.routing_exception is not None:
+        return
+    path, method = metric_path(request.path), request.method.lower()
+    rt.metrics.incr("request", tags=[f"path:{path}", f"method:{method}", f"status:{status}"])
+    rt.metrics.timing("request.timing", duration * 1000, tags=[f"path:{path}", f"method:{method}"])

@@ -406,6 +406,52 @@ def export_list(obj: Context, as_json: bool) -> None:
         click.echo(f"{d['name']:<20} {d['schema']:<10} batch={d['batch']} url={d['url'] or ''}")
 
 
+def _known_export(name: str) -> None:
+    from .models import ExportConfig
+
+    if ExportConfig.get_or_none(ExportConfig.name == name) is None:
+        fail(f"export '{name}' does not exist", code=1)
+
+
+@export.command("failed")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def export_failed(obj: Context, name: str | None, as_json: bool) -> None:
+    """List the parked batches (reports that could not be delivered)."""
+    from .pipeline import failed_queue_name, parked
+
+    rt = _migrated(obj)
+    if name is not None:
+        _known_export(name)
+    found = parked(rt, name)
+    if as_json:
+        click.echo(json.dumps([{"export": e, "queue": q, "parked": failed_queue_name(q),
+                                "reports": n} for e, q, n in found], indent=2))
+        return
+    total = sum(n for _, _, n in found)
+    click.echo(f"{total} parked reports.")
+    for export_name, queue_key, count in found:
+        click.echo(f"{export_name:<20} {count:>8}  {failed_queue_name(queue_key)}")
+    if total:
+        click.echo("Send them again with: ichnaea export replay NAME")
+
+
+@export.command("replay")
+@click.argument("name")
+@pass_ctx
+def export_replay(obj: Context, name: str) -> None:
+    """Move the parked batches of an export back to its queue."""
+    from .pipeline import replay
+
+    rt = _migrated(obj)
+    _known_export(name)
+    moved = replay(rt, name)
+    total = sum(moved.values())
+    click.echo(f"Moved {total} parked reports of export '{name}' back to its queue; "
+               "the workers send them with its next batch.")
+
+
 # ---------------------------------------------------------------------------
 # plugins
 

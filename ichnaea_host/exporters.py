@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from . import datamap
 from .interfaces import Exporter
 from .log import get_logger
 from .queues import station_queue_name
@@ -37,6 +38,7 @@ class InternalExporter(Exporter):
         ctx = self.context
         updaters = {name: ctx.station_updater(name) for name in ctx.station_updater_names()}
         per_queue: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        positions: list[tuple[float, float]] = []  # of reports that gave observations
         dropped = 0
         for item in items:
             report = item.get("report") or {}
@@ -45,12 +47,17 @@ class InternalExporter(Exporter):
                 dropped += 1
                 continue
             report = dict(report, position=position)
+            produced = False
             for name, updater in updaters.items():
                 for shard, observations in updater.split(report).items():
                     per_queue[station_queue_name(name, shard)].extend(observations)
+                    produced = produced or bool(observations)
+            if produced:
+                positions.append((position["lat"], position["lon"]))
         with ctx.redis.pipeline() as pipe:
             for queue_name, observations in per_queue.items():
                 ctx.queue(queue_name).enqueue(observations, pipe=pipe)
+            datamap.queue_positions(ctx, positions, pipe=pipe)
             pipe.execute()
         if dropped:
             log.info("reports_dropped", reason="position", count=dropped)

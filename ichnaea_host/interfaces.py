@@ -9,13 +9,17 @@ a vendor or an export target by name.
 from __future__ import annotations
 
 import dataclasses
+import math
+import random
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import marshmallow
+from marshmallow import fields
+
 if TYPE_CHECKING:
     import click
-    import marshmallow
     import redis
 
     from .db import Database
@@ -95,6 +99,21 @@ class ApiKey:
         if api_type == "region":
             return bool(self.allow_region)
         return True
+
+    def store_sample(self, api_type: str, global_rate: float = 100.0) -> bool:
+        """Whether this request becomes a report for the pipeline.
+
+        Locate: ``store_sample_locate`` percent, scaled by the deployment-wide
+        rate (Redis key ``global_locate_sample_rate``, percent); submit:
+        ``store_sample_submit`` percent. Region queries are never stored.
+        """
+        if api_type == "locate":
+            rate = (self.store_sample_locate or 0) / 100.0 * global_rate / 100.0
+        elif api_type == "submit":
+            rate = (self.store_sample_submit or 0) / 100.0
+        else:
+            return False
+        return rate > 0 and rate >= random.random()
 
     def can_fallback(self) -> bool:
         return bool(
@@ -196,6 +215,9 @@ class LocationSource(PluginClass):
 
     KIND: ClassVar[str] = "position"
     DEFAULT_ORDER: ClassVar[int] = 50
+    #: True for sources answering from the service's own station data; only
+    #: their answers turn locate queries into reports for the pipeline
+    INTERNAL: ClassVar[bool] = False
     #: the query flag that switches this source off ("ipf", "lacf"), if any
     FALLBACK_FIELD: ClassVar[str | None] = None
 
@@ -213,15 +235,28 @@ class ReportFragment(PluginClass):
     """One list of networks in reports and queries, e.g. ``wifiAccessPoints``.
 
     The host composes the submit and geolocate schemas from the fragments;
-    it knows no radio field itself.
+    it knows no radio field itself. The deprecated submit formats reuse the
+    fragment's schemas with renamed fields: ``/v1/geosubmit`` uses ``FIELD``
+    and ``V1_RENAMES``, ``/v1/submit`` uses ``V0_FIELD`` and ``V0_RENAMES``.
+    Use the lenient fields below (:class:`LenientInteger` ...) in the entry
+    schemas, so that clients sending ``"5"`` or ``5.0`` for an integer, or
+    explicit nulls, are understood.
     """
 
-    #: the JSON field in geosubmit v2 reports and geolocate queries
+    #: the JSON field in geosubmit v2 and v1 reports and in geolocate queries
     FIELD: ClassVar[str] = ""
     #: accuracy class a query with this data can expect ("high", "medium", "low")
     DATA_ACCURACY: ClassVar[str] = "low"
-    #: field names in the v1 geosubmit and v0 submit formats
+    #: the list's name in the v0 ``/v1/submit`` format (e.g. ``"wifi"``);
+    #: None: this kind of network has no place in v0 reports
     V0_FIELD: ClassVar[str | None] = None
+    #: entry fields named differently in v0 reports: {v0 name: v2 name},
+    #: e.g. ``{"key": "macAddress", "signal": "signalStrength"}``. In v0
+    #: reports the v2 name itself is not accepted.
+    V0_RENAMES: ClassVar[dict[str, str]] = {}
+    #: entry fields named differently in v1 ``/v1/geosubmit`` reports,
+    #: e.g. ``{"psc": "primaryScramblingCode"}``
+    V1_RENAMES: ClassVar[dict[str, str]] = {}
 
     def submit_entry_schema(self) -> marshmallow.Schema:
         """A marshmallow schema for one entry of the list in a submitted report."""
@@ -230,6 +265,12 @@ class ReportFragment(PluginClass):
     def clean_submit(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Drop the entries of a submitted report that can never become data."""
         return entries
+
+    def clean_report_entries(self, entries: list[dict[str, Any]],
+                             report: dict[str, Any]) -> list[dict[str, Any]]:
+        """Like :meth:`clean_submit`, with the whole validated report at hand
+        (for report-level fields such as a top-level ``radioType``)."""
+        return self.clean_submit(entries)
 
     def query_entry_schema(self) -> marshmallow.Schema:
         """A marshmallow schema for one entry of the list in a geolocate query."""
@@ -246,16 +287,40 @@ class ReportFragment(PluginClass):
         """The normalised entries of a query, as stored for the pipeline."""
         return [dict(x) for x in lookups]
 
+    def network_ids(self, lookups: list[Any], query: Query) -> dict[str, set[str]] | None:
+        """The ids of the networks of a query, by kind, in the terms the
+        location sources use in :attr:`Position.used_networks`.
+
+        The host compares them with the networks an answer was built from:
+        when every network of the query was already seen today, the query is
+        not stored as a report. None (the default) means "not known", and
+        such queries are always stored.
+        """
+        return None
+
 
 @dataclasses.dataclass
 class UpdateStats:
-    """What one station-updater run did, for counters and logs."""
+    """What one station-updater run did, for the stats counters, metrics and logs.
 
+    The host turns it into the daily ``stat`` counters (``observations`` and
+    ``new``) and the metrics ``data.observation.insert`` (``observations``),
+    ``data.station.new`` (``new``), ``data.station.confirm`` (``changed`` +
+    ``confirmed``, as the original counted) and ``data.station.blocklist``
+    (``blocked``).
+    """
+
+    #: observations with a weight, including those of blocked stations
     observations: int = 0
+    #: stations seen for the first time (new and new-blocked)
     new: int = 0
+    #: existing stations whose position changed or was replaced
     changed: int = 0
+    #: existing stations confirmed without a change
     confirmed: int = 0
+    #: stations blocked by this run (new or existing)
     blocked: int = 0
+    #: observations without weight or key
     dropped: int = 0
 
 
@@ -272,6 +337,11 @@ class StationUpdater(PluginClass):
     SHARDS: ClassVar[tuple[str, ...]] = ("0",)
     #: observations per update run
     BATCH: ClassVar[int] = 500
+    #: ``data_type`` tag of the ``queue`` gauge of this updater's queues (default: PLUGIN_NAME)
+    DATA_TYPE: ClassVar[str] = ""
+    #: ``stat.key`` values of (observations, new stations); None: the host's scheme,
+    #: see :func:`ichnaea_host.stats.stat_keys`
+    STAT_KEYS: ClassVar[tuple[int, int] | None] = None
 
     def __init__(self, context: HostContext) -> None:
         self.context = context
@@ -281,6 +351,17 @@ class StationUpdater(PluginClass):
 
     def update(self, shard: str, observations: list[dict[str, Any]]) -> UpdateStats:
         raise NotImplementedError
+
+    def region_counts(self) -> dict[str, dict[str, int]] | None:
+        """Stations per region for the ``region_stat`` table.
+
+        Return ``{column: {region code: count}}`` with ``region_stat`` column
+        names (a cell plugin returns ``gsm``, ``wcdma`` and ``lte``). The default,
+        None, lets the host count the rows per ``region`` of every shard of a
+        :class:`~ichnaea_host.stations.StationShardUpdater` into the column
+        named after ``PLUGIN_NAME``.
+        """
+        return None
 
 
 class Exporter(PluginClass):
@@ -346,6 +427,92 @@ class PeriodicJob:
     interval: float
     run: Callable[[HostContext], bool | None]
     drain: bool = False
+
+
+# ---------------------------------------------------------------------------
+# Lenient schema fields for report fragments. Real clients send numbers as
+# strings, fractions for integers and explicit nulls; NaN and infinities
+# (which JSON decoding accepts) become missing values instead of errors.
+
+_NOT_A_NUMBER = object()
+
+
+def _lenient_number(value: Any) -> Any:
+    """An int or float for ``value``, None for "no value", or _NOT_A_NUMBER."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            return _NOT_A_NUMBER
+        return number if math.isfinite(number) else None
+    return _NOT_A_NUMBER
+
+
+class LenientInteger(fields.Field):
+    """An integer; ``"7"``, ``7.9`` (truncated) and ``true`` are accepted,
+    ``""``, null, NaN and infinities are no value."""
+
+    default_error_messages = {"invalid": "Not a valid integer."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_none", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int | None:
+        number = _lenient_number(value)
+        if number is _NOT_A_NUMBER:
+            raise self.make_error("invalid")
+        return None if number is None else int(number)
+
+
+class LenientFloat(fields.Field):
+    """A finite float; numbers in strings are accepted, ``""``, null, NaN and
+    infinities are no value."""
+
+    default_error_messages = {"invalid": "Not a valid number."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_none", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float | None:
+        number = _lenient_number(value)
+        if number is _NOT_A_NUMBER:
+            raise self.make_error("invalid")
+        if number is None:
+            return None
+        try:
+            result = float(number)
+        except OverflowError:
+            return None
+        return result if math.isfinite(result) else None
+
+
+class LenientBoolean(fields.Field):
+    """Anything but ``false`` and zero (also as strings, in any case) is true,
+    as the original service read its booleans."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_none", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value != 0
+        return str(value).strip().lower() not in ("false", "0")
 
 
 def names(classes: Iterable[type[PluginClass]]) -> list[str]:

@@ -43,7 +43,7 @@ def heartbeat_status(rt: Runtime) -> dict[str, dict[str, Any]]:
     return status
 
 
-@bp.route("/__heartbeat__", methods=METHODS)
+@bp.route("/__heartbeat__", methods=METHODS, provide_automatic_options=False)
 def heartbeat() -> Response:
     status = heartbeat_status(current_app.extensions["ichnaea"])
     response = jsonify(status)
@@ -51,12 +51,12 @@ def heartbeat() -> Response:
     return response
 
 
-@bp.route("/__lbheartbeat__", methods=METHODS)
+@bp.route("/__lbheartbeat__", methods=METHODS, provide_automatic_options=False)
 def lbheartbeat() -> Response:
     return jsonify({"status": "OK"})
 
 
-@bp.route("/__version__", methods=METHODS)
+@bp.route("/__version__", methods=METHODS, provide_automatic_options=False)
 def version() -> Response:
     rt: Runtime = current_app.extensions["ichnaea"]
     plugins = [
@@ -73,7 +73,7 @@ def version() -> Response:
     })
 
 
-@bp.route("/contribute.json", methods=METHODS)
+@bp.route("/contribute.json", methods=METHODS, provide_automatic_options=False)
 def contribute() -> Response:
     return jsonify({
         "name": "Ichnaea",

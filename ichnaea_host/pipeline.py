@@ -17,8 +17,9 @@ from typing import Any
 from .interfaces import Exporter, UpdateStats
 from .log import get_logger
 from .models import ExportConfig
-from .queues import export_queue_name, station_queue_name
+from .queues import QUEUE_TTL, export_queue_name, station_queue_name
 from .runtime import INCOMING_QUEUE, Runtime
+from .stats import record_update
 
 log = get_logger("ichnaea.pipeline")
 
@@ -59,8 +60,13 @@ def update_incoming(rt: Runtime) -> list[tuple[str, str]]:
                         name = export_queue_name(config.name, source, api_key, partitioned)
                         rt.queue(name, batch=config.batch or 0).enqueue(group, pipe=pipe)
             pipe.execute()
+    return ready_exports(rt, configs)
+
+
+def ready_exports(rt: Runtime, configs: list[ExportConfig] | None = None) -> list[tuple[str, str]]:
+    """The (export name, queue key) pairs holding a full batch, or waiting for an hour."""
     ready = []
-    for config in configs:
+    for config in export_configs(rt) if configs is None else configs:
         for key in export_partitions(rt, config):
             if rt.queue(key, batch=config.batch or 0).ready():
                 ready.append((config.name, key))
@@ -79,7 +85,17 @@ def export_partitions(rt: Runtime, config: ExportConfig) -> list[str]:
 
 
 def failed_queue_name(queue_key: str) -> str:
+    """The dead-letter list of an export queue; it shares the queue's hash slot."""
     return f"{{{queue_key}}}:failed"
+
+
+def park(rt: Runtime, queue_key: str, items: list[dict[str, Any]]) -> None:
+    """Keep an undeliverable batch in the queue's dead-letter list, without expiry."""
+    failed = rt.queue(failed_queue_name(queue_key))
+    with rt.redis.pipeline() as pipe:
+        failed.enqueue(items, pipe=pipe)
+        pipe.persist(failed.key)
+        pipe.execute()
 
 
 def export_reports(rt: Runtime, name: str, queue_key: str, *, force: bool = False) -> bool:
@@ -99,23 +115,70 @@ def export_reports(rt: Runtime, name: str, queue_key: str, *, force: bool = Fals
     if not force and not queue.ready():
         return False
     exporter: Exporter = cls(rt, config, queue_key)
+    tags = [f"key:{name}"]
     with queue.claim() as items:
         if not items:
             return False
         for attempt in range(1, EXPORT_ATTEMPTS + 1):
+            started = time.monotonic()
             try:
                 exporter.send(items)
-                log.info("export_sent", export=name, items=len(items))
-                break
             except cls.RETRIABLE as exc:
                 log.warning("export_failed", export=name, attempt=attempt, error=repr(exc))
                 if attempt == EXPORT_ATTEMPTS:
-                    rt.queue(failed_queue_name(queue_key)).enqueue(items)
+                    park(rt, queue_key, items)
                     log.error("export_parked", export=name, items=len(items),
                               queue=failed_queue_name(queue_key))
                 else:
                     time.sleep(0 if force else attempt**2)
+            else:
+                rt.metrics.timing("data.export.upload.timing",
+                                  (time.monotonic() - started) * 1000, tags=tags)
+                rt.metrics.incr("data.export.batch", tags=tags)
+                log.info("export_sent", export=name, items=len(items))
+                break
     return queue.ready()
+
+
+# ---------------------------------------------------------------------------
+# parked export batches (ichnaea export failed / replay)
+
+_REPLAY = """
+local items = redis.call('LRANGE', KEYS[2], 0, -1)
+for i = 1, #items, 1000 do
+  redis.call('RPUSH', KEYS[1], unpack(items, i, math.min(i + 999, #items)))
+end
+if #items > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+redis.call('DEL', KEYS[2])
+return #items
+"""
+
+
+def parked(rt: Runtime, name: str | None = None) -> list[tuple[str, str, int]]:
+    """(export name, queue key, parked reports) of every export queue holding
+    parked batches, for one export or all."""
+    configs = [c for c in export_configs(rt) if name is None or c.name == name]
+    found = []
+    for raw in rt.redis.scan_iter(match="{queue_export_*}:failed", count=1000):
+        queue_key = raw.decode()[1:-len("}:failed")]
+        for config in configs:
+            base = export_queue_name(config.name)
+            if queue_key == base or queue_key.startswith(base + ":"):
+                found.append((config.name, queue_key, int(rt.redis.llen(raw))))
+    return sorted(found)
+
+
+def replay(rt: Runtime, name: str) -> dict[str, int]:
+    """Move the parked batches of an export back to its queues; return the
+    reports moved per queue key."""
+    moved = {}
+    for _, queue_key, _ in parked(rt, name):
+        count = int(rt.redis.eval(_REPLAY, 2, queue_key, failed_queue_name(queue_key),
+                                  QUEUE_TTL))
+        if count:
+            moved[queue_key] = count
+            log.info("export_replayed", export=name, items=count, queue=queue_key)
+    return moved
 
 
 # ---------------------------------------------------------------------------
@@ -135,6 +198,7 @@ def update_stations(rt: Runtime, updater_name: str, shard: str) -> bool:
         if not observations:
             return False
         stats: UpdateStats = updater.update(shard, observations)
+    record_update(rt, updater_name, stats)
     log.info("stations_updated", updater=updater_name, shard=shard,
              observations=stats.observations, new=stats.new, changed=stats.changed,
              confirmed=stats.confirmed, blocked=stats.blocked)

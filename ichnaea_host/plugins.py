@@ -39,7 +39,7 @@ log = get_logger("ichnaea.plugins")
 
 ENTRY_POINT_GROUP = "ichnaea"
 #: modules of the host registered as plugins in every process
-BUILTIN_PLUGINS = ("ichnaea_host.builtin",)
+BUILTIN_PLUGINS = ("ichnaea_host.builtin", "ichnaea_host.periodic", "ichnaea_host.content")
 
 C = TypeVar("C", bound=PluginClass)
 

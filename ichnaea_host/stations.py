@@ -10,6 +10,7 @@ its key, its limits and its signal weight by subclassing
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -17,8 +18,9 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 import peewee
+from pymysql.converters import escape_string
 
-from .db import BaseModel, retry_on_lock, select_for_update, upsert
+from .db import BaseModel, is_mysql, retry_on_lock, select_for_update
 from .geo import circle_radius, distance
 from .interfaces import StationUpdater, UpdateStats
 
@@ -142,8 +144,11 @@ class Aggregate:
         self.samples = len(observations)
         self.lat = sum(a * w for a, w in zip(lats, weights, strict=True)) / total
         self.lon = sum(a * w for a, w in zip(lons, weights, strict=True)) / total
-        self.radius = circle_radius(self.lat, self.lon, self.max_lat, self.max_lon,
-                                    self.min_lat, self.min_lon)
+
+    @functools.cached_property
+    def radius(self) -> int:
+        return circle_radius(self.lat, self.lon, self.max_lat, self.max_lon,
+                             self.min_lat, self.min_lon)
 
 
 TRANSITIONS = {
@@ -217,15 +222,19 @@ class StationShardUpdater(StationUpdater):
                 self._apply(model, groups, run)
             return run
 
-        return retry_on_lock(transaction)
+        def count_retry(errno: int) -> None:
+            self.context.metrics.incr("data.station.dberror",
+                                      tags=[f"errno:{errno}", f"type:{self.PLUGIN_NAME}"])
+
+        return retry_on_lock(transaction, on_retry=count_retry)
 
     def _apply(self, model: type[peewee.Model], groups: dict[str, list[dict[str, Any]]],
                stats: UpdateStats) -> None:
         now = utcnow()
         today = now.date()
         key_field = getattr(model, self.KEY)
-        rows = {getattr(r, self.KEY): r for r in
-                select_for_update(model.select().where(key_field.in_(list(groups))))}
+        query = select_for_update(model.select().where(key_field.in_(list(groups))))
+        rows = {getattr(r, self.KEY): r for r in query.namedtuples()}
         writes: list[dict[str, Any]] = []
         confirms: list[str] = []
         for key, observations in groups.items():
@@ -249,13 +258,12 @@ class StationShardUpdater(StationUpdater):
             writes.append(self._values(status, key, row, agg, source, now))
             if status in ("new", "new_block"):
                 stats.new += 1
-            else:
+            elif status in ("change", "replace"):
                 stats.changed += 1
             if status in ("block", "new_block"):
                 stats.blocked += 1
         if writes:
-            columns = [f for f in model._meta.sorted_fields if f.name != self.KEY]
-            upsert(model, writes, conflict_target=[key_field], preserve=columns)
+            write_rows(model, key_field, writes)
         if confirms:
             model.update(last_seen=today).where(key_field.in_(confirms)).execute()
 
@@ -288,7 +296,7 @@ class StationShardUpdater(StationUpdater):
             values["created"] = now
         if status in ("new", "replace"):
             values.update(self._position(agg.lat, agg.lon, agg.max_lat, agg.min_lat,
-                                         agg.max_lon, agg.min_lon))
+                                         agg.max_lon, agg.min_lon, radius=agg.radius))
             values.update(samples=min(agg.samples, MAX_SAMPLES),
                           weight=min(agg.weight, MAX_WEIGHT), source=source, last_seen=today)
         elif status == "change":
@@ -315,13 +323,76 @@ class StationShardUpdater(StationUpdater):
         return values
 
     def _position(self, lat: float, lon: float, max_lat: float, min_lat: float,
-                  max_lon: float, min_lon: float) -> dict[str, Any]:
+                  max_lon: float, min_lon: float, radius: int | None = None) -> dict[str, Any]:
+        if radius is None:
+            radius = circle_radius(lat, lon, max_lat, max_lon, min_lat, min_lon)
         return {
             "lat": lat, "lon": lon, "max_lat": max_lat, "min_lat": min_lat,
-            "max_lon": max_lon, "min_lon": min_lon,
-            "radius": circle_radius(lat, lon, max_lat, max_lon, min_lat, min_lon),
+            "max_lon": max_lon, "min_lon": min_lon, "radius": radius,
             "region": self.region(lat, lon),
         }
+
+
+def write_rows(model: type[peewee.Model], key_field: peewee.Field,
+               rows: list[dict[str, Any]], chunk: int = 500) -> None:
+    """Insert the station rows, replacing every column of the existing ones.
+
+    The same statement as :func:`ichnaea_host.db.upsert` with every column
+    preserved, written out directly: building it through peewee's query
+    objects cost more than running it.
+    """
+    db = model._meta.database
+    fields = model._meta.sorted_fields
+
+    def quote(name: str) -> str:
+        return f"{db.quote[0]}{name}{db.quote[1]}"
+
+    table = quote(model._meta.table_name)
+    names = [quote(f.column_name) for f in fields]
+    others = [n for f, n in zip(fields, names, strict=True) if f is not key_field]
+    if is_mysql(model):
+        conflict = "ON DUPLICATE KEY UPDATE " + ", ".join(f"{n} = VALUES({n})" for n in others)
+    else:
+        conflict = (f"ON CONFLICT ({quote(key_field.column_name)}) DO UPDATE SET "
+                    + ", ".join(f"{n} = excluded.{n}" for n in others))
+    mysql = is_mysql(model)
+    placeholders = "(" + ", ".join([db.param] * len(fields)) + ")"
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        values = [[None if row.get(f.name) is None else f.db_value(row[f.name]) for f in fields]
+                  for row in part]
+        insert = f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+        if mysql:  # literals: pymysql's own escaping is the slowest part
+            rendered = ", ".join("(" + ", ".join(map(mysql_literal, v)) + ")" for v in values)
+            db.execute_sql(f"{insert}{rendered} {conflict}")
+        else:
+            db.execute_sql(f"{insert}{', '.join([placeholders] * len(part))} {conflict}",
+                           [value for row_values in values for value in row_values])
+
+
+def mysql_literal(value: Any) -> str:
+    """A MySQL literal of a station column value (floats, ints, keys, dates, codes)."""
+    kind = type(value)
+    if value is None:
+        return "NULL"
+    if kind is float:
+        text = repr(value)
+        if "e" in text:
+            return text
+        if not math.isfinite(value):
+            raise ValueError(f"{text} cannot be stored")
+        return text + "e0"  # a DOUBLE literal, not a DECIMAL one
+    if kind is int:
+        return str(value)
+    if kind is bytes:
+        return f"X'{value.hex()}'"
+    if kind is datetime:
+        return f"'{value.isoformat(' ')}'"
+    if kind is date:
+        return f"'{value.isoformat()}'"
+    if kind is bool:
+        return "1" if value else "0"
+    return "'" + escape_string(str(value)) + "'"
 
 
 def _union(agg: Aggregate, row: Any) -> tuple[float, float, float, float]:

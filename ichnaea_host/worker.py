@@ -13,9 +13,10 @@ same trigger from piling up while a run is under way.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from huey import RedisHuey
@@ -28,9 +29,12 @@ from .runtime import INCOMING_QUEUE, Runtime
 
 log = get_logger("ichnaea.worker")
 
+HUEY_NAME = "ichnaea"
 TRIGGER_LOCK_SECONDS = 300
 CLAIM_RECOVERY_SECONDS = 600
 INCOMING_INTERVAL = 2.0
+#: how often the scheduler looks for export queues that became ready by age
+EXPORT_CHECK_INTERVAL = 30.0
 
 
 def _lock_key(name: str) -> str:
@@ -40,7 +44,7 @@ def _lock_key(name: str) -> str:
 class Worker:
     """The Huey instance of a process and its tasks, bound to a runtime."""
 
-    def __init__(self, rt: Runtime, *, name: str = "ichnaea") -> None:
+    def __init__(self, rt: Runtime, *, name: str = HUEY_NAME) -> None:
         self.rt = rt
         self.huey = RedisHuey(name, connection_pool=rt.redis.connection_pool, results=False,
                               utc=True)
@@ -49,7 +53,8 @@ class Worker:
         @huey.task(name="ichnaea.update_incoming", expires=60)
         def update_incoming() -> None:
             try:
-                ready = pipeline.update_incoming(rt)
+                with self.timed("update_incoming"):
+                    ready = pipeline.update_incoming(rt)
                 for export_name, key in ready:
                     self.trigger(f"export:{key}", lambda n=export_name, k=key:
                                  export_reports(n, k))
@@ -61,7 +66,8 @@ class Worker:
         @huey.task(name="ichnaea.export_reports", expires=300)
         def export_reports(name: str, queue_key: str) -> None:
             try:
-                more = pipeline.export_reports(rt, name, queue_key)
+                with self.timed("export_reports"):
+                    more = pipeline.export_reports(rt, name, queue_key)
             finally:
                 self.release(f"export:{queue_key}")
             if more:
@@ -71,7 +77,8 @@ class Worker:
         def update_stations(updater: str, shard: str) -> None:
             trigger = f"stations:{updater}:{shard}"
             try:
-                more = pipeline.update_stations(rt, updater, shard)
+                with self.timed("update_stations"):
+                    more = pipeline.update_stations(rt, updater, shard)
             finally:
                 self.release(trigger)
             if more:
@@ -81,7 +88,8 @@ class Worker:
         def periodic(job_name: str) -> None:
             job = rt.plugins.periodic_jobs.get(job_name)
             try:
-                more = job.run(rt) if job is not None else False
+                with self.timed(job_name):
+                    more = job.run(rt) if job is not None else False
             finally:
                 self.release(f"periodic:{job_name}")
             if more:
@@ -102,6 +110,16 @@ class Worker:
         self.periodic = periodic
         self.recover = recover_claims
 
+    @contextlib.contextmanager
+    def timed(self, task: str) -> Iterator[None]:
+        """Time a task run into the ``task`` timer, as the original did."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.rt.metrics.timing("task", (time.monotonic() - started) * 1000,
+                                   tags=[f"task:{task}"])
+
     # -- triggers
     def trigger(self, name: str, enqueue: Callable[[], Any]) -> bool:
         """Enqueue a task unless the same trigger is already queued or running."""
@@ -120,12 +138,23 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - the lock expires by itself
             log.warning("trigger_release_failed", trigger=name, error=repr(exc))
 
-    def recover_claims(self) -> int:
-        names = [INCOMING_QUEUE] + [station_queue_name(u, s)
-                                    for u, s in pipeline.station_queues(self.rt)]
+    def recover_claims(self, older_than: float = CLAIM_RECOVERY_SECONDS) -> int:
+        """Put the batches of claims older than ``older_than`` seconds (their
+        worker died) back into their queues, and free those queues' triggers."""
+        triggers = {INCOMING_QUEUE: "incoming"}
+        for updater, shard in pipeline.station_queues(self.rt):
+            triggers[station_queue_name(updater, shard)] = f"stations:{updater}:{shard}"
         for config in pipeline.export_configs(self.rt):
-            names.extend(pipeline.export_partitions(self.rt, config))
-        return sum(self.rt.queue(n).recover(CLAIM_RECOVERY_SECONDS) for n in names)
+            for key in pipeline.export_partitions(self.rt, config):
+                triggers[key] = f"export:{key}"
+        moved = 0
+        for name, trigger in triggers.items():
+            count = self.rt.queue(name).recover(older_than)
+            if count:
+                log.warning("claim_recovered", queue=name, items=count)
+                self.release(trigger)
+                moved += count
+        return moved
 
     # -- consumers
     def consumer(self, threads: int) -> Consumer:
@@ -180,6 +209,11 @@ class Scheduler(threading.Thread):
             jobs.append((f"periodic:{job.name}", job.interval, 1, 10**9,
                          lambda n=job.name: w.periodic(n)))
         jobs.append(("recover", 60.0, 1, 10**9, w.recover))
+        if self._due("exports", EXPORT_CHECK_INTERVAL, now):
+            self.last_run["exports"] = now
+            for export_name, key in pipeline.ready_exports(rt):
+                jobs.append((f"export:{key}", 0.0, 1, 1,
+                             lambda n=export_name, k=key: w.export_reports(n, k)))
         for name, interval, size, batch, enqueue in jobs:
             if size >= batch or self._due(name, interval, now):
                 if w.trigger(name, enqueue):

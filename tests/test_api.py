@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
-
 import pytest
+
+from ichnaea_host.api.openapi import checking_client
+
+
+@pytest.fixture
+def client(app):
+    """Every exchange of these tests is held against /openapi.json."""
+    return checking_client(app)
+
 
 KEY_INVALID = {"error": {"errors": [{"domain": "usageLimits", "reason": "keyInvalid",
                                      "message": "Missing or invalid API key."}],
@@ -57,14 +64,6 @@ def test_parse_errors(client, api_key, body, headers, detail):
     assert list(data["details"]) == [detail]
 
 
-def test_gzip_bomb_is_refused(client, api_key):
-    bomb = gzip.compress(b" " * (120 * 1024 * 1024))
-    response = client.post(f"/v2/geosubmit?key={api_key}", data=bomb,
-                           headers={"Content-Encoding": "gzip"})
-    assert response.status_code == 400
-    assert "larger than" in response.get_json()["details"]["decode"]
-
-
 def test_empty_submit_is_a_parse_error_without_details(client):
     response = client.post("/v2/geosubmit", data=b"")
     assert response.status_code == 400
@@ -74,8 +73,7 @@ def test_empty_submit_is_a_parse_error_without_details(client):
 def test_submit_without_items(client):
     response = client.post("/v2/geosubmit", json={})
     assert response.status_code == 400
-    assert response.get_json()["details"] == {"validation": {"items": "Missing data for "
-                                                             "required field."}}
+    assert response.get_json()["details"] == {"validation": {"items": "Required"}}
 
 
 def test_submit_without_key_is_accepted_and_queued(client, runtime):

@@ -13,7 +13,7 @@ def test_migrations_create_every_table(runtime):
     assert {f"wifi_shard_{s}" for s in "0123456789abcdef"} <= tables
     status = {s.namespace: s for s in migrate.status(runtime.db.rw,
                                                       runtime.plugins.migration_dirs)}
-    assert status["host"].done == ["001_initial"] and status["host"].pending == []
+    assert status["host"].done[0] == "001_initial" and status["host"].pending == []
     assert status["wifi"].done == ["001_initial"]
     assert migrate.upgrade(runtime.db.rw, runtime.plugins.migration_dirs) == []
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import peewee
 import redis
+from playhouse.pool import MaxConnectionsExceeded
 
 from ..interfaces import ApiKey as KeyValue
 from ..log import get_logger
@@ -29,6 +30,7 @@ CACHE_SIZE = 500
 CACHE_TTL = 300.0
 DAILY_TTL = 90000
 USERS_TTL = 691200
+DATABASE_ERRORS = (peewee.PeeweeException, MaxConnectionsExceeded, OSError)
 
 
 def validated_key(text: str | None) -> str | None:
@@ -54,7 +56,7 @@ class KeyCache:
                 return hit[1], True
         try:
             row = rt.db.read(ApiKey.select().where(ApiKey.valid_key == key)).first()
-        except (peewee.DatabaseError, peewee.InterfaceError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             log.warning("api_key_lookup_failed", error=type(exc).__name__)
             return None, False
         value = row.as_value() if row is not None else None
@@ -70,19 +72,30 @@ class KeyCache:
 
 
 def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str | None:
-    """The first X-Forwarded-For address, else the peer; None when not an IP."""
-    candidate = remote_addr
-    if forwarded_for:
-        candidate = forwarded_for.split(",")[0].strip()
+    """The first X-Forwarded-For address, else the peer; None when not an IP.
+
+    A port some proxies append (``1.2.3.4:5678``, ``[2001:db8::1]:443``) is ignored.
+    """
+    candidate = (forwarded_for.split(",")[0] if forwarded_for else remote_addr) or ""
+    candidate = candidate.strip()
+    if candidate.startswith("[") and "]" in candidate:
+        candidate = candidate[1:candidate.index("]")]
+    elif candidate.count(":") == 1:
+        candidate = candidate.split(":")[0]
     try:
-        return str(ipaddress.ip_address((candidate or "").strip()))
+        return str(ipaddress.ip_address(candidate))
     except ValueError:
         return None
 
 
 def count_and_limit(rt: Runtime, key: KeyValue, api_type: str, metric_path: str,
-                    ip: str | None) -> bool:
-    """Count the request and its client; True when the daily limit is exceeded."""
+                    ip: str | None) -> int | None:
+    """Count the request and its client for the day; return today's count for
+    this key and path, or None when Redis could not count (then no limit applies).
+
+    Keys: ``apiuser:{api_type}:{key}:{YYYY-MM-DD}`` (a HyperLogLog of client
+    addresses, 8 days) and ``apilimit:{key}:{path}:{YYYYMMDD}`` (25 hours), UTC.
+    """
     now = datetime.now(UTC)
     users = f"apiuser:{api_type}:{key.valid_key}:{now:%Y-%m-%d}"
     limit = f"apilimit:{key.valid_key}:{metric_path}:{now:%Y%m%d}"
@@ -92,8 +105,7 @@ def count_and_limit(rt: Runtime, key: KeyValue, api_type: str, metric_path: str,
             pipe.expire(users, USERS_TTL)
             pipe.incr(limit)
             pipe.expire(limit, DAILY_TTL)
-            count = pipe.execute()[2]
+            return int(pipe.execute()[2])
     except (redis.RedisError, OSError) as exc:
         log.warning("rate_limit_unavailable", error=type(exc).__name__)
-        return False
-    return bool(key.maxreq) and int(count) > int(key.maxreq or 0)
+        return None

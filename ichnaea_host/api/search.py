@@ -23,8 +23,14 @@ __all__ = ["best_position", "best_position_cluster", "best_region", "satisfies",
 
 
 class SearchOutcome:
+    """What the sources of one query found, all together and per source."""
+
     def __init__(self) -> None:
         self.results: list[Any] = []
+        #: results of the sources answering from the service's own stations
+        self.internal_results: list[Any] = []
+        #: results per source that ran, by PLUGIN_NAME
+        self.source_results: dict[str, list[Any]] = {}
         self.source_status: dict[str, str] = {}
         self.timings: dict[str, float] = {}
 
@@ -49,6 +55,9 @@ def run_sources(rt: Runtime, query: Query, kind: str) -> SearchOutcome:
         finally:
             outcome.timings[name] = round((time.perf_counter() - start) * 1000, 2)
         outcome.results.extend(found)
+        outcome.source_results[name] = list(found)
+        if cls.INTERNAL:
+            outcome.internal_results.extend(found)
         outcome.source_status[name] = "hit" if found else "miss"
     return outcome
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields
 
-from ichnaea_host.interfaces import ReportFragment
+from ichnaea_host.interfaces import LenientInteger, Query, ReportFragment
 
 from .mac import dedupe, normalize_entry
 
@@ -21,8 +21,8 @@ class BlueEntry(Schema):
         unknown = EXCLUDE
 
     macAddress = fields.String(allow_none=True)
-    age = fields.Integer(allow_none=True)
-    signalStrength = fields.Integer(allow_none=True)
+    age = LenientInteger()
+    signalStrength = LenientInteger()
     name = fields.String(allow_none=True)
 
 
@@ -30,6 +30,7 @@ class BlueFragment(ReportFragment):
     PLUGIN_NAME = "blue"
     FIELD = "bluetoothBeacons"
     V0_FIELD = "blue"
+    V0_RENAMES = {"key": "macAddress", "signal": "signalStrength"}
     DATA_ACCURACY = "high"
 
     def submit_entry_schema(self) -> Schema:
@@ -52,3 +53,6 @@ class BlueFragment(ReportFragment):
     def query_json(self, lookups: list[Any]) -> list[dict[str, Any]]:
         names = {"mac": "macAddress", "age": "age", "signal": "signalStrength", "name": "name"}
         return [{names[k]: v for k, v in lookup.items() if v is not None} for lookup in lookups]
+
+    def network_ids(self, lookups: list[Any], query: Query) -> dict[str, set[str]]:
+        return {"blue": {lookup["mac"] for lookup in lookups}}

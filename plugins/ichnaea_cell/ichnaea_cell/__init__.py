@@ -1,3 +1,2 @@
-"""Cell towers for Ichnaea (GSM, WCDMA, LTE, NR): cell and area tables, updater, position and
-region sources. Filled by the 'Locating well' issue; registers nothing yet.
-"""
+"""Cell towers (GSM, WCDMA, LTE, NR): what devices see, where we learnt the
+cells and their areas are, and the answers they give."""

@@ -1,5 +1,49 @@
-"""Entry point of the cell plugin.
+"""Entry point of the cell plugin: registration only, imports deferred."""
 
-It implements no hook yet: installing it changes nothing until its
-issue fills it in.
-"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ichnaea_host import hookimpl
+from ichnaea_host.interfaces import MigrationDir, PeriodicJob
+
+
+@hookimpl
+def ichnaea_register_settings() -> Any:
+    from .settings import CellSettings
+
+    return CellSettings
+
+
+@hookimpl
+def ichnaea_register_report_fragments() -> list[Any]:
+    from .fragment import CellFragment
+
+    return [CellFragment]
+
+
+@hookimpl
+def ichnaea_register_station_updaters() -> list[Any]:
+    from .updater import CellUpdater
+
+    return [CellUpdater]
+
+
+@hookimpl
+def ichnaea_register_location_sources() -> list[Any]:
+    from .source import CellPositionSource, CellRegionSource
+
+    return [CellPositionSource, CellRegionSource]
+
+
+@hookimpl
+def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
+    from . import area
+
+    return [PeriodicJob(name=area.JOB_NAME, interval=area.INTERVAL, run=area.run, drain=True)]
+
+
+@hookimpl
+def ichnaea_migration_dirs() -> list[MigrationDir]:
+    return [MigrationDir("cell", Path(__file__).parent / "migrations")]

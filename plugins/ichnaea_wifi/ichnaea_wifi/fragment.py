@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields
 
-from ichnaea_host.interfaces import ReportFragment
+from ichnaea_host.interfaces import LenientInteger, Query, ReportFragment
 
 from .mac import dedupe, normalize_entry
 
@@ -18,11 +18,11 @@ class WifiQueryEntry(Schema):
         unknown = EXCLUDE
 
     macAddress = fields.String(allow_none=True)
-    age = fields.Integer(allow_none=True)
-    channel = fields.Integer(allow_none=True)
-    frequency = fields.Integer(allow_none=True)
-    signalStrength = fields.Integer(allow_none=True)
-    signalToNoiseRatio = fields.Integer(allow_none=True)
+    age = LenientInteger()
+    channel = LenientInteger()
+    frequency = LenientInteger()
+    signalStrength = LenientInteger()
+    signalToNoiseRatio = LenientInteger()
     ssid = fields.String(allow_none=True)
 
 
@@ -34,6 +34,7 @@ class WifiFragment(ReportFragment):
     PLUGIN_NAME = "wifi"
     FIELD = "wifiAccessPoints"
     V0_FIELD = "wifi"
+    V0_RENAMES = {"key": "macAddress", "radio": "radioType", "signal": "signalStrength"}
     DATA_ACCURACY = "high"
 
     def submit_entry_schema(self) -> Schema:
@@ -56,3 +57,6 @@ class WifiFragment(ReportFragment):
                  "frequency": "frequency", "signal": "signalStrength",
                  "snr": "signalToNoiseRatio", "ssid": "ssid"}
         return [{names[k]: v for k, v in lookup.items() if v is not None} for lookup in lookups]
+
+    def network_ids(self, lookups: list[Any], query: Query) -> dict[str, set[str]]:
+        return {"wifi": {lookup["mac"] for lookup in lookups}}

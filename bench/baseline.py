@@ -1,0 +1,133 @@
+"""The original service's locate method, as the baseline of ``bench/accuracy.py``.
+
+Written from the facts of ../shared/spec/api.md §3.3 (not from the plugins'
+code, so that changing the plugins never moves the baseline):
+
+* stations are looked up per shard; blocked ones and ones without a position
+  are dropped; fewer than two found answer nothing;
+* complete-linkage clusters of at most 500 m (WiFi) or 100 m (Bluetooth);
+  clusters of one are dropped;
+* in each cluster the N *lowest*-scored networks are kept (20 WiFi, 10
+  Bluetooth; the original sorts ascending by accident);
+* position = mean weighted by ``score * min(sqrt(2000 / age), 1) / signal**2``
+  (missing signal: -100 WiFi, -127 Bluetooth; age at least 1000 ms);
+* accuracy = the 95th percentile (linear interpolation) of the distances from
+  the position to the kept networks, clamped to 10-500 m (WiFi) or 10-50 m
+  (Bluetooth); score = the sum of the whole cluster's station scores.
+
+The original also refined the mean with a least-squares fit, which moves the
+answer by centimetres for metre-scale spreads (spec §3.3); it is left out.
+GeoIP and the choice of the best result are the same for both methods, so
+the baseline reuses the service's GeoIP source and result selection.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from ichnaea_host.api.search import best_position
+from ichnaea_host.geo import distance
+from ichnaea_host.interfaces import Position, Query
+from ichnaea_host.stations import is_blocked, station_score, utcnow
+
+KINDS = {
+    # kind: (cluster metres, networks kept, min accuracy, max accuracy, missing signal)
+    "wifi": (500.0, 20, 10.0, 500.0, -100),
+    "blue": (100.0, 10, 10.0, 50.0, -127),
+}
+
+
+def _models(kind: str) -> dict[str, Any]:
+    if kind == "wifi":
+        from ichnaea_wifi.models import SHARD_MODELS
+    else:
+        from ichnaea_blue.models import SHARD_MODELS
+    return SHARD_MODELS
+
+
+def load_stations(rt: Any, kind: str, macs: list[str]) -> list[Any]:
+    models = _models(kind)
+    by_shard: dict[str, list[str]] = defaultdict(list)
+    for mac in macs:
+        by_shard[mac[4]].append(mac)
+    today = utcnow().date()
+    found = []
+    for shard, shard_macs in by_shard.items():
+        model = models[shard]
+        query = model.select().where(model.mac.in_(shard_macs), model.lat.is_null(False),
+                                     model.lon.is_null(False))
+        found.extend(r for r in rt.db.read(query) if not is_blocked(r, today))
+    return found
+
+
+def complete_linkage(points: list[tuple[float, float]], limit: float) -> list[list[int]]:
+    """Clusters of two or more in which every pair is at most ``limit`` apart."""
+    size = len(points)
+    dist = np.zeros((size, size))
+    for i in range(size):
+        for j in range(i + 1, size):
+            dist[i, j] = dist[j, i] = distance(*points[i], *points[j])
+    clusters = [[i] for i in range(size)]
+    while len(clusters) > 1:
+        best, pair = math.inf, (0, 0)
+        for a in range(len(clusters)):
+            for b in range(a + 1, len(clusters)):
+                d = dist[np.ix_(clusters[a], clusters[b])].max()
+                if d < best:
+                    best, pair = d, (a, b)
+        if best > limit:
+            break
+        a, b = pair
+        clusters[a] += clusters.pop(b)
+    return [c for c in clusters if len(c) >= 2]
+
+
+def mac_positions(rt: Any, kind: str, lookups: list[dict[str, Any]]) -> list[Position]:
+    limit, keep, min_acc, max_acc, min_signal = KINDS[kind]
+    by_mac = {n["mac"]: n for n in lookups}
+    stations = load_stations(rt, kind, list(by_mac))
+    if len(stations) < 2:
+        return []
+    now = utcnow()
+    results = []
+    for cluster in complete_linkage([(s.lat, s.lon) for s in stations], limit):
+        scored = sorted(((station_score(stations[i], now), stations[i]) for i in cluster),
+                        key=lambda pair: pair[0])  # ascending, as the original
+        sample = scored[:keep]
+        weights, lats, lons = [], [], []
+        for score, station in sample:
+            lookup = by_mac[station.mac]
+            age = max(abs(lookup.get("age") or 0), 1000)
+            signal = lookup.get("signal") or min_signal
+            weights.append(score * min(math.sqrt(2000.0 / age), 1.0) / signal**2)
+            lats.append(station.lat)
+            lons.append(station.lon)
+        w = np.array(weights) if sum(weights) > 0 else np.ones(len(weights))
+        lat = float(np.average(lats, weights=w))
+        lon = float(np.average(lons, weights=w))
+        dists = [distance(lat, lon, a, b) for a, b in zip(lats, lons, strict=True)]
+        accuracy = min(max(float(np.percentile(dists, 95)), min_acc), max_acc)
+        results.append(Position(lat=lat, lon=lon, accuracy=accuracy,
+                                score=sum(score for score, _ in scored), source=kind))
+    return results
+
+
+def locate(rt: Any, fragments: dict[str, Any], body: dict[str, Any],
+           ip: str | None) -> Position | None:
+    """The baseline's answer to a geolocate body (None: not found)."""
+    from ichnaea_geoip.source import GeoIPPositionSource
+
+    networks = {name: frag.parse_query(body.get(frag.FIELD) or [], body)
+                for name, frag in fragments.items()}
+    results: list[Position] = []
+    for kind in ("blue", "wifi"):
+        if networks.get(kind):
+            results.extend(mac_positions(rt, kind, networks[kind]))
+    if ip and body.get("considerIp", True):
+        query = Query(ip=ip, networks=networks)
+        results.extend(GeoIPPositionSource(rt).search(query))
+    return best_position(results)

@@ -1,0 +1,151 @@
+"""What the web tier puts in the pipeline's ``update_incoming`` queue.
+
+Every item is ``{"api_key": key or null, "source": ..., "report": {...}}``:
+
+- submitted reports (source ``report.position.source``, else ``gnss``),
+  sampled by the key's ``store_sample_submit``;
+- located queries (source ``query``): the query's networks with the answer of
+  the service's own stations as position, sampled by ``store_sample_locate``
+  times the ``global_locate_sample_rate`` Redis key (percent, default 100),
+  and skipped when every network of the query was already seen today.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from ..interfaces import ApiKey, Position, Query, ReportFragment
+from ..log import get_logger
+from ..results import best_position
+from ..runtime import INCOMING_QUEUE, Runtime
+from .errors import ServiceUnavailable
+from .schemas import gather_position, now_ms
+
+log = get_logger("ichnaea.api.queueing")
+
+GLOBAL_LOCATE_SAMPLE_RATE = "global_locate_sample_rate"
+REDIS_ERRORS = (redis.RedisError, OSError)
+
+
+# ---------------------------------------------------------------------------
+# Submissions
+
+
+def clean_report(report: dict[str, Any], fragments: Sequence[ReportFragment],
+                 version: str) -> dict[str, Any] | None:
+    """The report as queued, or None when it names no network.
+
+    Missing values are left out, each fragment cleans its list, a missing or
+    unusable timestamp becomes the time of arrival. A v2 report without a
+    position gets ``"position": null``; v1 and v0 reports have none then.
+    """
+    out = gather_position({k: v for k, v in report.items() if v is not None}, version)
+    for fragment in fragments:
+        out[fragment.FIELD] = fragment.clean_report_entries(out.get(fragment.FIELD) or [], out)
+    out.pop("radioType", None)  # the fragments have taken what they need from it
+    if not any(out[fragment.FIELD] for fragment in fragments):
+        return None
+    if out.get("timestamp") is None:
+        out["timestamp"] = now_ms()
+    if version == "v2":
+        out.setdefault("position", None)
+    return out
+
+
+def queue_submission(rt: Runtime, key: ApiKey, reports: list[dict[str, Any]]) -> bool:
+    """Queue a batch of cleaned reports; True when they were queued.
+
+    Raises :class:`ServiceUnavailable` when Redis cannot take them, so that
+    the client keeps its data and tries again.
+    """
+    if not reports or not key.store_sample("submit"):
+        return False
+    items = [{"api_key": key.valid_key,
+              "source": (report.get("position") or {}).get("source") or "gnss",
+              "report": report} for report in reports]
+    try:
+        rt.queue(INCOMING_QUEUE).enqueue(items)
+    except REDIS_ERRORS as exc:
+        log.warning("submit_queue_unavailable", error=type(exc).__name__, reports=len(items))
+        raise ServiceUnavailable() from None
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Located queries
+
+
+def global_locate_sample_rate(rt: Runtime) -> float:
+    """The deployment-wide locate sample rate in percent (100 when unset)."""
+    value = rt.redis.get(GLOBAL_LOCATE_SAMPLE_RATE)
+    try:
+        rate = float(value) if value is not None else 100.0
+    except ValueError:
+        return 100.0
+    return rate if math.isfinite(rate) else 100.0
+
+
+def all_seen_today(query: Query, position: Position,
+                   fragments: Sequence[ReportFragment]) -> bool:
+    """Whether the answer was built from every network of the query, each
+    already confirmed today (then the query teaches the service nothing)."""
+    wanted: dict[str, set[str]] = {}
+    for fragment in fragments:
+        lookups = query.networks.get(fragment.PLUGIN_NAME)
+        if not lookups:
+            continue
+        ids = fragment.network_ids(lookups, query)
+        if ids is None:
+            return False
+        for kind, values in ids.items():
+            if values:
+                wanted.setdefault(kind, set()).update(values)
+    seen: dict[str, set[str]] = {}
+    for kind, ident, today in position.used_networks:
+        if today:
+            seen.setdefault(kind, set()).add(ident)
+    return bool(wanted) and wanted == seen
+
+
+def locate_report(query: Query, position: Position,
+                  fragments: Sequence[ReportFragment]) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    for fragment in fragments:
+        lookups = query.networks.get(fragment.PLUGIN_NAME)
+        if lookups:
+            report[fragment.FIELD] = fragment.query_json(lookups)
+    report["fallbacks"] = {"ipf": bool(query.fallbacks.get("ipf", True)),
+                           "lacf": bool(query.fallbacks.get("lacf", True))}
+    report["position"] = {"latitude": round(position.lat, 7),
+                          "longitude": round(position.lon, 7),
+                          "accuracy": round(float(position.accuracy), 7),
+                          "source": "query"}
+    return report
+
+
+def store_locate_query(rt: Runtime, query: Query, internal_results: Sequence[Position],
+                       fragments: Sequence[ReportFragment]) -> str:
+    """Queue a located query as a report when it is worth it; never raises.
+
+    Returns what happened, for the log: ``stored``, ``no_result``,
+    ``seen_today``, ``not_sampled`` or ``failed``.
+    """
+    best = best_position(internal_results)
+    if best is None:
+        return "no_result"
+    if all_seen_today(query, best, fragments):
+        return "seen_today"
+    try:
+        if not query.api_key.store_sample("locate", global_locate_sample_rate(rt)):
+            return "not_sampled"
+        item = {"api_key": query.api_key.valid_key, "source": "query",
+                "report": locate_report(query, best, fragments)}
+        rt.queue(INCOMING_QUEUE).enqueue([item])
+    except REDIS_ERRORS as exc:
+        log.warning("locate_queue_unavailable", error=type(exc).__name__)
+        return "failed"
+    return "stored"

@@ -1,0 +1,168 @@
+"""The datamap: where reports were collected, as a grid of 0.001 degree cells.
+
+The coverage map is drawn from it (:mod:`ichnaea_host.tiles`). The internal
+exporter hands every batch's report positions to :func:`queue_positions`;
+each position becomes an 8-byte grid cell (``!II`` of latitude + 90000 and
+longitude + 180000, both scaled by 1000 and rounded half-to-even) in one of
+four Redis queues, ``update_datamap_ne|nw|se|sw`` (split at 36 N / 5 E, as
+the original). The periodic job :func:`update_datamap` writes them to the
+tables ``datamap_ne`` ... with the day a cell was first and last seen;
+:func:`cleanup_datamap` deletes cells not seen for a year.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import peewee
+
+from .db import BaseModel, BinaryKeyField, insert_ignore, retry_on_lock, select_for_update
+from .interfaces import HostContext
+from .log import get_logger
+from .queues import DataQueue
+
+log = get_logger("ichnaea.datamap")
+
+SHARDS = ("ne", "nw", "se", "sw")
+#: grid cells per update run and shard
+BATCH = 500
+#: cells not seen for this many days are deleted
+KEEP_DAYS = 365
+#: seconds after which a claimed batch of a crashed worker is put back
+CLAIM_RECOVERY_SECONDS = 600
+_GRID = struct.Struct("!II")
+
+
+def today_utc() -> date:
+    return datetime.utcnow().date()  # noqa: DTZ003 - the service's days are UTC days
+
+
+# ---------------------------------------------------------------------------
+# grid cells
+
+
+def scale(lat: float, lon: float) -> tuple[int, int]:
+    """The grid cell of a position, in thousandths of a degree."""
+    return int(round(lat * 1000)), int(round(lon * 1000))
+
+
+def shard_of(lat_scaled: int, lon_scaled: int) -> str:
+    """``ne|nw|se|sw``: north from 36 degrees, east from 5 degrees."""
+    return ("s" if lat_scaled < 36000 else "n") + ("w" if lon_scaled < 5000 else "e")
+
+
+def encode(lat_scaled: int, lon_scaled: int) -> bytes:
+    return _GRID.pack(lat_scaled + 90000, lon_scaled + 180000)
+
+
+def decode(grid: bytes) -> tuple[int, int]:
+    lat, lon = _GRID.unpack(grid)
+    return lat - 90000, lon - 180000
+
+
+def queue_name(shard: str) -> str:
+    return f"update_datamap_{shard}"
+
+
+def datamap_queue(ctx: HostContext, shard: str) -> DataQueue:
+    """The queue of one shard: raw 8-byte items, not JSON."""
+    return DataQueue(ctx.redis, queue_name(shard), batch=BATCH, json_items=False)
+
+
+def queue_positions(ctx: HostContext, positions: Iterable[tuple[float, float]],
+                    pipe: Any = None) -> None:
+    """Queue the grid cells of report positions ``(lat, lon)``, each cell once.
+
+    Called by the internal exporter with the positions of the reports that
+    gave at least one observation; ``pipe`` is its Redis pipeline.
+    """
+    per_shard: dict[str, set[bytes]] = defaultdict(set)
+    for lat, lon in positions:
+        lat_scaled, lon_scaled = scale(lat, lon)
+        if not (-90000 <= lat_scaled <= 90000 and -180000 <= lon_scaled <= 180000):
+            continue
+        per_shard[shard_of(lat_scaled, lon_scaled)].add(encode(lat_scaled, lon_scaled))
+    for shard, grids in sorted(per_shard.items()):
+        datamap_queue(ctx, shard).enqueue(sorted(grids), pipe=pipe)
+
+
+# ---------------------------------------------------------------------------
+# tables
+
+
+class GridField(BinaryKeyField):
+    """An 8-byte grid cell key (shown as hex, like the other binary keys)."""
+
+    LENGTH = 8
+
+
+def _model(shard: str) -> type[BaseModel]:
+    meta = type("Meta", (), {"table_name": f"datamap_{shard}"})
+    attrs: dict[str, Any] = {
+        "grid": GridField(primary_key=True),
+        "created": peewee.DateField(index=True),
+        "modified": peewee.DateField(index=True),
+        "Meta": meta,
+        "__module__": __name__,
+    }
+    return type(f"DataMap_{shard}", (BaseModel,), attrs)
+
+
+MODELS: dict[str, type[BaseModel]] = {shard: _model(shard) for shard in SHARDS}
+
+
+def update_shard(ctx: HostContext, shard: str, today: date | None = None) -> int:
+    """Write one batch of a shard's queue to its table; return the cells taken."""
+    today = today or today_utc()
+    model: Any = MODELS[shard]
+    queue = datamap_queue(ctx, shard)
+    with queue.claim() as items:
+        grids = sorted({bytes(item) for item in items if len(item) == _GRID.size})
+        if not grids:
+            return len(items)
+
+        def transaction() -> None:
+            with model._meta.database.atomic():
+                rows = select_for_update(model.select(model.grid, model.modified)
+                                         .where(model.grid.in_(grids)))
+                seen = {bytes.fromhex(row.grid): row.modified for row in rows}
+                stale = [grid for grid, modified in seen.items() if modified != today]
+                if stale:
+                    model.update(modified=today).where(model.grid.in_(stale)).execute()
+                insert_ignore(model, [{"grid": grid, "created": today, "modified": today}
+                                      for grid in grids if grid not in seen])
+
+        def count_retry(errno: int) -> None:
+            ctx.metrics.incr("datamaps.dberror", tags=[f"errno:{errno}"])
+
+        retry_on_lock(transaction, on_retry=count_retry)
+    return len(items)
+
+
+def update_datamap(ctx: HostContext) -> bool:
+    """The periodic job: one batch of every shard; True while cells are waiting."""
+    more = False
+    for shard in SHARDS:
+        queue = datamap_queue(ctx, shard)
+        recovered = queue.recover(CLAIM_RECOVERY_SECONDS)
+        if recovered:
+            log.warning("datamap_claims_recovered", shard=shard, items=recovered)
+        taken = update_shard(ctx, shard)
+        if taken:
+            log.info("datamap_updated", shard=shard, cells=taken)
+        more = more or queue.size() > 0
+    return more
+
+
+def cleanup_datamap(ctx: HostContext, today: date | None = None) -> bool:
+    """Delete the cells not seen for :data:`KEEP_DAYS` days (the daily job)."""
+    cutoff = (today or today_utc()) - timedelta(days=KEEP_DAYS)
+    for shard, model in MODELS.items():
+        deleted = model.delete().where(model.modified < cutoff).execute()  # type: ignore[attr-defined]
+        if deleted:
+            log.info("datamap_cleaned", shard=shard, cells=deleted)
+    return False

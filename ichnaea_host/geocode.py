@@ -1,0 +1,210 @@
+"""Which region a position lies in, and which regions a mobile country code serves.
+
+Pure functions over data shipped in ``data/``: ``regions.geojson.gz`` (one
+shape per region, from Natural Earth's public-domain admin-0 map subunits),
+``regions_buffer.geojson.gz`` (the same shapes grown outwards, so that a
+point on a coast or a border still finds its region) and
+``mcc_countries.json`` (the ITU mobile country codes per region, as collected
+by the mobile-codes project). Region codes are GENC codes; only codes known
+to :mod:`ichnaea_host.regions` are ever returned.
+
+The shapes are loaded on first use, once per process, into a few numpy
+arrays (about 2 MB): per polygon a bounding box and a slice of one shared
+array of edges. A point is tested with the even-odd rule against the
+polygons whose box holds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gzip
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import regions
+
+DATA = Path(__file__).parent / "data"
+#: the mobile-codes table uses ISO codes where GENC has its own
+MCC_GENC = {"PS": "XW"}
+#: a valid-looking code the original service never accepted (Tuvalu)
+EXCLUDED_MCCS = frozenset({553})
+
+
+@dataclasses.dataclass(frozen=True)
+class Shapes:
+    """Polygons of regions: one entry per polygon (a multipolygon gives several)."""
+
+    #: region code of each polygon
+    codes: tuple[str, ...]
+    #: (polygons, 4): min_lon, min_lat, max_lon, max_lat
+    boxes: np.ndarray
+    #: (edges, 4): lon1, lat1, lon2, lat2 of every ring edge, polygon after polygon
+    edges: np.ndarray
+    #: edges of polygon i are edges[starts[i]:starts[i + 1]]
+    starts: np.ndarray
+
+    def candidates(self, lat: float, lon: float, codes: set[str] | None = None) -> list[int]:
+        """Polygons whose bounding box holds the point (of the given regions only)."""
+        b = self.boxes
+        hit = (b[:, 0] <= lon) & (lon <= b[:, 2]) & (b[:, 1] <= lat) & (lat <= b[:, 3])
+        found = [int(i) for i in np.flatnonzero(hit)]
+        if codes is not None:
+            found = [i for i in found if self.codes[i] in codes]
+        return found
+
+    def contains(self, index: int, lat: float, lon: float) -> bool:
+        """Even-odd rule: a ray to the east crosses the rings an odd number of times."""
+        e = self.edges[self.starts[index]:self.starts[index + 1]]
+        lat1, lat2 = e[:, 1], e[:, 3]
+        spans = (lat1 > lat) != (lat2 > lat)
+        if not spans.any():
+            return False
+        s = e[spans]
+        cross_lon = s[:, 0] + (lat - s[:, 1]) * (s[:, 2] - s[:, 0]) / (s[:, 3] - s[:, 1])
+        return bool(np.count_nonzero(lon < cross_lon) % 2)
+
+    def border_distance(self, index: int, lat: float, lon: float) -> float:
+        """Distance to the nearest edge, in degrees of latitude (for comparisons only)."""
+        e = self.edges[self.starts[index]:self.starts[index + 1]]
+        scale = math.cos(math.radians(lat))
+        ax, ay = (e[:, 0] - lon) * scale, e[:, 1] - lat
+        bx, by = (e[:, 2] - lon) * scale, e[:, 3] - lat
+        dx, dy = bx - ax, by - ay
+        length = dx * dx + dy * dy
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(length > 0, -(ax * dx + ay * dy) / length, 0.0)
+        t = np.clip(t, 0.0, 1.0)
+        return float(np.sqrt((ax + t * dx) ** 2 + (ay + t * dy) ** 2).min())
+
+    def codes_containing(self, lat: float, lon: float,
+                         codes: set[str] | None = None) -> list[str]:
+        found = {self.codes[i] for i in self.candidates(lat, lon, codes)
+                 if self.contains(i, lat, lon)}
+        return sorted(found)
+
+
+def _polygons(geometry: dict[str, Any]) -> list[list[list[list[float]]]]:
+    if geometry["type"] == "Polygon":
+        return [geometry["coordinates"]]
+    if geometry["type"] == "MultiPolygon":
+        return list(geometry["coordinates"])
+    return []
+
+
+def _load_shapes(name: str) -> Shapes:
+    with gzip.open(DATA / name, "rt", encoding="utf-8") as f:
+        collection = json.load(f)
+    codes: list[str] = []
+    boxes: list[tuple[float, float, float, float]] = []
+    edges: list[np.ndarray] = []
+    starts = [0]
+    for feature in collection["features"]:
+        code = feature["properties"]["alpha2"]
+        if not regions.known(code):
+            continue
+        for polygon in _polygons(feature["geometry"]):
+            rings = [np.asarray(ring, dtype=np.float64)[:, :2] for ring in polygon if ring]
+            rings = [r for r in rings if len(r) >= 3]
+            if not rings:
+                continue
+            ring_edges = np.concatenate([np.hstack([r[:-1], r[1:]]) for r in rings])
+            points = np.concatenate(rings)
+            codes.append(code)
+            boxes.append((points[:, 0].min(), points[:, 1].min(),
+                          points[:, 0].max(), points[:, 1].max()))
+            edges.append(ring_edges)
+            starts.append(starts[-1] + len(ring_edges))
+    return Shapes(codes=tuple(codes), boxes=np.array(boxes, dtype=np.float64),
+                  edges=np.concatenate(edges), starts=np.array(starts, dtype=np.int64))
+
+
+@functools.cache
+def _shapes() -> Shapes:
+    return _load_shapes("regions.geojson.gz")
+
+
+@functools.cache
+def _buffered() -> Shapes:
+    return _load_shapes("regions_buffer.geojson.gz")
+
+
+@functools.cache
+def _mcc_table() -> dict[int, tuple[str, ...]]:
+    rows = json.loads((DATA / "mcc_countries.json").read_text("utf-8"))
+    table: dict[int, set[str]] = defaultdict(set)
+    for _name, alpha2, _alpha3, _numeric, mccs in rows:
+        if not mccs:
+            continue
+        code = MCC_GENC.get(alpha2, alpha2)
+        for mcc in [mccs] if isinstance(mccs, str) else mccs:
+            table[int(mcc)].add(code)
+    return {mcc: tuple(sorted(c for c in codes if regions.known(c)))
+            for mcc, codes in table.items()}
+
+
+# ---------------------------------------------------------------------------
+# the public functions
+
+
+@functools.cache
+def valid_mccs() -> frozenset[int]:
+    """Every mobile country code a cell may carry."""
+    return frozenset(_mcc_table()) - EXCLUDED_MCCS
+
+
+def regions_for_mcc(mcc: int | None) -> list[str]:
+    """The region codes a mobile country code serves (sorted; empty when unknown)."""
+    if mcc is None:
+        return []
+    return list(_mcc_table().get(int(mcc), ()))
+
+
+def region(lat: float, lon: float) -> str | None:
+    """The region a position lies in, or None (at sea, or off the shapes).
+
+    A point inside the grown shape of exactly one region belongs to it (a
+    ship in a harbour, a phone on a beach). Near a border, the region whose
+    precise shape holds the point wins, otherwise the one with the nearest
+    border.
+    """
+    if not _valid(lat, lon):
+        return None
+    near = _buffered().codes_containing(lat, lon)
+    if len(near) <= 1:
+        return near[0] if near else None
+    shapes = _shapes()
+    inside = shapes.codes_containing(lat, lon, set(near))
+    if inside:
+        return inside[0]
+    distances = {code: min(shapes.border_distance(i, lat, lon)
+                           for i, owner in enumerate(shapes.codes) if owner == code)
+                 for code in near}
+    return min(sorted(distances), key=lambda code: distances[code])
+
+
+def in_region(lat: float, lon: float, code: str) -> bool:
+    """Whether a position lies in the (grown) shape of the region ``code``."""
+    if not _valid(lat, lon):
+        return False
+    return bool(_buffered().codes_containing(lat, lon, {code}))
+
+
+def region_for_cell(lat: float, lon: float, mcc: int | None) -> str | None:
+    """The region of a cell at this position: one of its MCC's regions holding
+    the position; None when none does."""
+    codes = [code for code in regions_for_mcc(mcc) if in_region(lat, lon, code)]
+    if len(codes) <= 1:
+        return codes[0] if codes else None
+    return region(lat, lon)
+
+
+def _valid(lat: Any, lon: Any) -> bool:
+    return (isinstance(lat, (int, float)) and isinstance(lon, (int, float))
+            and math.isfinite(lat) and math.isfinite(lon)
+            and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0)

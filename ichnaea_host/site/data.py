@@ -1,0 +1,300 @@
+"""What the site's pages show: statistics, regions and downloads.
+
+Every figure is read through :class:`SiteCache`: Redis first (the original's
+keys and lifetimes), the read-only database second, and, when both fail, the
+last good copy this process has seen, marked stale. A page never fails
+because Redis or the database is down; it says what it could not show.
+
+The host knows no kind of network here either: the series and the regional
+columns are those of the installed station updaters (``PLUGIN_NAME``,
+:func:`ichnaea_host.stats.stat_keys`), labelled as the original did for its
+three kinds, or as a station updater class declares in ``SITE_LABELS``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import json
+import math
+import threading
+import unicodedata
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+from ..content import content_settings, exports_dir
+from ..log import get_logger
+from ..models import Stat
+from ..regions import region_name
+from ..stats import REGION_STATS_CACHE_KEY, stat_keys, today_utc
+
+log = get_logger("ichnaea.site")
+
+#: the original's labels of its three kinds of network (the JSON series
+#: titles are part of its public interface)
+ORIGINAL_LABELS: dict[str, dict[str, Any]] = {
+    "blue": {"title": "Bluetooth", "series": "MLS Bluetooth", "region_columns": {"blue": "BLEs"}},
+    "cell": {"title": "Cell", "series": "MLS Cells", "region_total": "Cells",
+             "region_columns": {"gsm": "GSM", "wcdma": "WCDMA", "lte": "LTE"}},
+    "wifi": {"title": "WiFi", "series": "MLS WiFi", "region_columns": {"wifi": "WiFis"}},
+}
+
+STATS_KEY = "cache:stats:4"
+#: dropped by the pipeline when it rewrites region_stat
+REGIONS_KEY = REGION_STATS_CACHE_KEY
+DOWNLOADS_KEY = "cache:downloads:3"
+HOUR = 3600
+DOWNLOADS_TTL = 1800
+HISTOGRAM_DAYS = 365
+
+FRESH, STALE, MISSING = "fresh", "stale", "missing"
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """One kind of network as the site shows it."""
+
+    name: str
+    title: str
+    series: str
+    observations_key: int
+    stations_key: int
+    region_columns: tuple[tuple[str, str], ...]
+    region_total: str | None
+
+    @property
+    def json_cache_key(self) -> str:
+        return f"cache:stats_{self.name}_json:2"
+
+
+def kinds(rt: Any) -> list[Kind]:
+    """The installed station updaters, in name order."""
+    out = []
+    for name, cls in sorted(rt.plugins.station_updaters().items()):
+        title = name.capitalize()
+        labels: dict[str, Any] = {"title": title, "series": f"MLS {title}",
+                                  "region_columns": {name: f"{title}s"}, "region_total": None}
+        labels.update(ORIGINAL_LABELS.get(name, {}))
+        labels.update(getattr(cls, "SITE_LABELS", None) or {})
+        observations, stations = stat_keys(cls)
+        out.append(Kind(name=name, title=labels["title"], series=labels["series"],
+                        observations_key=observations, stations_key=stations,
+                        region_columns=tuple(labels["region_columns"].items()),
+                        region_total=labels["region_total"]))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the cache
+
+
+class SiteCache:
+    """Redis, then the database, then this process's last good copy."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, rt: Any, key: str, ttl: int, compute: Callable[[], Any], empty: Any,
+            valid: Callable[[Any], bool] = lambda value: True) -> tuple[Any, str]:
+        """``(value, state)``; state is FRESH, STALE (an older copy) or MISSING.
+
+        A cached value that ``valid`` rejects (written by another version) is
+        computed again.
+        """
+        try:
+            raw = rt.redis.get(key)
+            value = json.loads(raw) if raw else None
+            if value is not None and valid(value):
+                with self._lock:
+                    self._last[key] = value
+                return value, FRESH
+        except Exception as exc:  # noqa: BLE001 - Redis down or a bad value: go on
+            log.warning("site_cache_unavailable", key=key, error=type(exc).__name__)
+        try:
+            value = compute()
+        except Exception as exc:  # noqa: BLE001 - the database is down: say so
+            log.warning("site_data_unavailable", key=key, error=f"{type(exc).__name__}: {exc}")
+            with self._lock:
+                if key in self._last:
+                    return self._last[key], STALE
+            return empty, MISSING
+        with self._lock:
+            self._last[key] = value
+        try:
+            rt.redis.set(key, json.dumps(value, separators=(",", ":")), ex=ttl)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("site_cache_not_saved", key=key, error=type(exc).__name__)
+        return value, FRESH
+
+
+def list_of(*keys: str) -> Callable[[Any], bool]:
+    """A check that a cached value is a list of dicts having ``keys``."""
+    def check(value: Any) -> bool:
+        return isinstance(value, list) and all(
+            isinstance(item, dict) and all(k in item for k in keys) for item in value)
+    return check
+
+
+def points_list(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, int) for v in p)
+        for p in value)
+
+
+def downloads_dict(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        list_of("name", "path", "size")(value.get(part)) for part in ("full", "diff1", "diff2"))
+
+
+# ---------------------------------------------------------------------------
+# statistics
+
+
+def _latest(rt: Any, key: int) -> int:
+    query = (Stat.select(Stat.value).where(Stat.key == key)
+             .order_by(Stat.time.desc()).limit(1))
+    return int(rt.db.read(query).scalar() or 0)
+
+
+def global_stats(rt: Any) -> list[dict[str, Any]]:
+    """The latest total of every kind's networks and observations."""
+    rows = []
+    for kind in kinds(rt):
+        rows.append({"name": f"{kind.title} networks", "value": _latest(rt, kind.stations_key)})
+        rows.append({"name": f"{kind.title} observations",
+                     "value": _latest(rt, kind.observations_key)})
+    return rows
+
+
+def month_ms(day: date) -> int:
+    """The first of the day's month, 00:00 UTC, in Unix milliseconds."""
+    return calendar.timegm((day.year, day.month, 1, 0, 0, 0)) * 1000
+
+
+def histogram(rt: Any, key: int, today: date | None = None) -> list[list[int]]:
+    """``[[month_ms, value], ...]``: the highest total per month of the last year."""
+    since = (today or today_utc()) - timedelta(days=HISTOGRAM_DAYS)
+    query = (Stat.select(Stat.time, Stat.value)
+             .where((Stat.key == key) & (Stat.time >= since)).order_by(Stat.time))
+    months: dict[int, int] = {}
+    for row in rt.db.read(query):
+        day = row.time if isinstance(row.time, date) else date.fromisoformat(str(row.time))
+        ms = month_ms(day)
+        months[ms] = max(months.get(ms, 0), int(row.value or 0))
+    return [[ms, value] for ms, value in sorted(months.items())]
+
+
+def series_json(kind: Kind, data: list[list[int]]) -> dict[str, Any]:
+    return {"series": [{"title": kind.series, "data": data}]}
+
+
+# ---------------------------------------------------------------------------
+# regions
+
+
+def sort_key(name: str) -> str:
+    """The first ten letters of a name, lower-case ASCII (for client-side sorting)."""
+    folded = unicodedata.normalize("NFKD", name.replace("\u2019", "'"))
+    return folded.encode("ascii", "ignore").decode().lower()[:10]
+
+
+def region_rows(rt: Any) -> list[dict[str, Any]]:
+    """Every row of ``region_stat``, with names; the most networks first."""
+    cursor = rt.db.ro.execute_sql("SELECT * FROM region_stat")
+    columns = [c[0] for c in cursor.description]
+    rows = []
+    for values in cursor.fetchall():
+        row = dict(zip(columns, values, strict=True))
+        code = str(row.pop("region") or "")
+        name = region_name(code)
+        counts = {col: int(value or 0) for col, value in row.items()
+                  if value is None or isinstance(value, (int, float))}
+        rows.append({"code": code, "name": name or code, "known": name is not None,
+                     "order": sort_key(name or code), "values": counts})
+    rows.sort(key=lambda r: -sum(r["values"].values()))
+    return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    header: str
+    parts: tuple[str, ...]  # the region_stat columns summed into it
+
+    def value(self, row: dict[str, Any]) -> int:
+        return sum(row["values"].get(part, 0) for part in self.parts)
+
+
+def region_columns(rt: Any, rows: list[dict[str, Any]]) -> list[Column]:
+    """The table's columns: each kind's, then any other ``region_stat`` column."""
+    columns: list[Column] = []
+    claimed: set[str] = set()
+    for kind in kinds(rt):
+        for column, header in kind.region_columns:
+            columns.append(Column(header, (column,)))
+            claimed.add(column)
+        if kind.region_total and len(kind.region_columns) > 1:
+            columns.append(Column(kind.region_total, tuple(c for c, _ in kind.region_columns)))
+    present = sorted({col for row in rows for col in row["values"]})
+    for column in present:
+        if column not in claimed:
+            columns.append(Column(column.upper(), (column,)))
+    return columns
+
+
+# ---------------------------------------------------------------------------
+# downloads
+
+
+def _size_kb(size: int) -> int:
+    return round(size / 1024)  # half to even, as the original
+
+
+def _split(files: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    full = sorted((f for f in files if "diff-" not in f["name"] and "full-" in f["name"]),
+                  key=lambda f: f["name"], reverse=True)
+    diffs = sorted((f for f in files if "diff-" in f["name"]),
+                   key=lambda f: f["name"], reverse=True)
+    half = math.ceil(len(diffs) / 2)
+    return {"full": full, "diff1": diffs[:half], "diff2": diffs[half:]}
+
+
+def local_downloads(folder: Path, url: Callable[[str], str]) -> dict[str, list[dict[str, Any]]]:
+    files = []
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                rel = path.relative_to(folder).as_posix()
+                files.append({"name": path.name, "path": url(rel),
+                              "size": _size_kb(path.stat().st_size)})
+    return _split(files)
+
+
+def bucket_downloads(rt: Any) -> dict[str, list[dict[str, Any]]]:
+    import boto3
+    from botocore.config import Config
+
+    endpoint = content_settings(rt).s3_endpoint_url or None
+    config = Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10,
+                    retries={"max_attempts": 1}) if endpoint else None
+    s3 = boto3.client("s3", endpoint_url=endpoint, config=config)
+    base = rt.settings.asset_url.rstrip("/") + "/"
+    files = []
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=rt.settings.asset_bucket,
+                                                           Prefix="export/")
+    for page in pages:
+        for obj in page.get("Contents", []):
+            key = obj["Key"]
+            files.append({"name": key.rsplit("/", 1)[-1], "path": urljoin(base, key),
+                          "size": _size_kb(int(obj["Size"]))})
+    return _split(files)
+
+
+def downloads(rt: Any, url: Callable[[str], str]) -> dict[str, list[dict[str, Any]]]:
+    """The export files: ``{"full": [...], "diff1": [...], "diff2": [...]}``."""
+    if rt.settings.asset_bucket:
+        return bucket_downloads(rt)
+    return local_downloads(exports_dir(rt), url)

@@ -1,0 +1,293 @@
+"""The public web site: pages, their JSON endpoints, static files and tiles.
+
+Pages are cached by browsers and proxies for an hour (``max-age=3600``, as
+the original); a page showing stale or missing figures only for a minute.
+Static files, the favicon and robots.txt for a day. Nothing on a page comes
+from another host, except the optional base map (``ICHNAEA_CONTENT__BASEMAP_URL``)
+and the tiles and downloads of ``ASSET_URL``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+
+from ..content import content_settings, exports_dir, tiles_dir
+from ..log import get_logger
+from . import data
+
+log = get_logger("ichnaea.site")
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+bp = Blueprint("site", __name__, template_folder="templates")
+
+PAGE_AGE = 3600
+DEGRADED_AGE = 60
+FILE_AGE = 86400
+TILE_AGE = 3600
+ROBOTS = "".join(f"{line}\n" for line in (
+    "User-agent: *", "Disallow: /downloads", "Disallow: /static/", "Disallow: /v1/",
+    "Disallow: /v2/", "Disallow: /__heartbeat__", "Disallow: /__lbheartbeat__",
+    "Disallow: /__version__"))
+NAV = (("Home", "site.home"), ("API", "site.api"), ("Downloads", "site.downloads"),
+       ("Map", "site.map_page"), ("Regions", "site.regions"), ("Statistics", "site.stats"))
+STATE_NOTES = {
+    data.STALE: "These figures could not be refreshed just now; they are the last ones "
+                "this server had.",
+    data.MISSING: "These figures could not be read just now. Please try again in a few "
+                  "minutes.",
+}
+
+
+def _rt() -> Any:
+    return current_app.extensions["ichnaea"]
+
+
+def _cache() -> data.SiteCache:
+    return current_app.extensions.setdefault("ichnaea.site.cache", data.SiteCache())
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def content_security_policy() -> str:
+    rt = _rt()
+    assets = _origin(rt.settings.asset_url)
+    basemap = _origin(content_settings(rt).basemap_url)
+    connect = " ".join(filter(None, ("'self'", assets)))
+    images = " ".join(filter(None, ("'self'", assets, basemap, "data:", "blob:")))
+    return (f"default-src 'self'; connect-src {connect}; font-src 'self'; img-src {images}; "
+            "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'self'; "
+            "frame-ancestors 'none'; form-action 'self'")
+
+
+def cached(response: Response, seconds: int, public: bool = False) -> Response:
+    response.cache_control.max_age = seconds
+    if public:
+        response.cache_control.public = True
+    response.expires = datetime.now(UTC) + timedelta(seconds=seconds)
+    return response
+
+
+def page(template: str, title: str, *, state: str = data.FRESH, status: int = 200,
+         **context: Any) -> Response:
+    body = render_template(template, page_title=title, nav=NAV, state=state,
+                           state_note=STATE_NOTES.get(state), year=datetime.now(UTC).year,
+                           **context)
+    response = Response(body, status=status, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = content_security_policy()
+    if status == 200:
+        cached(response, PAGE_AGE if state == data.FRESH else DEGRADED_AGE)
+    return response
+
+
+def json_response(value: Any) -> Response:
+    """JSON with the keys in the given order (the original's ``title`` before ``data``)."""
+    return Response(json.dumps(value, separators=(",", ":")), mimetype="application/json")
+
+
+def tiles_url() -> str:
+    """Where the map's coverage tiles are: ASSET_URL's ``tiles/``, or served by us."""
+    asset_url = _rt().settings.asset_url
+    if asset_url:
+        return asset_url.rstrip("/") + "/tiles/"
+    return "/static/datamap/tiles/"
+
+
+def not_found() -> Response:
+    """The 404 page, in the site's layout (also for unknown paths of the whole app)."""
+    try:
+        return page("404.html", "Not Found", status=404)
+    except Exception as exc:  # noqa: BLE001 - a 404 must never become a 500
+        log.warning("not_found_page_failed", error=type(exc).__name__)
+        return Response("<h1>404 Not Found</h1>", status=404, mimetype="text/html")
+
+
+# ---------------------------------------------------------------------------
+# plain pages
+
+
+@bp.route("/")
+def home() -> Response:
+    return page("home.html", "Overview", thumbnail=tiles_url() + "0/0/0@2x.png")
+
+
+@bp.route("/api")
+def api() -> Response:
+    return page("api.html", "API", base_url=request.host_url.rstrip("/"))
+
+
+@bp.route("/contact")
+def contact() -> Response:
+    return page("contact.html", "Contact Us", email=content_settings(_rt()).contact_email)
+
+
+@bp.route("/optout")
+def optout() -> Response:
+    return page("optout.html", "Opt-Out")
+
+
+@bp.route("/privacy")
+def privacy() -> Response:
+    return page("privacy.html", "Privacy Notice")
+
+
+@bp.route("/terms")
+def terms() -> Response:
+    return page("terms.html", "Terms of Service")
+
+
+# ---------------------------------------------------------------------------
+# map
+
+
+@bp.route("/map")
+def map_page() -> Response:
+    settings = content_settings(_rt())
+    return page("map.html", "Map", tiles=tiles_url() + "{z}/{x}/{y}.png",
+                basemap_url=settings.basemap_url,
+                basemap_attribution=settings.basemap_attribution,
+                library_ready=(STATIC / "vendor" / "leaflet" / "leaflet.js").is_file())
+
+
+@bp.route("/map.json")
+def map_json() -> Response:
+    return cached(json_response({"tiles_url": tiles_url()}), PAGE_AGE)
+
+
+@functools.cache
+def _blank_tile() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("P", (256, 256), 0).save(out, format="PNG", transparency=0)
+    return out.getvalue()
+
+
+@bp.route("/static/datamap/tiles/<int:z>/<int:x>/<name>")
+def tile(z: int, x: int, name: str) -> Response:
+    """A coverage tile; a tile without coverage is a transparent one, not a 404."""
+    stem = name.removesuffix(".png")
+    if not name.endswith(".png") or not stem.removesuffix("@2x").isdigit() or z > 20:
+        abort(404)
+    path = tiles_dir(_rt()) / str(z) / str(x) / name
+    if path.is_file():
+        response = send_from_directory(path.parent, path.name, max_age=TILE_AGE)
+    else:
+        response = Response(_blank_tile(), mimetype="image/png")
+    return cached(response, TILE_AGE, public=True)
+
+
+@bp.route("/static/datamap/tiles/data.json")
+def tiles_state() -> Response:
+    folder = tiles_dir(_rt())
+    if not (folder / "data.json").is_file():
+        abort(404)
+    return cached(send_from_directory(folder, "data.json", max_age=TILE_AGE), TILE_AGE, True)
+
+
+# ---------------------------------------------------------------------------
+# statistics
+
+
+@bp.route("/stats")
+def stats() -> Response:
+    rt = _rt()
+    metrics, state = _cache().get(rt, data.STATS_KEY, data.HOUR,
+                                  lambda: data.global_stats(rt), [],
+                                  data.list_of("name", "value"))
+    return page("stats.html", "Statistics", state=state, metrics=metrics, kinds=data.kinds(rt))
+
+
+@bp.route("/stats/regions")
+def regions() -> Response:
+    rt = _rt()
+    rows, state = _cache().get(rt, data.REGIONS_KEY, data.HOUR,
+                               lambda: data.region_rows(rt), [],
+                               data.list_of("code", "name", "known", "order", "values"))
+    columns = data.region_columns(rt, rows)
+    return page("regions.html", "Regions", state=state, rows=rows, columns=columns,
+                unknown=any(not row["known"] for row in rows))
+
+
+@bp.route("/stats_<name>.json")
+def stats_json(name: str) -> Response:
+    rt = _rt()
+    kind = next((k for k in data.kinds(rt) if k.name == name), None)
+    if kind is None:
+        abort(404)
+    points, state = _cache().get(rt, kind.json_cache_key, data.HOUR,
+                                 lambda: data.histogram(rt, kind.stations_key), [],
+                                 data.points_list)
+    response = json_response(data.series_json(kind, points))
+    return cached(response, PAGE_AGE if state == data.FRESH else DEGRADED_AGE)
+
+
+# ---------------------------------------------------------------------------
+# downloads
+
+
+@bp.route("/downloads")
+def downloads() -> Response:
+    rt = _rt()
+
+    def url(rel: str) -> str:
+        return url_for("site.export_file", name=rel)
+
+    empty: dict[str, list[Any]] = {"full": [], "diff1": [], "diff2": []}
+    files, state = _cache().get(rt, data.DOWNLOADS_KEY, data.DOWNLOADS_TTL,
+                                lambda: data.downloads(rt, url), empty, data.downloads_dict)
+    return page("downloads.html", "Downloads", state=state, files=files,
+                bucket=bool(rt.settings.asset_bucket))
+
+
+@bp.route("/downloads/<path:name>")
+def export_file(name: str) -> Response:
+    """An export file of the local exports folder (without ASSET_BUCKET)."""
+    return cached(send_from_directory(exports_dir(_rt()), name, max_age=PAGE_AGE), PAGE_AGE)
+
+
+# ---------------------------------------------------------------------------
+# files
+
+
+@bp.route("/robots.txt")
+def robots() -> Response:
+    return cached(Response(ROBOTS, mimetype="text/plain"), FILE_AGE, public=True)
+
+
+@bp.route("/favicon.ico")
+def favicon() -> Response:
+    response = send_from_directory(STATIC / "images", "favicon.ico", max_age=FILE_AGE,
+                                   mimetype="image/vnd.microsoft.icon")
+    return cached(response, FILE_AGE, public=True)
+
+
+@bp.route("/apple-touch-icon-precomposed.png")
+def touch_icon() -> Response:
+    response = send_from_directory(STATIC / "images", "apple-touch-icon.png", max_age=FILE_AGE)
+    return cached(response, FILE_AGE, public=True)
+
+
+@bp.route("/static/<path:filename>")
+def static(filename: str) -> Response:
+    return cached(send_from_directory(STATIC, filename, max_age=FILE_AGE), FILE_AGE)

@@ -1,0 +1,133 @@
+"""The ``cellTowers`` part of geolocate queries and submitted reports.
+
+Clients differ in what they send, so the schemas are tolerant: the radio
+per cell or once for the whole body (also ``null``, ``umts``, any case),
+``psc`` or ``primaryScramblingCode``, ``newRadioCellId`` for 5G NR cells,
+numbers as JSON strings (``"262"``, ``"01"``), explicit nulls. Values that
+are not numbers at all (``"abc"``) are a parse error of the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields
+
+from ichnaea_host.interfaces import LenientInteger, Query, ReportFragment
+
+from .cells import RADIO_ALIASES, areaid_hex, cellid_hex, dedupe, normalize_cell
+
+#: the radio types a submitted report may name (``cdma`` is kept, not learnt)
+SUBMIT_RADIOS = ("gsm", "cdma", "wcdma", "lte", "nr")
+
+#: short lookup names -> the long names of queries and reports
+LONG_NAMES = {"radio": "radioType", "mcc": "mobileCountryCode", "mnc": "mobileNetworkCode",
+              "lac": "locationAreaCode", "cid": "cellId", "psc": "primaryScramblingCode",
+              "age": "age", "asu": "asu", "signal": "signalStrength", "ta": "timingAdvance"}
+
+
+class RadioName(fields.Field):
+    """A radio name; anything but a string is no value."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_none", True)
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
+        return value if isinstance(value, str) else None
+
+
+class CellEntry(Schema):
+    """One cell tower, in queries and in submitted reports."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    radioType = RadioName()
+    mobileCountryCode = LenientInteger()
+    mobileNetworkCode = LenientInteger()
+    locationAreaCode = LenientInteger()
+    cellId = LenientInteger()
+    newRadioCellId = LenientInteger()
+    age = LenientInteger()
+    asu = LenientInteger()
+    psc = LenientInteger()
+    primaryScramblingCode = LenientInteger()
+    serving = LenientInteger()
+    signalStrength = LenientInteger()
+    timingAdvance = LenientInteger()
+
+
+def clean_entry(entry: dict[str, Any], default_radio: Any = None) -> dict[str, Any]:
+    """A submitted entry in the report's long names: nulls left out, the radio
+    taken from the report when the entry has none, lower-cased (``umts`` is
+    ``wcdma``; unknown radios dropped), ``psc`` and ``newRadioCellId`` folded
+    into ``primaryScramblingCode`` and ``cellId``."""
+    out = {k: v for k, v in entry.items() if v is not None}
+    if not out.get("radioType") and default_radio:
+        out["radioType"] = default_radio
+    psc = out.pop("psc", None)
+    if psc is not None:
+        out.setdefault("primaryScramblingCode", psc)
+    nr_cid = out.pop("newRadioCellId", None)
+    if nr_cid is not None:
+        out.setdefault("cellId", nr_cid)
+    radio = out.pop("radioType", None)
+    if isinstance(radio, str):
+        radio = radio.strip().lower()
+        radio = RADIO_ALIASES.get(radio, radio)
+        if radio in SUBMIT_RADIOS:
+            out["radioType"] = radio
+    return out
+
+
+class CellFragment(ReportFragment):
+    PLUGIN_NAME = "cell"
+    FIELD = "cellTowers"
+    V0_FIELD = "cell"
+    V0_RENAMES = {"radio": "radioType", "mcc": "mobileCountryCode", "mnc": "mobileNetworkCode",
+                  "lac": "locationAreaCode", "cid": "cellId", "psc": "primaryScramblingCode",
+                  "signal": "signalStrength", "ta": "timingAdvance"}
+    DATA_ACCURACY = "medium"
+
+    def submit_entry_schema(self) -> Schema:
+        return CellEntry()
+
+    def query_entry_schema(self) -> Schema:
+        return CellEntry()
+
+    def clean_submit(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.clean_report_entries(entries, {})
+
+    def clean_report_entries(self, entries: list[dict[str, Any]],
+                             report: dict[str, Any]) -> list[dict[str, Any]]:
+        cleaned = [clean_entry(e, report.get("radioType")) for e in entries]
+        return [e for e in cleaned if e]
+
+    def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
+        """Valid cells, one per (radio, mcc, mnc, lac, cid); an entry whose cell
+        id is missing or invalid stays as a lookup of its area (``cid`` None),
+        unless the query switched cell-area answers off (``fallbacks.lacf``)."""
+        default_radio = body.get("radioType")
+        valid = [c for c in (normalize_cell(e, default_radio) for e in entries)
+                 if c is not None]
+        lookups = dedupe(valid)
+        if not lacf_allowed(body):
+            lookups = [c for c in lookups if c["cid"] is not None]
+        return lookups
+
+    def query_json(self, lookups: list[Any]) -> list[dict[str, Any]]:
+        return [{LONG_NAMES[k]: v for k, v in lookup.items() if v is not None}
+                for lookup in lookups]
+
+    def network_ids(self, lookups: list[Any], query: Query) -> dict[str, set[str]]:
+        """Cell ids of full cells, area ids of the entries without a cell id."""
+        return {"cell": {cellid_hex(c) for c in lookups if c["cid"] is not None},
+                "area": {areaid_hex(c) for c in lookups if c["cid"] is None}}
+
+
+def lacf_allowed(body: dict[str, Any]) -> bool:
+    fallbacks = body.get("fallbacks")
+    if not isinstance(fallbacks, dict):
+        return True
+    return fallbacks.get("lacf", True) is not False

@@ -1,0 +1,182 @@
+"""Answering geolocate and region queries from the learnt cells and cell areas."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import peewee
+
+from ichnaea_host import geocode, regions
+from ichnaea_host.geo import distance
+from ichnaea_host.interfaces import HostContext, LocationSource, Position, Query, Region
+from ichnaea_host.log import get_logger
+from ichnaea_host.stations import is_blocked, station_score, utcnow
+
+from .cells import SIGNAL_RANGE, areaid_hex, cellid_hex, decode_cellid
+from .models import CELL_MODELS, CellArea
+from .settings import CellSettings
+
+log = get_logger("ichnaea.cell")
+
+DB_ERRORS = (peewee.DatabaseError, peewee.InterfaceError, OSError)
+
+
+def settings_of(context: HostContext) -> CellSettings:
+    return context.plugin_settings("cell") or CellSettings()  # type: ignore[return-value]
+
+
+def load_cells(context: HostContext, lookups: list[dict[str, Any]]) -> list[Any]:
+    """Known, unblocked cells with a position; one query per radio table."""
+    by_radio: dict[str, list[str]] = defaultdict(list)
+    for lookup in lookups:
+        if lookup["cid"] is not None:
+            by_radio[lookup["radio"]].append(cellid_hex(lookup))
+    today = utcnow().date()
+    found: list[Any] = []
+    for radio, cellids in sorted(by_radio.items()):
+        model: Any = CELL_MODELS[radio]
+        query = model.select().where(model.cellid.in_(cellids), model.lat.is_null(False),
+                                     model.lon.is_null(False))
+        try:
+            rows = list(context.db.read(query))
+        except DB_ERRORS as exc:
+            log.warning("cell_lookup_failed", radio=radio, error=type(exc).__name__)
+            continue
+        found.extend(row for row in rows if not is_blocked(row, today))
+    return found
+
+
+def load_areas(context: HostContext, areaids: list[str]) -> list[Any]:
+    """Cell areas with a position, in one query."""
+    if not areaids:
+        return []
+    query = CellArea.select().where(CellArea.areaid.in_(areaids), CellArea.lat.is_null(False),
+                                    CellArea.lon.is_null(False))
+    try:
+        return list(context.db.read(query))
+    except DB_ERRORS as exc:
+        log.warning("cell_area_lookup_failed", error=type(exc).__name__)
+        return []
+
+
+def area_score(area: Any, now: datetime) -> float:
+    """How much a cell area can be trusted: its age, the time span of its
+    data and how many cells it has."""
+    modified = area.modified or now
+    months = max((now - modified).days, 0) // 30
+    age = 1.0 / math.sqrt(months + 1)
+    last = max(modified.date(), area.last_seen) if area.last_seen else modified.date()
+    first = (area.created or now).date()
+    collection = min(max((last - first).days, 1) / 10.0, 1.0)
+    cells = area.num_cells or 0
+    if cells > 1 and not area.radius:
+        cells = 1
+    return age * collection * min(math.sqrt(max(cells, 1)), 10.0)
+
+
+def clamp(value: float | None, low: float, high: float) -> float:
+    return min(max(value or 0.0, low), high)
+
+
+class CellPositionSource(LocationSource):
+    """Positions from known cells, one answer per area; when no cell is known,
+    from the areas of the query's cells (a ``lacf`` answer)."""
+
+    PLUGIN_NAME = "cell"
+    KIND = "position"
+    DEFAULT_ORDER = 30
+    INTERNAL = True
+
+    def should_search(self, query: Query, results: Any) -> bool:
+        return bool(query.networks.get("cell"))
+
+    def search(self, query: Query) -> list[Position]:
+        lookups = query.networks.get("cell") or []
+        settings = settings_of(self.context)
+        now = utcnow()
+        cells = load_cells(self.context, lookups)
+        if cells:
+            by_cellid = {cellid_hex(c): c for c in lookups if c["cid"] is not None}
+            by_area: dict[str, list[Any]] = defaultdict(list)
+            for cell in cells:
+                by_area[areaid_hex(decode_cellid(cell.cellid))].append(cell)
+            return [self._cells_position(group, by_cellid, now, settings)
+                    for _, group in sorted(by_area.items())]
+        if not query.fallbacks.get("lacf", True):
+            return []
+        areaids = sorted({areaid_hex(c) for c in lookups})
+        return [self._area_position(area, now, settings)
+                for area in load_areas(self.context, areaids)]
+
+    def _cells_position(self, cells: list[Any], lookups: dict[str, dict[str, Any]],
+                        now: datetime, settings: CellSettings) -> Position:
+        today = now.date()
+        used = [("cell", c.cellid, bool(c.last_seen and c.last_seen >= today)) for c in cells]
+        scores = [station_score(c, now) for c in cells]
+        if len(cells) == 1:
+            cell = cells[0]
+            return Position(lat=cell.lat, lon=cell.lon, score=scores[0], source="cell",
+                            accuracy=clamp(cell.radius, settings.min_accuracy,
+                                           settings.max_accuracy), used_networks=used)
+        radio = decode_cellid(cells[0].cellid)["radio"]
+        weakest = SIGNAL_RANGE[radio][0]
+        weights = []
+        for cell, score in zip(cells, scores, strict=True):
+            lookup = lookups[cell.cellid]
+            age = max(abs(lookup["age"] or 0), 1000)
+            signal = lookup["signal"] or weakest
+            weights.append(score * min(math.sqrt(2000.0 / age), 1.0) / signal**2)
+        w = np.array(weights)
+        if w.sum() <= 0:
+            w = np.ones(len(cells))
+        lat = float(np.average([c.lat for c in cells], weights=w))
+        lon = float(np.average([c.lon for c in cells], weights=w))
+        spread = float(np.percentile([distance(lat, lon, c.lat, c.lon) for c in cells], 95))
+        return Position(lat=lat, lon=lon, score=sum(scores), source="cell",
+                        accuracy=clamp(spread, settings.min_accuracy, settings.max_accuracy),
+                        used_networks=used)
+
+    def _area_position(self, area: Any, now: datetime, settings: CellSettings) -> Position:
+        today = now.date()
+        return Position(
+            lat=area.lat, lon=area.lon, score=area_score(area, now), source="cell",
+            accuracy=clamp(area.radius, settings.area_min_accuracy, settings.area_max_accuracy),
+            fallback="lacf",
+            used_networks=[("area", area.areaid,
+                            bool(area.last_seen and area.last_seen >= today))])
+
+
+class CellRegionSource(LocationSource):
+    """Regions from the mobile country codes of the query's cells. A code
+    shared by several regions (234: GB, GG, IM, JE) is settled by the regions
+    of the cells' known areas."""
+
+    PLUGIN_NAME = "cell"
+    KIND = "region"
+    DEFAULT_ORDER = 30
+
+    def should_search(self, query: Query, results: Any) -> bool:
+        return bool(query.networks.get("cell"))
+
+    def search(self, query: Query) -> list[Region]:
+        scores: dict[str, float] = defaultdict(float)
+        ambiguous: set[str] = set()
+        for lookup in query.networks.get("cell") or []:
+            codes = geocode.regions_for_mcc(lookup["mcc"])
+            for code in codes:
+                scores[code] += 1.0 / len(codes)
+            if len(codes) > 1:
+                ambiguous.add(areaid_hex(lookup))
+        if ambiguous:
+            now = utcnow()
+            for area in load_areas(self.context, sorted(ambiguous)):
+                if area.region in scores:
+                    scores[area.region] += area_score(area, now)
+        return [Region(code=code, name=regions.region_name(code) or code,
+                       accuracy=regions.region_radius(code), score=score, source="cell")
+                for code, score in sorted(scores.items())]
+

@@ -1,0 +1,77 @@
+"""The geocoder: regions of positions and of mobile country codes, from shipped data."""
+
+from __future__ import annotations
+
+import pytest
+
+from ichnaea_host import geocode
+
+LONDON = (51.5074, -0.1278)
+BERLIN = (52.52, 13.405)
+PARIS = (48.8566, 2.3522)
+GUERNSEY = (49.45, -2.55)
+MID_ATLANTIC = (0.0, -30.0)
+# 20 km off the coast of Norfolk: at sea, but inside the grown shape of GB only
+OFF_NORFOLK = (52.95, 1.6)
+
+
+@pytest.mark.parametrize(("position", "code"), [
+    (LONDON, "GB"), (BERLIN, "DE"), (PARIS, "FR"), (GUERNSEY, "GG"),
+    ((40.7128, -74.006), "US"), ((35.68, 139.77), "JP"), ((-41.29, 174.78), "NZ"),
+    ((64.84, -147.72), "US"),  # Alaska, a polygon of its own
+])
+def test_region_of_a_position(position, code):
+    assert geocode.region(*position) == code
+
+
+def test_open_sea_is_no_region():
+    assert geocode.region(*MID_ATLANTIC) is None
+    assert not geocode.in_region(*MID_ATLANTIC, "GB")
+
+
+def test_near_the_coast_counts_as_the_region():
+    assert geocode.region(*OFF_NORFOLK) == "GB"
+    assert geocode.in_region(*OFF_NORFOLK, "GB")
+
+
+@pytest.mark.parametrize("position", [(91.0, 0.0), (0.0, 181.0), (float("nan"), 0.0)])
+def test_impossible_positions_have_no_region(position):
+    assert geocode.region(*position) is None
+    assert not geocode.in_region(*position, "GB")
+
+
+def test_in_region_uses_the_named_region_only():
+    assert geocode.in_region(*BERLIN, "DE")
+    assert not geocode.in_region(*BERLIN, "GB")
+    assert not geocode.in_region(*LONDON, "ZZ")
+
+
+@pytest.mark.parametrize(("mcc", "codes"), [
+    (234, ["GB", "GG", "IM", "JE"]),
+    (235, ["GB"]),
+    (262, ["DE"]),
+    (208, ["FR", "MC"]),
+    (310, ["BM", "GU", "MP", "PR", "US", "VI"]),
+    (311, ["AS", "GU", "US", "VI"]),
+    (425, ["IL", "XW"]),  # Palestine's ISO code PS is XW in GENC
+    (999, []),
+    (None, []),
+])
+def test_regions_for_mcc(mcc, codes):
+    assert geocode.regions_for_mcc(mcc) == codes
+
+
+def test_valid_mccs():
+    mccs = geocode.valid_mccs()
+    assert len(mccs) == 234
+    assert {202, 234, 262, 310, 995} <= mccs
+    assert 553 not in mccs and 1 not in mccs and 999 not in mccs
+
+
+def test_region_for_cell():
+    assert geocode.region_for_cell(*LONDON, 234) == "GB"
+    assert geocode.region_for_cell(*GUERNSEY, 234) == "GG"
+    assert geocode.region_for_cell(*BERLIN, 262) == "DE"
+    # a German network code seen in London is not placed anywhere
+    assert geocode.region_for_cell(*LONDON, 262) is None
+    assert geocode.region_for_cell(*MID_ATLANTIC, 234) is None

@@ -1,0 +1,220 @@
+"""Daily statistics on both backends: the stat counters fed by station updates,
+the cumulative ``stat`` table, its cleanup, and ``region_stat``."""
+
+from __future__ import annotations
+
+import socket
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar
+
+import pytest
+
+from ichnaea_host import hookimpl
+from ichnaea_host.interfaces import StationUpdater, UpdateStats
+from ichnaea_host.models import RegionStat, Stat
+from ichnaea_host.stats import (
+    REGION_STATS_CACHE_KEY,
+    cleanup_stat,
+    stat_keys,
+    stat_totals,
+    update_statcounter,
+    update_statregion,
+)
+
+WIFI, UNIQUE_WIFI, BLUE, UNIQUE_BLUE = 3, 4, 8, 9
+MACS = ["a01111111101", "a01112222202", "a01113333303"]
+
+
+def today() -> date:
+    return datetime.utcnow().date()  # noqa: DTZ003
+
+
+def report(lat: float, lon: float, macs: list[str], beacons: list[str] = ()) -> dict[str, Any]:
+    return {"position": {"latitude": lat, "longitude": lon, "accuracy": 10.0},
+            "wifiAccessPoints": [{"macAddress": m, "signalStrength": -70} for m in macs],
+            "bluetoothBeacons": [{"macAddress": m, "signalStrength": -70} for m in beacons]}
+
+
+def submit(client: Any, key: str, *reports: dict[str, Any]) -> None:
+    response = client.post(f"/v2/geosubmit?key={key}", json={"items": list(reports)})
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def day_values(key: int) -> dict[date, int]:
+    return {row.time: row.value for row in Stat.select().where(Stat.key == key)}
+
+
+class StatsdServer:
+    """A statsd server on 127.0.0.1: collects the UDP lines the service sends."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[str] = []
+
+    def lines(self) -> list[str]:
+        """Every line received so far."""
+        while True:
+            try:
+                self.received.append(self.sock.recv(65536).decode())
+            except TimeoutError:
+                return self.received
+
+    def counters(self, name: str) -> dict[str, float]:
+        """Sum of the counter ``location.<name>`` per tag string, so far."""
+        totals: dict[str, float] = {}
+        for line in self.lines():
+            metric, _, rest = line.partition(":")
+            if metric != f"location.{name}":
+                continue
+            value, kind, *tags = rest.split("|")
+            assert kind == "c"
+            tag = tags[0].lstrip("#") if tags else ""
+            totals[tag] = totals.get(tag, 0) + float(value)
+        return totals
+
+
+@pytest.fixture
+def statsd() -> Any:
+    server = StatsdServer()
+    yield server
+    server.sock.close()
+
+
+def test_station_updates_feed_the_daily_stats(make_runtime, api_key_factory, statsd):
+    from ichnaea_host.app import create_app
+    from ichnaea_host.models import ExportConfig
+    from ichnaea_host.pipeline import drain
+
+    rt = make_runtime(statsd_host="127.0.0.1", statsd_port=statsd.port)
+    client = create_app(runtime=rt).test_client()
+    key = api_key_factory("stats")
+    ExportConfig.create(name="internal", batch=0, schema="internal")
+
+    submit(client, key, report(51.5, -0.1, MACS, ["b01111111101"]),
+           report(51.5001, -0.1, MACS))
+    drain(rt)
+    assert day_values(WIFI)[today()] == 6  # three networks seen twice
+    assert day_values(UNIQUE_WIFI)[today()] == 3  # three new networks
+    assert day_values(BLUE)[today()] == 1
+    assert day_values(UNIQUE_BLUE)[today()] == 1
+    assert day_values(WIFI)[today() - timedelta(days=1)] == 0  # a row for every day
+    assert statsd.counters("data.observation.insert") == {"type:wifi": 6, "type:blue": 1}
+    assert statsd.counters("data.station.new") == {"type:wifi": 3, "type:blue": 1}
+
+    submit(client, key, report(51.5, -0.1, MACS))
+    drain(rt)
+    assert day_values(WIFI)[today()] == 9
+    assert day_values(UNIQUE_WIFI)[today()] == 3  # no new network
+    assert statsd.counters("data.station.confirm") == {"type:wifi": 3}
+    assert statsd.counters("data.observation.insert") == {"type:wifi": 9, "type:blue": 1}
+    assert int(rt.redis.get(f"statcounter_wifi_{today():%Y%m%d}")) == 0
+
+
+def test_stat_rows_hold_cumulative_totals(runtime):
+    day = date(2024, 3, 10)
+    Stat.create(key=WIFI, time=day - timedelta(days=3), value=100)
+    runtime.redis.set(f"statcounter_wifi_{day - timedelta(days=1):%Y%m%d}", 5)
+    runtime.redis.set(f"statcounter_wifi_{day:%Y%m%d}", 7)
+
+    update_statcounter(runtime, today=day)
+    assert stat_totals(runtime, WIFI) == [
+        (day - timedelta(days=3), 100), (day - timedelta(days=1), 105), (day, 112)]
+    assert int(runtime.redis.get(f"statcounter_wifi_{day:%Y%m%d}")) == 0
+
+    runtime.redis.incrby(f"statcounter_wifi_{day:%Y%m%d}", 3)
+    update_statcounter(runtime, today=day)
+    update_statcounter(runtime, today=day)  # nothing new: nothing added twice
+    assert stat_totals(runtime, WIFI)[-1] == (day, 115)
+    # the counters of a kind nobody observed still get their daily rows
+    assert stat_totals(runtime, UNIQUE_BLUE) == [(day - timedelta(days=1), 0), (day, 0)]
+
+
+def test_cleanup_stat_keeps_two_years(runtime):
+    day = date(2024, 3, 10)
+    for age in (0, 730, 731, 2000):
+        Stat.create(key=WIFI, time=day - timedelta(days=age), value=age)
+    assert cleanup_stat(runtime, today=day) == 2
+    assert [v for _, v in stat_totals(runtime, WIFI)] == [730, 0]
+
+
+class AcmeUpdater(StationUpdater):
+    """A third-party station kind: counts what it is given, knows regions by heart."""
+
+    PLUGIN_NAME = "acme"
+    SHARDS = ("0",)
+    COUNTS: ClassVar[dict[str, dict[str, int]]] = {
+        "gsm": {"DE": 4}, "lte": {"DE": 1, "FR": 2}, "nosuch": {"DE": 1}}
+
+    def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        return {}
+
+    def update(self, shard: str, observations: list[dict[str, Any]]) -> UpdateStats:
+        return UpdateStats(observations=len(observations), new=len(observations) - 1)
+
+    def region_counts(self) -> dict[str, dict[str, int]]:
+        return self.COUNTS
+
+
+class AcmePlugin:
+    @hookimpl
+    def ichnaea_register_station_updaters(self) -> list[Any]:
+        return [AcmeUpdater]
+
+
+def test_stat_keys_name_no_radio():
+    class Other(StationUpdater):
+        PLUGIN_NAME = "zigbee"
+
+    class Chosen(StationUpdater):
+        PLUGIN_NAME = "zigbee"
+        STAT_KEYS = (50, 51)
+
+    assert stat_keys(AcmeUpdater) == stat_keys(AcmeUpdater)
+    obs, unique = stat_keys(Other)
+    assert 100 <= obs < 32100 and obs % 2 == 0 and unique == obs + 1
+    assert stat_keys(AcmeUpdater) != (obs, unique)
+    assert stat_keys(Chosen) == (50, 51)
+
+
+def test_a_third_party_updater_gets_its_own_stats(make_runtime):
+    from ichnaea_host.pipeline import drain
+
+    rt = make_runtime(extra=(("acme", AcmePlugin()),))
+    rt.queue("update_acme_0").enqueue([{"n": i} for i in range(5)])
+    drain(rt)
+    obs, unique = stat_keys(AcmeUpdater)
+    assert day_values(obs)[today()] == 5
+    assert day_values(unique)[today()] == 4
+    assert int(rt.redis.get(f"statcounter_unique_acme_{today():%Y%m%d}")) == 0
+
+
+def _stations(model: Any, prefix: str, regions: list[str | None]) -> None:
+    model.insert_many([{"mac": f"{prefix}{i:06x}", "lat": 1.0, "lon": 1.0, "region": region}
+                       for i, region in enumerate(regions)]).execute()
+
+
+def test_region_stats_count_stations_per_region(make_runtime):
+    from ichnaea_blue.models import SHARD_MODELS as BLUE
+    from ichnaea_wifi.models import SHARD_MODELS as WIFI_MODELS
+
+    rt = make_runtime(extra=(("acme", AcmePlugin()),))
+    assert update_statregion(rt) == 2  # only the plugin's counts so far
+    _stations(WIFI_MODELS["0"], "000000", ["DE", "DE", "FR", None])
+    _stations(WIFI_MODELS["f"], "0000ff", ["DE"])
+    _stations(BLUE["3"], "000033", ["GB"])
+    RegionStat.create(region="XX", wifi=5)
+    rt.redis.set(REGION_STATS_CACHE_KEY, b"old")
+
+    assert update_statregion(rt) == 3
+    rows = {r.region: (r.gsm, r.wcdma, r.lte, r.blue, r.wifi) for r in RegionStat.select()}
+    assert rows == {"DE": (4, 0, 1, 0, 3), "FR": (0, 0, 2, 0, 1), "GB": (0, 0, 0, 1, 0)}
+    assert rt.redis.get(REGION_STATS_CACHE_KEY) is None
+
+
+def test_region_stats_untouched_when_nothing_counted(runtime):
+    RegionStat.create(region="DE", wifi=5)
+    assert update_statregion(runtime) == 0
+    assert RegionStat.get_by_id("DE").wifi == 5
