@@ -20,6 +20,10 @@ import peewee
 from peewee import EXCLUDED, fn
 from playhouse.pool import PooledMySQLDatabase
 
+from .log import get_logger
+
+log = get_logger("ichnaea.db")
+
 database = peewee.DatabaseProxy()
 
 T = TypeVar("T")
@@ -93,20 +97,7 @@ def make_database(uri: str, *, create: bool = False) -> peewee.Database:
         )
     name, options = _parse_mysql(uri)
     if create:
-        import pymysql
-
-        conn = pymysql.connect(
-            **{k: v for k, v in options.items() if k in ("host", "port", "user", "password")},
-            connect_timeout=5,
-        )
-        try:
-            with conn.cursor() as cur:
-                cur.execute(
-                    f"CREATE DATABASE IF NOT EXISTS `{name}` "
-                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-                )
-        finally:
-            conn.close()
+        _create_mysql_database(name, options)
     return PooledMySQLDatabase(
         name,
         max_connections=32,
@@ -117,6 +108,30 @@ def make_database(uri: str, *, create: bool = False) -> peewee.Database:
         write_timeout=30,
         **options,
     )
+
+
+def _create_mysql_database(name: str, options: dict[str, Any]) -> None:
+    """Create a missing MySQL database. A server that cannot be reached is not
+    an error here: the web tier must start, and keep answering, without it."""
+    import pymysql
+
+    try:
+        conn = pymysql.connect(
+            **{k: v for k, v in options.items() if k in ("host", "port", "user", "password")},
+            connect_timeout=3,
+        )
+    except pymysql.err.OperationalError as exc:
+        log.warning("database_unreachable", host=options.get("host"), port=options.get("port"),
+                    error=exc.args[0] if exc.args else None)
+        return
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                f"CREATE DATABASE IF NOT EXISTS `{name}` "
+                "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            )
+    finally:
+        conn.close()
 
 
 class Database:

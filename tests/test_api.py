@@ -153,3 +153,30 @@ def test_version_lists_plugins(client):
     names = {p["name"] for p in data["plugins"]}
     assert {"wifi", "geoip", "cell", "blue", "fallback", "export_s3",
             "export_geosubmit"} <= names
+
+
+def test_web_tier_starts_and_answers_without_the_database(backend_uris, tmp_path):
+    """MariaDB is down when the service starts: GeoIP answers, submissions are queued."""
+    from ichnaea_host.app import create_app
+    from ichnaea_host.plugins import build_plugin_host
+    from ichnaea_host.runtime import Runtime
+    from ichnaea_host.settings import Settings
+
+    _, redis_uri = backend_uris
+    settings = Settings.from_env({}, db_readwrite_uri="mysql+pymysql://root@127.0.0.1:1/gone",
+                                 redis_uri=redis_uri, var_dir=str(tmp_path / "var"))
+    rt = Runtime(settings, build_plugin_host(settings, strict=True))
+    try:
+        client = create_app(runtime=rt).test_client()
+        response = client.get("/v1/geolocate?key=some-key",
+                              headers={"X-Forwarded-For": "81.2.69.160"})
+        assert response.status_code == 200
+        assert response.get_json()["location"] == {"lat": 51.5142, "lng": -0.0931}
+        report = {"wifiAccessPoints": [{"macAddress": "ab:cd:ef:01:23:45"}]}
+        assert client.post("/v2/geosubmit?key=some-key",
+                           json={"items": [report]}).status_code == 200
+        assert rt.queue("update_incoming").size() >= 1
+        assert client.get("/__heartbeat__").status_code == 503
+    finally:
+        rt.queue("update_incoming").dequeue(batch=0)
+        rt.close()
