@@ -375,11 +375,14 @@ class Renderer:
 
 
 def render(rt: Any, out: Path | None = None, *, full: bool = False, today: date | None = None,
-           progress: Callable[[int, Renderer], Any] | None = None) -> RenderStats:
-    """Draw the tiles of the datamap into ``out`` (default: the tiles folder)."""
+           run_with: Callable[[Renderer], RenderStats] | None = None) -> RenderStats:
+    """Draw the tiles of the datamap into ``out`` (default: the tiles folder).
+
+    ``run_with`` runs the planned renderer (the command wraps it in a progress bar).
+    """
     out = out or tiles_dir(rt)
     renderer = Renderer(load_grid(rt.db.ro), out, today=today, full=full)
-    stats = renderer.run() if progress is None else progress(renderer.total, renderer)
+    stats = renderer.run() if run_with is None else run_with(renderer)
     log.info("tiles_rendered", **dataclasses.asdict(stats))
     return stats
 
@@ -471,11 +474,11 @@ def render_command(ctx: click.Context, do_upload: bool, full: bool,
         ctx.exit(2)
     out = output or tiles_dir(rt)
 
-    def with_bar(total: int, renderer: Renderer) -> RenderStats:
-        with click.progressbar(length=total, label="Rendering tiles", file=None) as bar:
+    def with_bar(renderer: Renderer) -> RenderStats:
+        with click.progressbar(length=renderer.total, label="Rendering tiles") as bar:
             return renderer.run(bar.update)
 
-    stats = render(rt, out, full=full, progress=with_bar)
+    stats = render(rt, out, full=full, run_with=with_bar)
     click.echo(f"tiles: {stats.summary()} in {out}")
     if do_upload:
         try:

@@ -72,7 +72,7 @@ def _origin(url: str) -> str:
 def content_security_policy() -> str:
     rt = _rt()
     assets = _origin(rt.settings.asset_url)
-    basemap = _origin(content_settings(rt).basemap_url)
+    basemap = _origin(content_settings(rt).basemap_url).replace("{s}", "*")  # a.tile, b.tile
     connect = " ".join(filter(None, ("'self'", assets)))
     images = " ".join(filter(None, ("'self'", assets, basemap, "data:", "blob:")))
     return (f"default-src 'self'; connect-src {connect}; font-src 'self'; img-src {images}; "
