@@ -32,6 +32,9 @@ class InternalExporter(Exporter):
     updater plugin splits the reports into per-shard observation queues."""
 
     PLUGIN_NAME = "internal"
+    #: observations are re-batched per shard anyway: a small export batch
+    #: (``ichnaea run`` uses 1, for low latency) must not mean one report per run
+    MIN_TAKE = 1000
     RETRIABLE = (OSError,)
 
     def send(self, items: list[dict[str, Any]]) -> None:

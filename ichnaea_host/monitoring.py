@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import peewee
+from huey.storage import RedisStorage
 
 from .log import get_logger
 from .pipeline import station_queues
@@ -63,8 +65,6 @@ def queue_tags(rt: Runtime) -> dict[str, list[str]]:
 
 def queue_sizes(rt: Runtime) -> dict[str, int]:
     """``LLEN`` of every monitored queue; Huey's task queue is named ``HUEY_NAME``."""
-    from huey.storage import RedisStorage
-
     names = list(queue_tags(rt))
     task_queue = RedisStorage(HUEY_NAME, connection_pool=rt.redis.connection_pool).queue_key
     with rt.redis.pipeline(transaction=False) as pipe:
@@ -161,6 +161,8 @@ def load_rate_settings(rt: Runtime) -> RateSettings:
         rate = float(raw[RATE_KEY]) if raw[RATE_KEY] is not None else 100.0
     except ValueError:
         rate = 100.0
+    if not math.isfinite(rate):
+        rate = 100.0  # as the web tier reads it
     try:
         state = json.loads(raw[STATE_KEY]) if raw[STATE_KEY] else {}
     except ValueError:

@@ -116,7 +116,12 @@ def export_reports(rt: Runtime, name: str, queue_key: str, *, force: bool = Fals
         return False
     exporter: Exporter = cls(rt, config, queue_key)
     tags = [f"key:{name}"]
-    with queue.claim() as items:
+    # ``batch`` is when a queue is ready; an exporter whose output does not
+    # depend on batch sizes (internal) may take more at once
+    take = config.batch or 0
+    if cls.MIN_TAKE and take:
+        take = max(take, cls.MIN_TAKE)
+    with queue.claim(take) as items:
         if not items:
             return False
         for attempt in range(1, EXPORT_ATTEMPTS + 1):

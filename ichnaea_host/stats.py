@@ -57,6 +57,11 @@ def stat_keys(cls: type[StationUpdater]) -> tuple[int, int]:
     return base, base + 1
 
 
+def counter_key(name: str, day: date) -> str:
+    """The Redis key of one day's counter: ``statcounter_unique_wifi_20240310``."""
+    return f"statcounter_{name}_{day:%Y%m%d}"
+
+
 @dataclasses.dataclass(frozen=True)
 class StatCounter:
     """One daily Redis counter and the ``stat`` key it feeds."""
@@ -65,7 +70,7 @@ class StatCounter:
     key: int
 
     def redis_key(self, day: date) -> str:
-        return f"statcounter_{self.name}_{day:%Y%m%d}"
+        return counter_key(self.name, day)
 
 
 def stat_counters(rt: Runtime) -> list[StatCounter]:
@@ -88,7 +93,7 @@ def record_update(rt: Runtime, updater_name: str, stats: UpdateStats,
     with rt.redis.pipeline(transaction=False) as pipe:
         for name, value in ((updater_name, stats.observations),
                             (f"unique_{updater_name}", stats.new)):
-            key = StatCounter(name, 0).redis_key(day)
+            key = counter_key(name, day)
             pipe.incrby(key, value)
             pipe.expire(key, COUNTER_TTL)
         pipe.execute()

@@ -144,9 +144,10 @@ class Worker:
         triggers = {INCOMING_QUEUE: "incoming"}
         for updater, shard in pipeline.station_queues(self.rt):
             triggers[station_queue_name(updater, shard)] = f"stations:{updater}:{shard}"
-        for config in pipeline.export_configs(self.rt):
-            for key in pipeline.export_partitions(self.rt, config):
-                triggers[key] = f"export:{key}"
+        # export queues by their claims: a fully claimed partition has no list left
+        for raw in self.rt.redis.scan_iter(match="{queue_export_*}:claims", count=1000):
+            key = raw.decode()[1:-len("}:claims")]
+            triggers[key] = f"export:{key}"
         moved = 0
         for name, trigger in triggers.items():
             count = self.rt.queue(name).recover(older_than)

@@ -140,6 +140,41 @@ def test_proportional_control_of_the_backlog(rt, statsd):
     assert sample_rate(rt) == 0.0  # above the target
 
 
+def test_locate_queries_stop_feeding_the_pipeline_while_it_is_behind(rt, api_key_factory):
+    from ichnaea_host.app import create_app
+    from ichnaea_host.models import ExportConfig
+    from ichnaea_host.pipeline import drain
+    from ichnaea_wifi.models import SHARD_MODELS
+
+    client = create_app(runtime=rt).test_client()
+    key = api_key_factory("busy")
+    ExportConfig.create(name="internal", batch=0, schema="internal")
+    networks = [{"macAddress": "a0b0c0000001", "signalStrength": -60},
+                {"macAddress": "a0b0c0000002", "signalStrength": -65}]
+    client.post(f"/v2/geosubmit?key={key}", json={"items": [
+        {"position": {"latitude": 51.5, "longitude": -0.1, "accuracy": 10},
+         "wifiAccessPoints": networks}]})
+    drain(rt)
+    for model in SHARD_MODELS.values():  # seen yesterday: a locate query teaches something
+        model.update(last_seen=datetime.utcnow().date() - timedelta(days=1)).execute()  # noqa: DTZ003
+    incoming = rt.queue("update_incoming")
+
+    def locate() -> int:
+        before = incoming.size()
+        response = client.post(f"/v1/geolocate?key={key}", json={"wifiAccessPoints": networks})
+        assert response.status_code == 200
+        return incoming.size() - before
+
+    assert locate() == 1
+    set_rate_control(rt, enabled=1, target=100)
+    fill(rt, "update_wifi_5", 150)
+    monitor_queue_size_and_rate_control(rt)
+    assert [locate() for _ in range(5)] == [0] * 5  # sample rate 0 %
+    rt.queue("update_wifi_5").dequeue(batch=0)
+    monitor_queue_size_and_rate_control(rt)
+    assert locate() == 1  # caught up: back to 100 %
+
+
 def test_integral_uses_wall_clock_time_between_runs(rt):
     set_rate_control(rt, enabled=1, target=1000, kp=0, ki=0.001)
     fill(rt, "update_wifi_0", 500)

@@ -15,12 +15,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
 
+from ichnaea_host import hookimpl
 from ichnaea_host.cli import cli
+from ichnaea_host.interfaces import Exporter
 from ichnaea_host.pipeline import drain, failed_queue_name
 from ichnaea_host.worker import Scheduler, Worker
 
@@ -208,6 +210,48 @@ def test_a_worker_killed_mid_batch_loses_nothing(make_runtime, backend_uris, cra
     assert queue.claimed() == 0
 
 
+class Collector(Exporter):
+    """A partitioned export target (one queue per source and API key) that keeps
+    what it is sent."""
+
+    PLUGIN_NAME = "collector"
+    PARTITIONED = True
+    sent: ClassVar[list[dict[str, Any]]] = []
+
+    def send(self, items: list[dict[str, Any]]) -> None:
+        self.sent.extend(items)
+
+
+class CollectorPlugin:
+    @hookimpl
+    def ichnaea_register_exporters(self) -> list[Any]:
+        return [Collector]
+
+
+def test_claims_of_a_vanished_export_partition_are_recovered(make_runtime, api_key_factory):
+    from ichnaea_host.app import create_app
+    from ichnaea_host.models import ExportConfig
+    from ichnaea_host.pipeline import update_incoming
+
+    rt = make_runtime(extra=(("collector", CollectorPlugin()),))
+    key = api_key_factory("archived")
+    ExportConfig.create(name="archive", batch=0, schema="collector")
+    client = create_app(runtime=rt).test_client()
+    assert client.post(f"/v2/geosubmit?key={key}",
+                       json={"items": [REPORT, REPORT, REPORT]}).status_code == 200
+    update_incoming(rt)
+    queue = rt.queue("queue_export_archive:gnss:archived")
+    # a worker takes the whole partition and dies before sending it
+    dead = queue.claim()
+    assert len(dead.__enter__()) == 3
+    assert not rt.redis.exists(queue.key)  # nothing left to find the partition by
+
+    Collector.sent.clear()
+    assert Worker(rt).recover_claims(older_than=0) == 3
+    drain(rt)
+    assert len(Collector.sent) == 3 and queue.claimed() == 0
+
+
 @pytest.fixture
 def invoke(runtime, backend_uris, tmp_path):
     db_uri, redis_uri = backend_uris
@@ -224,7 +268,8 @@ def test_parked_exports_are_listed_and_replayed(runtime, client, api_key, invoke
                                                 local_http_server):
     from ichnaea_host.models import ExportConfig
 
-    local_http_server.respond = lambda req: (503, {}, b"down")
+    closing = {"Connection": "close"}  # no idle keep-alive to wait for at the end
+    local_http_server.respond = lambda req: (503, closing, b"down")
     ExportConfig.create(name="partner", batch=0, schema="geosubmit",
                         url=local_http_server.url + "/v2/geosubmit?key=secret")
     for _ in range(2):
@@ -241,7 +286,7 @@ def test_parked_exports_are_listed_and_replayed(runtime, client, api_key, invoke
     assert "partner" in listed.output and parked in listed.output
     assert invoke("export", "failed", "nope").exit_code == 1
 
-    local_http_server.respond = lambda req: (200, {}, b"{}")
+    local_http_server.respond = lambda req: (200, closing, b"{}")
     replayed = invoke("export", "replay", "partner")
     assert replayed.exit_code == 0, replayed.output
     assert "Moved 4 parked reports" in replayed.output
