@@ -168,6 +168,15 @@ TRANSITIONS = {
 }
 
 
+#: labels of stations with a position; when that position came from GNSS (or
+#: fixed/fused) reports, observations
+#: from locate queries may confirm them but never move or block them: the
+#: original let query data replace an old GNSS position and block a disagreeing
+#: one, so a few clients (or a dual-band router's two MACs) could pollute it.
+GNSS_LABELS = frozenset({"agree_gnss_position", "disagree_position",
+                         "disagree_old_position"})
+
+
 class StationShardUpdater(StationUpdater):
     """Learns stations kept in sharded tables keyed by one column.
 
@@ -245,9 +254,13 @@ class StationShardUpdater(StationUpdater):
             gnss = [o for o in observations if o.get("source") != "query"]
             used, source = (gnss, GNSS_SOURCE) if gnss else (observations, QUERY_SOURCE)
             agg = Aggregate(used, self.MAX_DIST)
-            status = TRANSITIONS[self._station_label(row, used, today)][
+            label = self._station_label(row, used, today)
+            status = TRANSITIONS[label][
                 f"{'gnss' if source == GNSS_SOURCE else 'query'}_"
                 f"{'consistent' if agg.consistent else 'inconsistent'}"]
+            if (source == QUERY_SOURCE and label in GNSS_LABELS
+                    and row.source != QUERY_SOURCE and status != "confirm"):
+                status = "no_change"  # locate queries never move or block a GNSS station
             if status == "no_change":
                 continue
             if status == "confirm":
