@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import peewee
 from pymysql.converters import escape_string
 
+from . import geocode
 from .db import BaseModel, is_mysql, retry_on_lock, select_for_update
 from .geo import circle_radius, distance
 from .interfaces import StationUpdater, UpdateStats
@@ -200,8 +201,8 @@ class StationShardUpdater(StationUpdater):
         return 1.0
 
     def region(self, lat: float, lon: float) -> str | None:
-        """The region code of a position, when the plugin can tell it."""
-        return None
+        """The region code of a station's position (from the shipped region shapes)."""
+        return geocode.region(lat, lon)
 
     def weight(self, observation: dict[str, Any]) -> float:
         return (

@@ -73,3 +73,14 @@ def test_nothing_found(client, api_key):
                            headers={"X-Forwarded-For": "192.0.2.1"})
     assert response.status_code == 404
     assert response.get_json()["error"]["errors"][0]["reason"] == "notFound"
+
+
+def test_learnt_stations_know_their_region(client, api_key, internal_export, drain):
+    from ichnaea_wifi.mac import normalize_mac, shard_of
+    from ichnaea_wifi.models import SHARD_MODELS
+
+    client.post(f"/v2/geosubmit?key={api_key}", json={"items": [report(48.85, 2.35)]})
+    drain()
+    mac = normalize_mac(MACS[0])
+    model = SHARD_MODELS[shard_of(mac)]
+    assert model.get(model.mac == mac).region == "FR"
