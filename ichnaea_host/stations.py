@@ -23,7 +23,8 @@ from pymysql.converters import escape_string
 from . import geocode
 from .db import BaseModel, is_mysql, retry_on_lock, select_for_update
 from .geo import circle_radius, distance
-from .interfaces import StationUpdater, UpdateStats
+from .interfaces import Region, StationUpdater, UpdateStats
+from .regions import region_name, region_radius
 
 SOURCE_IDS = {"fixed": 0, "gnss": 3, "fused": 6, "query": 9}
 QUERY_SOURCE = SOURCE_IDS["query"]
@@ -418,3 +419,36 @@ def _union(agg: Aggregate, row: Any) -> tuple[float, float, float, float]:
     max_lon = pick((agg.max_lon, row.lon, row.max_lon, row.min_lon), max)
     min_lon = pick((agg.min_lon, row.lon, row.max_lon, row.min_lon), min)
     return max_lat, min_lat, max_lon, min_lon
+
+
+def load_station_regions(db: peewee.Database, model_for_shard: Any, shard_of: Any,
+                         key_name: str, keys: Iterable[str]) -> list[Any]:
+    """Known, unblocked stations with a region, one query per shard table of
+    ``db`` (the web tier's read-only connection)."""
+    by_shard: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        by_shard[shard_of(key)].append(key)
+    today = utcnow().date()
+    found: list[Any] = []
+    for shard, shard_keys in sorted(by_shard.items()):
+        model = model_for_shard(shard)
+        key_field = getattr(model, key_name)
+        query = model.select().where(key_field.in_(shard_keys), model.region.is_null(False))
+        found.extend(row for row in query.bind(db) if not is_blocked(row, today))
+    return found
+
+
+def regions_from_stations(stations: Iterable[Any], source: str) -> list[Region]:
+    """One region answer per region the stations lie in, scored by their scores."""
+    now = utcnow()
+    scores: dict[str, float] = defaultdict(float)
+    for station in stations:
+        scores[station.region] += station_score(station, now)
+    results = []
+    for code, score in sorted(scores.items()):
+        name = region_name(code)
+        if name is not None:
+            results.append(Region(code=code, name=name, accuracy=region_radius(code),
+                                  score=score, source=source))
+    return results
+

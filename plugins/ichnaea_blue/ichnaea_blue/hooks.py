@@ -32,9 +32,10 @@ def ichnaea_register_station_updaters() -> list[Any]:
 
 @hookimpl
 def ichnaea_register_location_sources() -> list[Any]:
+    from .region import BlueRegionSource
     from .source import BluePositionSource
 
-    return [BluePositionSource]
+    return [BluePositionSource, BlueRegionSource]
 
 
 @hookimpl
