@@ -39,9 +39,20 @@ def ichnaea_register_location_sources() -> list[Any]:
 
 @hookimpl
 def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
-    from . import area
+    from . import area, export
 
-    return [PeriodicJob(name=area.JOB_NAME, interval=area.INTERVAL, run=area.run, drain=True)]
+    return [
+        PeriodicJob(name=area.JOB_NAME, interval=area.INTERVAL, run=area.run, drain=True),
+        PeriodicJob(name=export.DIFF_JOB, interval=export.DIFF_INTERVAL, run=export.run_diff),
+        PeriodicJob(name=export.FULL_JOB, interval=export.FULL_INTERVAL, run=export.run_full),
+    ]
+
+
+@hookimpl
+def ichnaea_register_commands(cli: Any) -> None:
+    from .importer import make_group
+
+    cli.add_command(make_group())
 
 
 @hookimpl

@@ -1,0 +1,151 @@
+"""``ichnaea cells import`` on both backends: the original's and OpenCellID's
+files, invalid and CDMA rows, newer rows winning, truncated files, then a
+geolocate answered by an imported cell."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import datetime
+
+import pytest
+from click.testing import CliRunner
+
+from ichnaea_cell.cells import encode_areaid, encode_cellid
+from ichnaea_cell.models import CELL_MODELS
+from ichnaea_cell.updater import AREA_QUEUE
+from ichnaea_host.cli import cli
+
+HEADER = ("radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,"
+          "averageSignal")
+T0 = 1_700_000_000
+
+
+@pytest.fixture
+def invoke(runtime, backend_uris, tmp_path):
+    db_uri, redis_uri = backend_uris
+    env = {"DB_READWRITE_URI": db_uri, "REDIS_URI": redis_uri,
+           "ICHNAEA_VAR_DIR": str(tmp_path / "var"), "LOGGING_LEVEL": "WARNING"}
+    return lambda *args: CliRunner().invoke(cli, list(args), env=env)
+
+
+def write(path, lines, *, gz=True, eol="\r\n"):
+    data = (eol.join(lines) + eol).encode()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return str(path)
+
+
+def cell(radio, mcc, mnc, lac, cid):
+    model = CELL_MODELS[radio]
+    return model.get_or_none(model.cellid == encode_cellid(radio, mcc, mnc, lac, cid).hex())
+
+
+def count(radio):
+    return CELL_MODELS[radio].select().count()
+
+
+def test_import_original_export(runtime, invoke, tmp_path):
+    path = write(tmp_path / "MLS-diff-cell-export-2026-05-04T130000.csv.gz", [
+        HEADER,
+        f"GSM,234,10,17,4711,,-0.1000000,51.5000000,1500,12,1,{T0},{T0 + 60},",
+        f"UMTS,262,1,300,70000,0,13.4000000,52.5000000,250000,3,1,{T0},{T0},",
+        f"LTE,234,10,5001,123456,250,-0.1200000,51.5100000,0,0,1,{T0},{T0},",
+    ])
+    result = invoke("cells", "import", path)
+    assert result.exit_code == 0, result.output
+    assert "3 new, 0 updated, 0 unchanged, 0 skipped (cdma), 0 invalid" in result.output
+    gsm = cell("gsm", 234, 10, 17, 4711)
+    assert (gsm.lat, gsm.lon, gsm.radius, gsm.samples, gsm.psc) == (51.5, -0.1, 1500, 12, None)
+    assert gsm.created == datetime(2023, 11, 14, 22, 13, 20)
+    assert gsm.modified == datetime(2023, 11, 14, 22, 14, 20)
+    assert (gsm.max_lat, gsm.min_lon, gsm.region) == (51.5, -0.1, "GB")
+    umts = cell("wcdma", 262, 1, 300, 70000)
+    assert (umts.radius, umts.psc, umts.region) == (100000, 0, "DE")  # min(range, 100000)
+    assert cell("lte", 234, 10, 5001, 123456).psc == 250
+    queued = set(runtime.redis.lrange(AREA_QUEUE, 0, -1))
+    assert encode_areaid("gsm", 234, 10, 17) in queued and len(queued) == 3
+
+
+def test_import_opencellid_with_bad_rows(runtime, invoke, tmp_path):
+    path = write(tmp_path / "cell_towers.csv", [
+        HEADER,
+        f"GSM,234,10,17,4711,,-0.1,51.5,1500,12,1,{T0},{T0},0",           # 2 ok
+        f"CDMA,310,0,1,2,,-74.0,40.7,1000,1,1,{T0},{T0},0",               # 3 cdma
+        f"NR,310,260,16000000,68000000000,1000,-74.0,40.7,800,4,1,{T0},{T0},0",  # 4 ok
+        f"LTE,234,abc,1,1,,-0.1,51.5,1,1,1,{T0},{T0},0",                   # 5 bad mnc
+        f"LTE,1000,1,1,1,,-0.1,51.5,1,1,1,{T0},{T0},0",                    # 6 bad mcc
+        f"LTE,234,10,0,1,,-0.1,51.5,1,1,1,{T0},{T0},0",                    # 7 bad lac
+        f"LTE,234,10,1,268435456,,-0.1,51.5,1,1,1,{T0},{T0},0",            # 8 bad cid
+        f"LTE,234,10,1,1,,-0.1,91.0,1,1,1,{T0},{T0},0",                    # 9 bad lat
+        f"WIMAX,234,10,1,1,,-0.1,51.5,1,1,1,{T0},{T0},0",                  # 10 bad radio
+        f"CDMA,311,0,1,3,,-74.0,40.7,1000,1,1,{T0},{T0},0",               # 11 cdma
+        f"LTE,234,10,1,1,,-0.1,nan,1,1,1,{T0},{T0},0",                     # 12 bad lat
+        f"UMTS,234,10,1,1,600,-0.1,51.5,1,1,1,{T0},{T0}",                  # 13 ok, no avg
+    ], gz=False, eol="\n")
+    result = invoke("cells", "import", path)
+    assert result.exit_code == 0, result.output
+    assert ("3 new, 0 updated, 0 unchanged, 2 skipped (cdma), 7 invalid "
+            "(lines 5, 6, 7, 8, 9, ...)") in result.output
+    nr = cell("nr", 310, 260, 16000000, 68000000000)
+    assert (nr.lat, nr.lon, nr.psc, nr.radius, nr.samples) == (40.7, -74.0, 1000, 800, 4)
+    assert cell("wcdma", 234, 10, 1, 1).psc is None  # psc out of range: dropped, row kept
+    assert count("lte") == 0
+
+
+def test_newer_row_wins(runtime, invoke, tmp_path):
+    first = write(tmp_path / "a.csv.gz", [
+        HEADER,
+        f"LTE,234,10,5001,1,1,-0.1,51.5,100,1,1,{T0},{T0 + 100},",
+        f"LTE,234,10,5001,2,2,-0.1,51.5,100,1,1,{T0},{T0 + 100},",
+    ])
+    assert invoke("cells", "import", first).exit_code == 0
+    second = write(tmp_path / "b.csv.gz", [
+        HEADER,
+        f"LTE,234,10,5001,1,7,0.5,52.0,200,9,1,{T0},{T0 + 200},",   # newer: wins
+        f"LTE,234,10,5001,2,8,0.5,52.0,200,9,1,{T0},{T0 + 50},",    # older: ignored
+        f"LTE,234,10,5001,3,3,0.5,52.0,200,9,1,{T0},{T0 + 50},",    # twice in one file
+        f"LTE,234,10,5001,3,4,0.6,52.0,200,9,1,{T0},{T0 + 60},",
+    ])
+    result = invoke("cells", "import", second, "--batch", "2")
+    assert result.exit_code == 0, result.output
+    # the older row of cell 2 and the older duplicate of cell 3 are unchanged
+    assert "1 new, 1 updated, 2 unchanged" in result.output
+    one, two = cell("lte", 234, 10, 5001, 1), cell("lte", 234, 10, 5001, 2)
+    assert (one.psc, one.lat, one.lon, one.radius, one.samples) == (7, 52.0, 0.5, 200, 9)
+    assert (one.max_lat, one.min_lat) == (51.5, 51.5)  # bbox untouched by an update
+    assert (two.psc, two.lat) == (2, 51.5)
+    # the two rows of cell 3 share a batch: the newer one is written
+    assert cell("lte", 234, 10, 5001, 3).psc == 4
+
+
+def test_truncated_gzip_leaves_no_partial_batch(runtime, invoke, tmp_path):
+    rows = [HEADER] + [f"GSM,234,10,17,{cid},,-0.1,51.5,100,1,1,{T0},{T0},"
+                       for cid in range(1, 2001)]
+    data = gzip.compress(("\r\n".join(rows) + "\r\n").encode())
+    path = tmp_path / "broken.csv.gz"
+    path.write_bytes(data[: len(data) * 3 // 4])
+    result = invoke("cells", "import", str(path), "--batch", "500")
+    assert result.exit_code == 1
+    assert "line " in result.output
+    assert count("gsm") % 500 == 0 and count("gsm") < 2000
+
+
+def test_malformed_plain_file(runtime, invoke, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(HEADER.encode() + b"\r\nGSM,234,10,17,1,,-0.1,51.5,100,1,1,1,1,\r\n"
+                     b"GSM,234,10,17,2,\xff\xfe,-0.1\r\n")
+    result = invoke("cells", "import", str(path))
+    assert result.exit_code == 1 and "line " in result.output
+    assert count("gsm") == 0
+
+
+def test_imported_cell_answers_geolocate(runtime, invoke, client, api_key, tmp_path):
+    path = write(tmp_path / "cells.csv.gz", [
+        HEADER, f"LTE,234,10,5001,123456,,-0.1,51.5,1500,12,1,{T0},{T0},"])
+    assert invoke("cells", "import", path).exit_code == 0
+    response = client.post(f"/v1/geolocate?key={api_key}", json={"cellTowers": [
+        {"radioType": "lte", "mobileCountryCode": 234, "mobileNetworkCode": 10,
+         "locationAreaCode": 5001, "cellId": 123456}]})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["location"] == {"lat": 51.5, "lng": -0.1}
+    assert body["accuracy"] == 1500
