@@ -15,10 +15,18 @@ code, so that changing the plugins never moves the baseline):
   the position to the kept networks, clamped to 10-500 m (WiFi) or 10-50 m
   (Bluetooth); score = the sum of the whole cluster's station scores.
 
-The original also refined the mean with a least-squares fit, which moves the
-answer by centimetres for metre-scale spreads (spec §3.3); it is left out.
-GeoIP and the choice of the best result are the same for both methods, so
-the baseline reuses the service's GeoIP source and result selection.
+Cells (spec §3.3 "Cells"): the known cells are grouped by area (radio, mcc,
+mnc, lac); one cell answers its own position with its radius clamped to
+1-50 km; several answer their mean weighted by ``score * age factor /
+signal**2`` (missing signal: the radio's weakest) with the 95th percentile
+of their distances, clamped the same. Only when no cell is known, each area
+of the query answers its position and radius clamped to 50-500 km, as a
+``lacf`` fallback, scored by its age, data span and cell count.
+
+The original also refined the WiFi mean with a least-squares fit, which moves
+the answer by centimetres for metre-scale spreads (spec §3.3); it is left
+out. GeoIP and the choice of the best result are the same for both methods,
+so the baseline reuses the service's GeoIP source and result selection.
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ def load_stations(rt: Any, kind: str, macs: list[str]) -> list[Any]:
     for mac in macs:
         by_shard[mac[4]].append(mac)
     today = utcnow().date()
-    found = []
+    found: list[Any] = []
     for shard, shard_macs in by_shard.items():
         model = models[shard]
         query = model.select().where(model.mac.in_(shard_macs), model.lat.is_null(False),
@@ -116,6 +124,67 @@ def mac_positions(rt: Any, kind: str, lookups: list[dict[str, Any]]) -> list[Pos
     return results
 
 
+CELL_MIN_SIGNAL = {"gsm": -113, "wcdma": -121, "lte": -140, "nr": -156}
+
+
+def area_score(area: Any, now: Any) -> float:
+    modified = area.modified or now
+    age = 1.0 / math.sqrt(max((now - modified).days, 0) // 30 + 1)
+    last = max(modified.date(), area.last_seen) if area.last_seen else modified.date()
+    collection = min(max((last - (area.created or now).date()).days, 1) / 10.0, 1.0)
+    cells = area.num_cells or 0
+    if cells > 1 and not area.radius:
+        cells = 1
+    return age * collection * min(math.sqrt(max(cells, 1)), 10.0)
+
+
+def cell_positions(rt: Any, lookups: list[dict[str, Any]], lacf: bool) -> list[Position]:
+    from ichnaea_cell.cells import areaid_hex, cellid_hex
+    from ichnaea_cell.models import CELL_MODELS, CellArea
+
+    now = utcnow()
+    today = now.date()
+    by_area: dict[str, list[tuple[Any, dict[str, Any]]]] = defaultdict(list)
+    for radio in sorted({c["radio"] for c in lookups}):
+        wanted = {cellid_hex(c): c for c in lookups if c["radio"] == radio and c["cid"]}
+        if not wanted:
+            continue
+        model = CELL_MODELS[radio]
+        query = model.select().where(model.cellid.in_(list(wanted)), model.lat.is_null(False),
+                                     model.lon.is_null(False))
+        for row in rt.db.read(query):
+            if not is_blocked(row, today):
+                lookup = wanted[row.cellid]
+                by_area[areaid_hex(lookup)].append((row, lookup))
+    results = []
+    for members in by_area.values():
+        scores = [station_score(row, now) for row, _ in members]
+        if len(members) == 1:
+            row = members[0][0]
+            results.append(Position(lat=row.lat, lon=row.lon, score=scores[0], source="cell",
+                                    accuracy=min(max(row.radius or 0, 1000.0), 50000.0)))
+            continue
+        weights = []
+        for (_, lookup), score in zip(members, scores, strict=True):
+            age = max(abs(lookup.get("age") or 0), 1000)
+            signal = lookup.get("signal") or CELL_MIN_SIGNAL[lookup["radio"]]
+            weights.append(score * min(math.sqrt(2000.0 / age), 1.0) / signal**2)
+        w = np.array(weights) if sum(weights) > 0 else np.ones(len(weights))
+        lat = float(np.average([r.lat for r, _ in members], weights=w))
+        lon = float(np.average([r.lon for r, _ in members], weights=w))
+        spread = np.percentile([distance(lat, lon, r.lat, r.lon) for r, _ in members], 95)
+        results.append(Position(lat=lat, lon=lon, score=sum(scores), source="cell",
+                                accuracy=min(max(float(spread), 1000.0), 50000.0)))
+    if results or not lacf:
+        return results
+    areaids = sorted({areaid_hex(c) for c in lookups})
+    query = CellArea.select().where(CellArea.areaid.in_(areaids), CellArea.lat.is_null(False),
+                                    CellArea.lon.is_null(False))
+    return [Position(lat=a.lat, lon=a.lon, score=area_score(a, now), source="cell",
+                     accuracy=min(max(a.radius or 0, 50000.0), 500000.0), fallback="lacf")
+            for a in rt.db.read(query)]
+
+
 def locate(rt: Any, fragments: dict[str, Any], body: dict[str, Any],
            ip: str | None) -> Position | None:
     """The baseline's answer to a geolocate body (None: not found)."""
@@ -127,6 +196,9 @@ def locate(rt: Any, fragments: dict[str, Any], body: dict[str, Any],
     for kind in ("blue", "wifi"):
         if networks.get(kind):
             results.extend(mac_positions(rt, kind, networks[kind]))
+    if networks.get("cell"):
+        lacf = (body.get("fallbacks") or {}).get("lacf", True) is not False
+        results.extend(cell_positions(rt, networks["cell"], lacf))
     if ip and body.get("considerIp", True):
         query = Query(ip=ip, networks=networks)
         results.extend(GeoIPPositionSource(rt).search(query))

@@ -69,7 +69,7 @@ import os
 import pickle
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -84,27 +84,27 @@ API_KEY = "bench"
 EARTH_RADIUS = 6371009.0
 M_PER_DEG = EARTH_RADIUS * math.pi / 180.0
 
-# name, region code, latitude, longitude (city centres)
+# name, region code, mobile country code, latitude, longitude (city centres)
 CITIES = [
-    ("London", "GB", 51.5074, -0.1278), ("Paris", "FR", 48.8566, 2.3522),
-    ("Berlin", "DE", 52.5200, 13.4050), ("Madrid", "ES", 40.4168, -3.7038),
-    ("Rome", "IT", 41.9028, 12.4964), ("Stockholm", "SE", 59.3293, 18.0686),
-    ("Helsinki", "FI", 60.1699, 24.9384), ("Warsaw", "PL", 52.2297, 21.0122),
-    ("Istanbul", "TR", 41.0082, 28.9784), ("Cairo", "EG", 30.0444, 31.2357),
-    ("Lagos", "NG", 6.5244, 3.3792), ("Nairobi", "KE", -1.2921, 36.8219),
-    ("Johannesburg", "ZA", -26.2041, 28.0473), ("Moscow", "RU", 55.7558, 37.6173),
-    ("Dubai", "AE", 25.2048, 55.2708), ("Mumbai", "IN", 19.0760, 72.8777),
-    ("Bangkok", "TH", 13.7563, 100.5018), ("Singapore", "SG", 1.3521, 103.8198),
-    ("Jakarta", "ID", -6.2088, 106.8456), ("Beijing", "CN", 39.9042, 116.4074),
-    ("Seoul", "KR", 37.5665, 126.9780), ("Tokyo", "JP", 35.6762, 139.6503),
-    ("Manila", "PH", 14.5995, 120.9842), ("Sydney", "AU", -33.8688, 151.2093),
-    ("Auckland", "NZ", -36.8485, 174.7633), ("Suva", "FJ", -18.1248, 178.4501),
-    ("Honolulu", "US", 21.3069, -157.8583), ("Anchorage", "US", 61.2181, -149.9003),
-    ("Los Angeles", "US", 34.0522, -118.2437), ("Vancouver", "CA", 49.2827, -123.1207),
-    ("Mexico City", "MX", 19.4326, -99.1332), ("Chicago", "US", 41.8781, -87.6298),
-    ("New York", "US", 40.7128, -74.0060), ("Bogota", "CO", 4.7110, -74.0721),
-    ("Lima", "PE", -12.0464, -77.0428), ("Sao Paulo", "BR", -23.5505, -46.6333),
-    ("Buenos Aires", "AR", -34.6037, -58.3816), ("Reykjavik", "IS", 64.1466, -21.9426),
+    ("London", "GB", 234, 51.5074, -0.1278), ("Paris", "FR", 208, 48.8566, 2.3522),
+    ("Berlin", "DE", 262, 52.5200, 13.4050), ("Madrid", "ES", 214, 40.4168, -3.7038),
+    ("Rome", "IT", 222, 41.9028, 12.4964), ("Stockholm", "SE", 240, 59.3293, 18.0686),
+    ("Helsinki", "FI", 244, 60.1699, 24.9384), ("Warsaw", "PL", 260, 52.2297, 21.0122),
+    ("Istanbul", "TR", 286, 41.0082, 28.9784), ("Cairo", "EG", 602, 30.0444, 31.2357),
+    ("Lagos", "NG", 621, 6.5244, 3.3792), ("Nairobi", "KE", 639, -1.2921, 36.8219),
+    ("Johannesburg", "ZA", 655, -26.2041, 28.0473), ("Moscow", "RU", 250, 55.7558, 37.6173),
+    ("Dubai", "AE", 424, 25.2048, 55.2708), ("Mumbai", "IN", 404, 19.0760, 72.8777),
+    ("Bangkok", "TH", 520, 13.7563, 100.5018), ("Singapore", "SG", 525, 1.3521, 103.8198),
+    ("Jakarta", "ID", 510, -6.2088, 106.8456), ("Beijing", "CN", 460, 39.9042, 116.4074),
+    ("Seoul", "KR", 450, 37.5665, 126.9780), ("Tokyo", "JP", 440, 35.6762, 139.6503),
+    ("Manila", "PH", 515, 14.5995, 120.9842), ("Sydney", "AU", 505, -33.8688, 151.2093),
+    ("Auckland", "NZ", 530, -36.8485, 174.7633), ("Suva", "FJ", 542, -18.1248, 178.4501),
+    ("Honolulu", "US", 310, 21.3069, -157.8583), ("Anchorage", "US", 310, 61.2181, -149.9003),
+    ("Los Angeles", "US", 310, 34.0522, -118.2437), ("Vancouver", "CA", 302, 49.2827, -123.1207),
+    ("Mexico City", "MX", 334, 19.4326, -99.1332), ("Chicago", "US", 310, 41.8781, -87.6298),
+    ("New York", "US", 310, 40.7128, -74.0060), ("Bogota", "CO", 732, 4.7110, -74.0721),
+    ("Lima", "PE", 716, -12.0464, -77.0428), ("Sao Paulo", "BR", 724, -23.5505, -46.6333),
+    ("Buenos Aires", "AR", 722, -34.6037, -58.3816), ("Reykjavik", "IS", 274, 64.1466, -21.9426),
 ]
 
 # GeoIP accuracy radii (km) of the world's city networks, and how often each occurs
@@ -130,18 +130,25 @@ class Params:
     mobile_wifi: float = 0.015
     mobile_blue: int = 60
     moved_blue: float = 0.03
+    cell_sites: int = 60
+    gsm_sites: float = 0.4
     # query sets
     q_wifi: int = 1500
     q_wifi_moved: int = 400
     q_wifi_mobile: int = 400
     q_blue: int = 800
     q_mixed: int = 600
+    q_cell: int = 800
     q_geoip: int = 800
 
     def name(self) -> str:
-        """Names the parameters and the model's code: any change makes a new world."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True) + Path(__file__).read_text()
+        """Names the parameters and the model: a change of either makes a new world."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True) + MODEL_VERSION
         return f"world-{self.seed}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+
+
+#: change whenever the generator changes what it builds, so that loaded worlds are rebuilt
+MODEL_VERSION = "2026-3"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +169,25 @@ BLUE = Radio(tx_mean=-64.0, tx_sd=3.0, exponent=2.5, shadowing=4.0, threshold=-9
 DEVICE_SD = 3.0
 
 
+@dataclasses.dataclass(frozen=True)
+class CellRadio:
+    """A cellular layer: received dBm ``tx - 10 n log10(d) + sector gain + shadowing``."""
+
+    name: str
+    tx: float
+    exponent: float
+    shadowing: float
+    threshold: float
+
+
+CELL_RADIOS = {
+    "lte": CellRadio("lte", tx=-5.0, exponent=3.5, shadowing=6.0, threshold=-120.0),
+    "gsm": CellRadio("gsm", tx=25.0, exponent=3.5, shadowing=6.0, threshold=-105.0),
+}
+#: what share of scans (and queries) a phone makes on each layer
+CELL_RADIO_SHARE = {"lte": 0.8, "gsm": 0.2}
+
+
 # ---------------------------------------------------------------------------
 # geometry
 
@@ -171,6 +197,7 @@ class City:
     index: int
     name: str
     region: str
+    mcc: int
     lat: float
     lon: float
     core_sd: float
@@ -248,6 +275,48 @@ class Stations:
         return [(i, max(min(s, -10), -100 if r is WIFI else -127)) for i, s in heard]
 
 
+class Cells:
+    """The cells of one city: three sectors per site on every layer the site has."""
+
+    def __init__(self, city: City, sites: np.ndarray, layers: dict[str, np.ndarray],
+                 tx: dict[str, np.ndarray]) -> None:
+        self.city = city
+        self.sites = sites
+        #: radio -> (site index, sector) of each cell
+        self.layers = layers
+        self.tx = tx
+
+    def identity(self, radio: str, cell: int) -> dict[str, Any]:
+        site, sector = (int(v) for v in self.layers[radio][cell])
+        x, y = self.sites[site]
+        quarter = int(x > 0) * 2 + int(y > 0)  # four location areas per city and layer
+        if radio == "lte":  # 28-bit cell ids: eNodeB id and sector
+            cid = (self.city.index * 1000 + site) * 256 + sector + 1
+        else:  # 16-bit cell ids, unique within their location area
+            cid = site * 10 + sector + 1
+        return {"radioType": radio, "mobileCountryCode": self.city.mcc,
+                "mobileNetworkCode": 1, "locationAreaCode": 100 + self.city.index * 10 + quarter,
+                "cellId": cid}
+
+    def hear(self, rng: np.random.Generator, point: np.ndarray, radio: str,
+             device: float) -> list[tuple[dict[str, Any], int]]:
+        """(identity, dBm) of the cells of one layer heard at ``point``, strongest first."""
+        spec = CELL_RADIOS[radio]
+        layer = self.layers[radio]
+        if not len(layer):
+            return []
+        xy = self.sites[layer[:, 0]]
+        d = np.maximum(np.hypot(xy[:, 0] - point[0], xy[:, 1] - point[1]), 1.0)
+        bearing = np.degrees(np.arctan2(point[0] - xy[:, 0], point[1] - xy[:, 1]))
+        off = (bearing - 120.0 * layer[:, 1] + 180.0) % 360.0 - 180.0
+        gain = -np.minimum(12.0 * (off / 65.0) ** 2, 20.0)
+        rss = (self.tx[radio] - 10 * spec.exponent * np.log10(d) + gain + device
+               + rng.normal(0.0, spec.shadowing, len(d)))
+        heard = np.nonzero(rss >= spec.threshold)[0]
+        heard = heard[np.argsort(-rss[heard])]
+        return [(self.identity(radio, int(i)), int(round(rss[i]))) for i in heard]
+
+
 # ---------------------------------------------------------------------------
 # the world
 
@@ -267,6 +336,7 @@ class World:
     wifi: list[Stations]
     blue: list[Stations]
     venues: list[np.ndarray]
+    cells: list[Cells]
     mobile_wifi: list[Mobile]
     mobile_blue: list[Mobile]
     #: report dicts (geosubmit v2) of each learning phase
@@ -299,13 +369,13 @@ def build(params: Params | None = None) -> World:
 def generate(params: Params) -> World:
     """Generate the world (no database involved); deterministic for given params."""
     rng = np.random.default_rng(params.seed)
-    cities, wifi, blue, venues = [], [], [], []
+    cities, wifi, blue, venues, cells = [], [], [], [], []
     mobile_wifi: list[Mobile] = []
     mobile_blue: list[Mobile] = []
     used_macs: set[int] = set()
 
     def new_macs(size: int) -> list[int]:
-        out = []
+        out: list[int] = []
         while len(out) < size:
             value = int(rng.integers(0, 2**48)) & ~(0x03 << 40) & ~1
             if value not in used_macs:
@@ -313,13 +383,14 @@ def generate(params: Params) -> World:
                 out.append(value)
         return out
 
-    for index, (name, region, lat, lon) in enumerate(CITIES[: params.cities]):
+    for index, (name, region, mcc, lat, lon) in enumerate(CITIES[: params.cities]):
         core = float(rng.uniform(350, 600))
-        city = City(index, name, region, lat, lon, core, core * float(rng.uniform(2, 3)),
+        city = City(index, name, region, mcc, lat, lon, core, core * float(rng.uniform(2, 3)),
                     float(rng.uniform(70, 140)), float(rng.uniform(0, math.pi / 2)),
                     int(rng.choice(GEOIP_RADII_KM, p=GEOIP_RADII_P)))
         cities.append(city)
         wifi.append(_wifi_stations(rng, params, city, new_macs))
+        cells.append(_cells(rng, params, city))
         city_venues, city_blue = _blue_stations(rng, params, city, new_macs)
         venues.append(city_venues)
         blue.append(city_blue)
@@ -335,7 +406,7 @@ def generate(params: Params) -> World:
                     sightings = sightings + disk(rng, spots, 15.0)
                 target.append(Mobile(mac_text(value), index, sightings))
 
-    world = World(params, cities, wifi, blue, venues, mobile_wifi, mobile_blue,
+    world = World(params, cities, wifi, blue, venues, cells, mobile_wifi, mobile_blue,
                   reports={}, ages={}, queries=[])
     world.reports = {1: _reports(rng, world, 1), 2: _reports(rng, world, 2)}
     world.ages = _ages(rng, world)
@@ -371,6 +442,18 @@ def _wifi_stations(rng: np.random.Generator, params: Params, city: City,
     return Stations(WIFI, macs, xy1[ap], xy2[ap], tx[ap] + offset, moved[ap], relearnt[ap])
 
 
+def _cells(rng: np.random.Generator, params: Params, city: City) -> Cells:
+    sites = city.people(rng, params.cell_sites)
+    layers, tx = {}, {}
+    for radio in CELL_RADIOS:
+        with_layer = np.arange(len(sites)) if radio == "lte" else \
+            np.nonzero(rng.random(len(sites)) < params.gsm_sites)[0]
+        layers[radio] = np.array([(site, sector) for site in with_layer for sector in range(3)],
+                                 dtype=int).reshape(-1, 2)
+        tx[radio] = CELL_RADIOS[radio].tx + rng.normal(0.0, 2.0, len(layers[radio]))
+    return Cells(city, sites, layers, tx)
+
+
 def _blue_stations(rng: np.random.Generator, params: Params, city: City,
                    new_macs: Any) -> tuple[np.ndarray, Stations]:
     venues = rng.normal(0.0, city.core_sd, (params.venues, 2))
@@ -388,19 +471,26 @@ def _blue_stations(rng: np.random.Generator, params: Params, city: City,
 
 
 def _scan(rng: np.random.Generator, world: World, city: int, point: np.ndarray, phase: int,
-          extra_wifi: list[tuple[str, int]] = (), extra_blue: list[tuple[str, int]] = (),
-          ) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+          extra_wifi: Sequence[tuple[str, int]] = (), extra_blue: Sequence[tuple[str, int]] = (),
+          ) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
+    """What a phone at ``point`` hears: WiFi, beacons, and its serving cell (with one or
+    two neighbours half of the time) on the layer it is camped on."""
     device = float(rng.normal(0.0, DEVICE_SD))
     wifi = world.wifi[city]
     blue = world.blue[city]
     heard_wifi = [(wifi.macs[i], s) for i, s in wifi.hear(rng, point, phase, device)]
     heard_blue = [(blue.macs[i], s) for i, s in blue.hear(rng, point, phase, device)]
-    return list(extra_wifi) + heard_wifi, list(extra_blue) + heard_blue
+    radio = "lte" if rng.random() < CELL_RADIO_SHARE["lte"] else "gsm"
+    heard_cells = world.cells[city].hear(rng, point, radio, device)
+    keep = 1 + (int(rng.integers(1, 3)) if rng.random() < 0.5 else 0)
+    cells = [dict(identity, signalStrength=s) for identity, s in heard_cells[:keep]]
+    return list(extra_wifi) + heard_wifi, list(extra_blue) + heard_blue, cells
 
 
 def _report(city: City, rng: np.random.Generator, point: np.ndarray, gps_sd: float,
-            wifi: list[tuple[str, int]], blue: list[tuple[str, int]]) -> dict[str, Any] | None:
-    if not wifi and not blue:
+            wifi: list[tuple[str, int]], blue: list[tuple[str, int]],
+            cells: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not wifi and not blue and not cells:
         return None
     measured = point + rng.normal(0.0, gps_sd, 2)
     lat, lon = city.to_latlon(measured)
@@ -409,6 +499,7 @@ def _report(city: City, rng: np.random.Generator, point: np.ndarray, gps_sd: flo
                      "accuracy": round(1.5 * gps_sd, 1), "source": "gnss"},
         "wifiAccessPoints": [{"macAddress": m, "signalStrength": s} for m, s in wifi],
         "bluetoothBeacons": [{"macAddress": m, "signalStrength": s} for m, s in blue],
+        "cellTowers": cells,
     }
 
 
@@ -418,8 +509,8 @@ def _reports(rng: np.random.Generator, world: World, phase: int) -> list[dict[st
     out: list[dict[str, Any]] = []
 
     def add(city: City, point: np.ndarray, gps_sd: float, **extra: Any) -> None:
-        wifi, blue = _scan(rng, world, city.index, point, phase, **extra)
-        report = _report(city, rng, point, gps_sd, wifi, blue)
+        wifi, blue, cells = _scan(rng, world, city.index, point, phase, **extra)
+        report = _report(city, rng, point, gps_sd, wifi, blue, cells)
         if report is not None:
             out.append(report)
 
@@ -456,10 +547,17 @@ def _reports(rng: np.random.Generator, world: World, phase: int) -> list[dict[st
     return [out[i] for i in order]
 
 
+def cell_key(identity: dict[str, Any]) -> str:
+    return "cell:{radioType}:{mobileCountryCode}:{mobileNetworkCode}:{locationAreaCode}:" \
+        "{cellId}".format(**identity)
+
+
 def _ages(rng: np.random.Generator, world: World) -> dict[str, tuple[int, int, int]]:
     """Days before loading each station was created, last changed and last seen."""
     macs = [m for st in world.wifi + world.blue for m in st.macs]
     macs += [m.mac for m in world.mobile_wifi + world.mobile_blue]
+    macs += [cell_key(c.identity(radio, i)) for c in world.cells for radio in c.layers
+             for i in range(len(c.layers[radio]))]
     created = rng.uniform(20, 1500, len(macs))
     modified = np.where(rng.random(len(macs)) < 0.15, rng.uniform(180, 1000, len(macs)),
                         rng.exponential(90, len(macs)))
@@ -486,9 +584,12 @@ def _queries(rng: np.random.Generator, world: World) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def emit(kind: str, city: City, point: np.ndarray, wifi: list[tuple[str, int]],
-             blue: list[tuple[str, int]], ip: str | None = None, **tags: Any) -> None:
+             blue: list[tuple[str, int]], ip: str | None = None,
+             cells: list[dict[str, Any]] | None = None, **tags: Any) -> None:
         lat, lon = city.to_latlon(point)
         body: dict[str, Any] = {"considerIp": ip is not None}
+        if cells:
+            body["cellTowers"] = cells
         if wifi:
             body["wifiAccessPoints"] = [{"macAddress": m, "signalStrength": s} for m, s in wifi]
         if blue:
@@ -517,7 +618,7 @@ def _queries(rng: np.random.Generator, world: World) -> list[dict[str, Any]]:
             options = [m for m in world.mobile_wifi if m.city == city.index]
             hotspot = options[int(rng.integers(0, len(options)))]
             extra = [(hotspot.mac, int(rng.uniform(-55, -35)))]
-        wifi, _ = _scan(rng, world, city.index, point, 2, extra_wifi=extra)
+        wifi, _, _ = _scan(rng, world, city.index, point, 2, extra_wifi=extra)
         if len(wifi) < 2:
             return False
         emit(kind, city, point, wifi, [], networks=len(wifi))
@@ -529,7 +630,7 @@ def _queries(rng: np.random.Generator, world: World) -> list[dict[str, Any]]:
         candidates = np.nonzero(st.moved)[0]
         i = int(candidates[int(rng.integers(0, len(candidates)))])
         point = st.xy[2][i] + disk(rng, 1, 30.0)[0]
-        wifi, _ = _scan(rng, world, city.index, point, 2)
+        wifi, _, _ = _scan(rng, world, city.index, point, 2)
         if st.macs[i] not in {m for m, _ in wifi} or len(wifi) < 2:
             return False
         moved_by = float(np.hypot(*(st.xy[2][i] - st.xy[1][i])))
@@ -549,7 +650,7 @@ def _queries(rng: np.random.Generator, world: World) -> list[dict[str, Any]]:
             options = [m for m in world.mobile_blue if m.city == city.index]
             wearable = options[int(rng.integers(0, len(options)))]
             extra = [(wearable.mac, int(rng.uniform(-75, -50)))]
-        _, blue = _scan(rng, world, city.index, point, 2, extra_blue=extra)
+        _, blue, _ = _scan(rng, world, city.index, point, 2, extra_blue=extra)
         if len(blue) < 2:
             return False
         emit("blue", city, point, [], blue, networks=len(blue), wearable=bool(extra))
@@ -558,11 +659,20 @@ def _queries(rng: np.random.Generator, world: World) -> list[dict[str, Any]]:
     def mixed_query() -> bool:
         city = pick_city()
         point = venue_point(city) if rng.random() < 0.5 else person(city)
-        wifi, blue = _scan(rng, world, city.index, point, 2)
+        wifi, blue, cells = _scan(rng, world, city.index, point, 2)
         if len(wifi) + len(blue) < 2:
             return False
-        emit("mixed", city, point, wifi, blue, ip=city_ip(rng, city),
-             networks=len(wifi) + len(blue))
+        emit("mixed", city, point, wifi, blue, ip=city_ip(rng, city), cells=cells,
+             networks=len(wifi) + len(blue) + len(cells))
+        return True
+
+    def cell_query() -> bool:
+        city = pick_city()
+        point = person(city)
+        _, _, cells = _scan(rng, world, city.index, point, 2)
+        if not cells:
+            return False
+        emit("cell", city, point, [], [], cells=cells, networks=len(cells))
         return True
 
     def geoip_query() -> bool:
@@ -578,8 +688,8 @@ def _queries(rng: np.random.Generator, world: World) -> list[dict[str, Any]]:
     many(params.q_wifi_mobile, lambda: wifi_query("wifi_mobile", mobile=True))
     many(params.q_blue, blue_query)
     many(params.q_mixed, mixed_query)
+    many(params.q_cell, cell_query)
     many(params.q_geoip, geoip_query)
-    # the "cell" set is generated once the cell plugin exists (see bench/README.md)
     return out
 
 
@@ -679,7 +789,6 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 def load(rt: Any, world: World, *, log: Any = print) -> None:
     from ichnaea_host import migrate
     from ichnaea_host.models import ApiKey, ExportConfig
-    from ichnaea_host.pipeline import drain
     from ichnaea_host.runtime import INCOMING_QUEUE
 
     migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
@@ -696,7 +805,7 @@ def load(rt: Any, world: World, *, log: Any = print) -> None:
                             "report": dict(r, timestamp=now_ms)} for r in chunk])
         runs = drain_parallel(rt)
         observations = sum(len(r["wifiAccessPoints"]) + len(r["bluetoothBeacons"])
-                           for r in reports)
+                           + len(r["cellTowers"]) for r in reports)
         seconds = time.perf_counter() - start
         log(f"phase {phase}: {len(reports)} reports, {observations} observations "
             f"through the pipeline in {seconds:.1f} s ({observations / seconds:.0f}/s); "
@@ -749,33 +858,47 @@ def drain_parallel(rt: Any, processes: int = 2) -> dict[str, int]:
 
 
 def age_stations(rt: Any, world: World) -> None:
-    """Move the dates the pipeline stamped "now" back to the world's station ages."""
+    """Move the dates the pipeline stamped "now" back to the world's station ages
+    (cell areas take the dates of their cells)."""
     from ichnaea_blue.models import SHARD_MODELS as BLUE_MODELS
-    from ichnaea_wifi.models import SHARD_MODELS as WIFI_MODELS
-
+    from ichnaea_cell.cells import RADIO_CODES, RADIO_NAMES
+    from ichnaea_cell.models import CELL_MODELS
     from ichnaea_host.db import upsert
     from ichnaea_host.stations import utcnow
+    from ichnaea_wifi.models import SHARD_MODELS as WIFI_MODELS
+
+    def key_of(row: dict[str, Any]) -> str:
+        if "mac" in row:
+            return ":".join(row["mac"][i:i + 2] for i in range(0, 12, 2))
+        return (f"cell:{RADIO_NAMES[row['radio']]}:{row['mcc']}:{row['mnc']}:{row['lac']}:"
+                f"{row['cid']}")
 
     now = utcnow()
-    for models in (WIFI_MODELS, BLUE_MODELS):
-        for model in models.values():
-            rows = []
-            for row in model.select(model.mac, model.block_first, model.block_last).tuples():
-                mac = ":".join(row[0][i:i + 2] for i in range(0, 12, 2))
-                created, modified, seen = world.ages[mac]
-                values = {"mac": row[0], "created": now - timedelta(days=created),
-                          "modified": now - timedelta(days=modified),
-                          "last_seen": (now - timedelta(days=seen)).date()}
-                if row[2] is not None:  # blocked when it was last changed
-                    values["block_first"] = values["block_last"] = \
-                        (now - timedelta(days=modified)).date()
-                else:
-                    values["block_first"] = values["block_last"] = None
-                rows.append(values)
-            fields = [model.created, model.modified, model.last_seen, model.block_first,
-                      model.block_last]
-            with model._meta.database.atomic():
-                upsert(model, rows, conflict_target=[model.mac], preserve=fields)
+    models = [*WIFI_MODELS.values(), *BLUE_MODELS.values(), *CELL_MODELS.values()]
+    for model in models:
+        rows = []
+        for row in model.select().dicts():
+            created, modified, seen = world.ages[key_of(row)]
+            row.update(created=now - timedelta(days=created),
+                       modified=now - timedelta(days=modified),
+                       last_seen=(now - timedelta(days=seen)).date())
+            if row["block_last"] is not None:  # blocked when it was last changed
+                row["block_first"] = row["block_last"] = row["modified"].date()
+            rows.append(row)
+        key = model._meta.primary_key
+        fields = [model.created, model.modified, model.last_seen, model.block_first,
+                  model.block_last]
+        with model._meta.database.atomic():
+            upsert(model, rows, conflict_target=[key], preserve=fields)
+    for radio, model in CELL_MODELS.items():
+        table = model._meta.table_name
+        match = (f"FROM {table} c WHERE c.radio = cell_area.radio AND c.mcc = cell_area.mcc "
+                 "AND c.mnc = cell_area.mnc AND c.lac = cell_area.lac")
+        rt.db.rw.execute_sql(
+            f"UPDATE cell_area SET created = (SELECT MIN(c.created) {match}), "
+            f"modified = (SELECT MAX(c.modified) {match}), "
+            f"last_seen = (SELECT MAX(c.last_seen) {match}) "
+            f"WHERE radio = {RADIO_CODES[radio]}")
 
 
 # ---------------------------------------------------------------------------
@@ -795,9 +918,11 @@ def summary(world: World) -> dict[str, Any]:
         "beacons": sum(len(s.macs) for s in world.blue),
         "beacons_moved": int(sum(s.moved.sum() for s in world.blue)),
         "beacons_mobile": len(world.mobile_blue),
+        "cells": sum(len(layer) for c in world.cells for layer in c.layers.values()),
         "reports": {p: len(r) for p, r in world.reports.items()},
         "observations": {p: sum(len(x["wifiAccessPoints"]) + len(x["bluetoothBeacons"])
-                                for x in r) for p, r in world.reports.items()},
+                                + len(x["cellTowers"]) for x in r)
+                         for p, r in world.reports.items()},
         "queries": kinds,
     }
 

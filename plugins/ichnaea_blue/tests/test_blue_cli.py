@@ -25,6 +25,7 @@ def test_plugins_list_shows_blue(monkeypatch, tmp_path):
     assert defaults == {
         "ICHNAEA_BLUE__CLUSTER_METERS": 100.0,
         "ICHNAEA_BLUE__MAX_NETWORKS": 10,
+        "ICHNAEA_BLUE__STATION_RANGE": 25.0,
         "ICHNAEA_BLUE__MIN_ACCURACY": 10.0,
         "ICHNAEA_BLUE__MAX_ACCURACY": 50.0,
     }

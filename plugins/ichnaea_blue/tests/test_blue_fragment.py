@@ -3,6 +3,7 @@ observations the updater makes of them, and the aggregation of a cluster."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -186,12 +187,14 @@ def test_aggregate_uses_best_scored_beacons():
 def test_aggregate_accuracy_clamped():
     now = utcnow()
     members = [station("aa0000000001", 51.5, -0.1, now=now),
-               station("aa0000000002", 51.5009, -0.1, now=now)]  # 100 m apart
+               station("aa0000000002", 51.5018, -0.1, now=now)]  # 200 m apart
     lookups = {s.mac: {"mac": s.mac, "signal": -70} for s in members}
     assert aggregate(members, lookups, now, BlueSettings()).accuracy == 50.0
     members[1].lat = 51.50027  # 30 m apart: about 15 m from the middle
     result = aggregate(members, lookups, now, BlueSettings())
-    assert 14.0 < result.accuracy < 16.0
+    # the error of a mean of two: spread 15 m, each beacon heard over about 10 m
+    own_range = math.sqrt(10**2 + 25**2 / 1024)
+    assert result.accuracy == pytest.approx(math.sqrt(15**2 / 2 + own_range**2 / 2), rel=0.01)
     assert result.lat == pytest.approx(51.500135)
 
 

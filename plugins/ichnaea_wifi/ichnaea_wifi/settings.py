@@ -13,6 +13,9 @@ class WifiSettings(PluginSettings):
     cluster_meters: float = setting(
         500.0, help="networks farther apart than this never form one answer")
     max_networks: int = setting(20, help="networks used for one position (best scored first)")
+    station_range: float = setting(
+        100.0, help="range, in metres, assumed for a network seen once; it fades as the "
+                    "network's own observed radius takes over")
     min_accuracy: float = setting(10.0, help="smallest accuracy answered, in metres")
     max_accuracy: float = setting(500.0, help="largest accuracy answered, in metres")
 
@@ -21,7 +24,7 @@ class WifiSettings(PluginSettings):
         return f"{self.ENV_PREFIX}{name.upper()}"
 
     def validate(self) -> None:
-        for name in ("cluster_meters", "min_accuracy", "max_accuracy"):
+        for name in ("cluster_meters", "station_range", "min_accuracy", "max_accuracy"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(self.variable(name),
