@@ -27,7 +27,8 @@ Usage::
     python bench/locate.py --stations 1000000 --clients 8 --seconds 10
 
 Environment: ``BENCH_LOAD_DB_URI`` (default the local MariaDB's
-``ichnaea_bench_load``), ``BENCH_REDIS_URI`` (default Redis database 10),
+``ichnaea_bench_load_{stations}``, one database per size), ``BENCH_REDIS_URI``
+(default Redis database 10),
 ``BENCH_PORT`` (default 8731). The server runs with ``LOGGING_LEVEL=WARNING``
 (no log line per request).
 """
@@ -53,8 +54,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import world as world_mod  # noqa: E402
 
+#: one database per table size, so that switching sizes does not reload
 DB_URI = os.environ.get("BENCH_LOAD_DB_URI",
-                        "mysql+pymysql://root@127.0.0.1:3306/ichnaea_bench_load")
+                        "mysql+pymysql://root@127.0.0.1:3306/ichnaea_bench_load_{stations}")
 REDIS_URI = world_mod.REDIS_URI
 PORT = int(os.environ.get("BENCH_PORT", "8731"))
 GROUP = 20
@@ -89,10 +91,10 @@ def _connect(uri: str) -> Any:
     return name, conn
 
 
-def load(stations: int, seed: int, log: Any) -> None:
+def load(db_uri: str, stations: int, seed: int, log: Any) -> None:
     """Create the database and fill the shard tables, unless it already holds this load."""
     name = f"wifi-{stations}-{seed}"
-    db_name, conn = _connect(DB_URI)
+    db_name, conn = _connect(db_uri)
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db_name}`")
         cur.execute(f"USE `{db_name}`")
@@ -102,7 +104,7 @@ def load(stations: int, seed: int, log: Any) -> None:
     if row and row[0] == name:
         conn.close()
         return
-    world_mod.configure_env(DB_URI, REDIS_URI)
+    world_mod.configure_env(db_uri, REDIS_URI)
     rt = world_mod.runtime()
     from ichnaea_host import migrate
     from ichnaea_host.models import ApiKey
@@ -281,9 +283,9 @@ def combine(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
 # the server
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
+def start_server(db_uri: str, port: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
-    world_mod.configure_env(DB_URI, REDIS_URI)
+    world_mod.configure_env(db_uri, REDIS_URI)
     for name in ("DB_READWRITE_URI", "DB_READONLY_URI", "REDIS_URI", "ICHNAEA_VAR_DIR",
                  "GEOIP_PATH"):
         env[name] = os.environ[name]
@@ -407,10 +409,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    load(args.stations, args.seed, log)
+    db_uri = DB_URI.format(stations=args.stations)
+    load(db_uri, args.stations, args.seed, log)
     world = world_mod.build(world_mod.Params())
     world_mod.write_geoip(world, world_mod.VAR_DIR / "world-geoip.mmdb")
-    server = start_server(PORT)
+    server = start_server(db_uri, PORT)
     try:
         runs = {}
         scenarios = [

@@ -1,11 +1,14 @@
 """A seeded synthetic world for the benchmarks.
 
-Cities full of WiFi access points and Bluetooth beacons; stumblers whose GPS
-tagged scans teach the service where they are, through the service's own
-pipeline; and query sets that know where each query really was.
+Cities full of WiFi access points, Bluetooth beacons and cell towers;
+stumblers whose GPS tagged scans teach the service where they are, through
+the service's own pipeline; and query sets that know where each query really
+was.
 
 The model (distances in metres, in a flat east/north frame around each city
-centre; every number is a parameter of :class:`Params`):
+centre; the numbers are :class:`Params` and the constants below it). The
+default world has 12 cities spread over six continents, one of them next to
+the antimeridian:
 
 * **Places.** Each city has a dense core (a normal distribution, sigma
   350-600 m) holding 70 % of its access points and a sparse suburb (sigma 2-3
@@ -18,13 +21,17 @@ centre; every number is a parameter of :class:`Params`):
   misses a network it could hear. 30 % of the access points are dual-band
   routers with two MACs at one place (the 5 GHz one 6 dB weaker). Beacons
   sit in shops and venues, 2-8 within 12 m: tx ~ N(-64, 3), n = 2.5, heard
-  down to -95 dBm (about 20 m).
-* **Learning.** Phase 1 submits every scan (WiFi and beacons together, as
-  stumbler apps do) to ``update_incoming`` and drains the pipeline; then the
-  stations are *aged* (their created / modified / last_seen dates are moved
-  back to a realistic spread, up to four years, since the pipeline stamps
-  "now"); phase 2 submits a third as many new scans, made after some access
-  points moved, and drains again.
+  down to -95 dBm (about 20 m). Cell sites (60 a city) carry three LTE
+  sectors, 40 % of them three GSM sectors too (n = 3.5, sector gain, 1-3 km);
+  a phone reports its serving cell and, half of the time, one or two
+  neighbours, on the layer it is camped on (LTE 80 %, GSM 20 %).
+* **Learning.** Phase 1 submits every scan (WiFi, beacons and cells together,
+  as stumbler apps do) to ``update_incoming`` and drains the pipeline (the
+  host's pipeline steps; the station shards shared by two processes); then
+  the stations are *aged* (their created / modified / last_seen dates are
+  moved back to a realistic spread, up to four years, since the pipeline
+  stamps "now"; cell areas take their cells' dates); phase 2 submits a third
+  as many new scans, made after some access points moved, and drains again.
 * **Moved stations.** 4 % of the access points moved between the phases,
   30 m to 3 km (log-uniform), and 0.5 % moved 6-30 km. Half of the moved ones
   were stumbled past again in phase 2 (the pipeline then blends or blocks
@@ -32,7 +39,7 @@ centre; every number is a parameter of :class:`Params`):
   3 % of the beacons moved to another venue.
 * **Mobile stations.** Hotspots in cars and phones (1.5 % of the WiFi
   networks) and wearables (60 beacons a city) were seen by stumblers at 2-12
-  places across the city.
+  places across the city (wearables: 2-6 venues).
 * **GeoIP.** Each city has a /16 network in a GeoIP2-City database written
   for the world (``GEOIP_PATH``), located at the city centre with an
   ``accuracy_radius`` of 5-100 km. MaxMind documents that radius as holding
@@ -43,8 +50,8 @@ Query sets, each query with its true position: ``wifi`` (anyone in a city,
 half of them on a street), ``wifi_moved`` (next to where a moved access point
 is now), ``wifi_mobile`` (a moving hotspot travels with the user), ``blue``
 (inside a venue; one in three also sees a passing wearable), ``mixed`` (WiFi,
-the beacons around, and the client's IP), ``geoip`` (the IP address only) and,
-once the cell plugin exists, ``cell`` (not built yet: the slot is kept).
+the beacons around, the cells and the client's IP), ``cell`` (cells only)
+and ``geoip`` (the IP address only).
 
 Usage::
 
@@ -148,7 +155,7 @@ class Params:
 
 
 #: change whenever the generator changes what it builds, so that loaded worlds are rebuilt
-MODEL_VERSION = "2026-3"
+MODEL_VERSION = "2026-4"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,6 +357,11 @@ class World:
         return self.params.name()
 
 
+def pick_cities(count: int) -> list[tuple[str, str, int, float, float]]:
+    """``count`` cities spread evenly over the list (so over the continents)."""
+    return [CITIES[i * len(CITIES) // count] for i in range(count)]
+
+
 def build(params: Params | None = None) -> World:
     """The world of ``params``: generated (deterministically) or read from its cache file."""
     params = params or Params()
@@ -383,7 +395,7 @@ def generate(params: Params) -> World:
                 out.append(value)
         return out
 
-    for index, (name, region, mcc, lat, lon) in enumerate(CITIES[: params.cities]):
+    for index, (name, region, mcc, lat, lon) in enumerate(pick_cities(params.cities)):
         core = float(rng.uniform(350, 600))
         city = City(index, name, region, mcc, lat, lon, core, core * float(rng.uniform(2, 3)),
                     float(rng.uniform(70, 140)), float(rng.uniform(0, math.pi / 2)),
