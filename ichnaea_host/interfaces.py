@@ -342,6 +342,11 @@ class StationUpdater(PluginClass):
     #: ``stat.key`` values of (observations, new stations); None: the host's scheme,
     #: see :func:`ichnaea_host.stats.stat_keys`
     STAT_KEYS: ClassVar[tuple[int, int] | None] = None
+    #: how the web site shows this kind of network: "title", "series" (the stats
+    #: JSON's series title), "region_columns" ({region_stat column: label}) and
+    #: "region_total" (a label summing those columns); missing keys are derived
+    #: from PLUGIN_NAME
+    SITE_LABELS: ClassVar[dict[str, Any] | None] = None
 
     def __init__(self, context: HostContext) -> None:
         self.context = context

@@ -33,8 +33,6 @@ from .stations import StationShardUpdater
 
 log = get_logger("ichnaea.stats")
 
-#: the original's StatKey numbers (observations, new stations)
-ORIGINAL_STAT_KEYS = {"cell": (1, 2), "wifi": (3, 4), "blue": (8, 9)}
 COUNTER_TTL = 172800
 STAT_KEEP_DAYS = 730
 #: the website's cache of the region statistics, dropped when they change
@@ -50,10 +48,7 @@ def stat_keys(cls: type[StationUpdater]) -> tuple[int, int]:
     """The ``stat.key`` values of an updater's (observations, new stations)."""
     if cls.STAT_KEYS is not None:
         return cls.STAT_KEYS
-    name = cls.PLUGIN_NAME
-    if name in ORIGINAL_STAT_KEYS:
-        return ORIGINAL_STAT_KEYS[name]
-    base = 100 + 2 * (zlib.crc32(name.encode()) % 16000)
+    base = 100 + 2 * (zlib.crc32(cls.PLUGIN_NAME.encode()) % 16000)
     return base, base + 1
 
 

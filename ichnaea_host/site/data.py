@@ -33,15 +33,6 @@ from ..stats import REGION_STATS_CACHE_KEY, stat_keys, today_utc
 
 log = get_logger("ichnaea.site")
 
-#: the original's labels of its three kinds of network (the JSON series
-#: titles are part of its public interface)
-ORIGINAL_LABELS: dict[str, dict[str, Any]] = {
-    "blue": {"title": "Bluetooth", "series": "MLS Bluetooth", "region_columns": {"blue": "BLEs"}},
-    "cell": {"title": "Cell", "series": "MLS Cells", "region_total": "Cells",
-             "region_columns": {"gsm": "GSM", "wcdma": "WCDMA", "lte": "LTE"}},
-    "wifi": {"title": "WiFi", "series": "MLS WiFi", "region_columns": {"wifi": "WiFis"}},
-}
-
 STATS_KEY = "cache:stats:4"
 #: dropped by the pipeline when it rewrites region_stat
 REGIONS_KEY = REGION_STATS_CACHE_KEY
@@ -77,7 +68,6 @@ def kinds(rt: Any) -> list[Kind]:
         title = name.capitalize()
         labels: dict[str, Any] = {"title": title, "series": f"MLS {title}",
                                   "region_columns": {name: f"{title}s"}, "region_total": None}
-        labels.update(ORIGINAL_LABELS.get(name, {}))
         labels.update(getattr(cls, "SITE_LABELS", None) or {})
         observations, stations = stat_keys(cls)
         out.append(Kind(name=name, title=labels["title"], series=labels["series"],

@@ -17,6 +17,10 @@ POSITION_FIELDS = ("lat", "lon", "accuracy", "altitude", "altitudeAccuracy", "he
 
 class BlueUpdater(StationShardUpdater):
     PLUGIN_NAME = "blue"
+    #: the original's ``stat`` keys (observations, new stations)
+    STAT_KEYS = (8, 9)
+    SITE_LABELS = {"title": "Bluetooth", "series": "MLS Bluetooth",
+                   "region_columns": {"blue": "BLEs"}}
     FIELD = "bluetoothBeacons"
     SHARDS = SHARDS
     BATCH = 500

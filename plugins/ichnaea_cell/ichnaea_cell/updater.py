@@ -56,6 +56,10 @@ class CellUpdater(StationShardUpdater):
     """
 
     PLUGIN_NAME = "cell"
+    #: the original's ``stat`` keys (observations, new stations)
+    STAT_KEYS = (1, 2)
+    SITE_LABELS = {"title": "Cell", "series": "MLS Cells", "region_total": "Cells",
+                   "region_columns": {"gsm": "GSM", "wcdma": "WCDMA", "lte": "LTE"}}
     FIELD = "cellTowers"
     SHARDS = RADIOS
     BATCH = 500

@@ -17,6 +17,9 @@ POSITION_FIELDS = ("lat", "lon", "accuracy", "altitude", "altitudeAccuracy", "he
 
 class WifiUpdater(StationShardUpdater):
     PLUGIN_NAME = "wifi"
+    #: the original's ``stat`` keys (observations, new stations)
+    STAT_KEYS = (3, 4)
+    SITE_LABELS = {"title": "WiFi", "series": "MLS WiFi", "region_columns": {"wifi": "WiFis"}}
     FIELD = "wifiAccessPoints"
     SHARDS = SHARDS
     BATCH = 500
