@@ -23,7 +23,8 @@ from pymysql.converters import escape_string
 from . import geocode
 from .db import BaseModel, is_mysql, retry_on_lock, select_for_update
 from .geo import circle_radius, distance
-from .interfaces import Region, StationUpdater, UpdateStats
+from .interfaces import LocationSource, Query, Region, StationUpdater, UpdateStats
+from .log import get_logger
 from .regions import region_name, region_radius
 
 SOURCE_IDS = {"fixed": 0, "gnss": 3, "fused": 6, "query": 9}
@@ -451,4 +452,37 @@ def regions_from_stations(stations: Iterable[Any], source: str) -> list[Region]:
             results.append(Region(code=code, name=name, accuracy=region_radius(code),
                                   score=score, source=source))
     return results
+
+
+class StationRegionSource(LocationSource):
+    """Answers ``/v1/country`` from the regions stored on learnt stations.
+
+    A radio plugin subclasses it with ``PLUGIN_NAME`` (also the key of its
+    lookups in ``query.networks``), ``KEY`` and the two shard functions.
+    """
+
+    KIND = "region"
+    INTERNAL = True
+    KEY: ClassVar[str] = "mac"
+
+    def model(self, shard: str) -> type[peewee.Model]:
+        raise NotImplementedError
+
+    def shard_of(self, key: str) -> str:
+        raise NotImplementedError
+
+    def should_search(self, query: Query, results: Any) -> bool:
+        return bool(query.networks.get(self.PLUGIN_NAME))
+
+    def search(self, query: Query) -> list[Region]:
+        keys = [n[self.KEY] for n in query.networks.get(self.PLUGIN_NAME) or []]
+        try:
+            stations = load_station_regions(self.context.db.ro, self.model, self.shard_of,
+                                            self.KEY, keys)
+        except (peewee.DatabaseError, peewee.InterfaceError, OSError) as exc:
+            get_logger("ichnaea.stations").warning("station_lookup_failed",
+                                                   source=self.PLUGIN_NAME,
+                                                   error=type(exc).__name__)
+            return []
+        return regions_from_stations(stations, self.PLUGIN_NAME)
 
