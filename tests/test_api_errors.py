@@ -388,7 +388,7 @@ def test_a_broken_source_does_not_break_locate(make_runtime, api_key_factory):
     client = create_app(runtime=rt).test_client()
     response = client.get(f"/v1/geolocate?key={key}", headers=LONDON)
     assert response.status_code == 200
-    assert response.get_json()["accuracy"] == 40000.0
+    assert response.get_json()["accuracy"] == 164000.0
 
 
 class FailingFragment(ReportFragment):

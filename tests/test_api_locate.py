@@ -81,7 +81,7 @@ def test_geoclue_query(client, api_key):
                                  {"macAddress": MACS[0], "signalStrength": -60}]}
     response = locate(client, body, **{"X-Forwarded-For": LONDON_IP})
     assert response.status_code == 200
-    assert response.get_json() == {"location": LONDON, "accuracy": 40000.0, "fallback": "ipf"}
+    assert response.get_json() == {"location": LONDON, "accuracy": 164000.0, "fallback": "ipf"}
 
 
 @pytest.mark.parametrize("radio", [None, "umts", "cdma", "nr", "LTE", 5])
@@ -218,7 +218,7 @@ def test_locate_without_database(make_runtime, api_key_factory):
     response = client.get("/v1/geolocate?key=never-created",
                           headers={"X-Forwarded-For": LONDON_IP})
     assert (response.status_code, response.get_json()) == (
-        200, {"location": LONDON, "accuracy": 40000.0})
+        200, {"location": LONDON, "accuracy": 164000.0})
     response = client.post("/v1/geolocate?key=never-created", json=wifi(MACS),
                            headers={"X-Forwarded-For": LONDON_IP})
     assert response.get_json()["fallback"] == "ipf"

@@ -55,7 +55,7 @@ def test_ip_only_locate_uses_geoip(client, api_key):
                           headers={"X-Forwarded-For": "81.2.69.160, 10.0.0.1"})
     assert response.status_code == 200
     assert response.get_json() == {"location": {"lat": 51.5142, "lng": -0.0931},
-                                   "accuracy": 40000.0}
+                                   "accuracy": 164000.0}
 
 
 def test_unknown_networks_fall_back_to_geoip(client, api_key):

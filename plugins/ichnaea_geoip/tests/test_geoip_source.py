@@ -31,11 +31,10 @@ def write_mmdb(path: Path, database_type: str, records: list[dict[str, Any]]) ->
     for rec in records:
         lat, lon, radius = rec["location"]
         country = {"iso_code": rec["country"], "names": {"en": rec["country"]}}
-        data: dict[str, Any] = {
-            "country": country,
-            "location": {"accuracy_radius": MmdbU16(radius), "latitude": MmdbF64(lat),
-                         "longitude": MmdbF64(lon)},
-        }
+        location = {"latitude": MmdbF64(lat), "longitude": MmdbF64(lon)}
+        if radius is not None:
+            location["accuracy_radius"] = MmdbU16(radius)
+        data: dict[str, Any] = {"country": country, "location": location}
         if "city" in rec:
             data["city"] = {"geoname_id": MmdbU32(rec["city"]), "names": {"en": "A city"}}
         writer.insert_network(IPSet(rec["networks"]), data)
@@ -70,7 +69,7 @@ def test_demo_database_is_built_under_var_on_first_use(runtime, client, api_key)
     assert response.status_code == 200
     assert demo.is_file() and demo.stat().st_size > 0
     assert response.get_json() == {"location": {"lat": 51.5142, "lng": -0.0931},
-                                   "accuracy": 40000.0}
+                                   "accuracy": 164000.0}
 
 
 def test_ipv6_address_is_located(client, api_key):
@@ -79,12 +78,13 @@ def test_ipv6_address_is_located(client, api_key):
 
 
 @pytest.mark.parametrize(("ip", "accuracy"), [
-    (LONDON_IP, 40000.0),      # city radius table beats the 100 km record radius
-    (BERLIN_IP, 20000.0),      # the record's 20 km beats Berlin's 27 km city radius
-    (NEW_YORK_IP, 41000.0),    # city radius table beats the 50 km record radius
-    (GB_COUNTRY_ONLY_IP, 500000.0),  # record radius, below the GB region radius
+    # the record's radius is a 67 % one; answers are 95 % circles, 1.64 times it
+    (LONDON_IP, 164000.0),     # 100 km record, below England's 400 km subdivision radius
+    (BERLIN_IP, 32800.0),      # 20 km record: wider than Berlin's 27 km city radius
+    (NEW_YORK_IP, 82000.0),    # 50 km record
+    (GB_COUNTRY_ONLY_IP, 543000.0),  # 500 km record, capped at the GB region radius
 ])
-def test_accuracy_is_the_smallest_known_radius(client, api_key, ip, accuracy):
+def test_accuracy_is_the_record_radius_widened_to_95_percent(client, api_key, ip, accuracy):
     response = locate(client, api_key, ip)
     assert response.status_code == 200
     assert response.get_json()["accuracy"] == accuracy
@@ -171,11 +171,43 @@ def test_configured_database_and_genc_mapping(make_runtime, api_key, tmp_path, m
     response = country(client, api_key, "203.0.113.5")
     assert response.get_json() == {"country_code": "FI", "country_name": "Finland"}
     data = locate(client, api_key, "203.0.113.5").get_json()
-    assert data == {"location": {"lat": 60.1, "lng": 19.9}, "accuracy": 10000.0}
+    assert data == {"location": {"lat": 60.1, "lng": 19.9}, "accuracy": 16400.0}
     # a record on the equator is taken as a record without a position
     assert locate(client, api_key, "198.51.100.1").status_code == 404
     # the demo data is not used when a database is configured
     assert locate(client, api_key, LONDON_IP).status_code == 404
+
+
+def test_records_without_a_radius_and_the_radius_scale(make_runtime, api_key, tmp_path,
+                                                       monkeypatch):
+    path = write_mmdb(tmp_path / "city.mmdb", "DBIP-City-Lite", [
+        {"networks": ["203.0.113.0/24"], "country": "GB", "location": [51.5, -0.12, None],
+         "city": 2643743},
+        {"networks": ["198.51.100.0/24"], "country": "DE", "location": [52.3, 9.7, None],
+         "city": 2910831},
+        {"networks": ["192.0.2.0/24"], "country": "DE", "location": [51.0, 10.0, 200]},
+    ])
+    monkeypatch.setenv("GEOIP_PATH", str(path))
+    client = client_for(make_runtime())
+    # without the database's radius, a city is answered with its known extent
+    assert locate(client, api_key, "203.0.113.9").get_json()["accuracy"] == 40000.0
+    assert locate(client, api_key, "198.51.100.9").get_json()["accuracy"] == 25000.0
+    assert locate(client, api_key, "192.0.2.9").get_json()["accuracy"] == 328000.0
+
+    # an operator who wants the database's own (67 %) radius sets the scale to 1
+    monkeypatch.setenv("ICHNAEA_GEOIP__RADIUS_SCALE", "1.0")
+    client = client_for(make_runtime())
+    assert locate(client, api_key, "192.0.2.9").get_json()["accuracy"] == 200000.0
+    assert locate(client, api_key, "203.0.113.9").get_json()["accuracy"] == 40000.0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "wide"])
+def test_radius_scale_must_be_a_positive_number(make_runtime, monkeypatch, value):
+    from ichnaea_host.settings import ConfigError
+
+    monkeypatch.setenv("ICHNAEA_GEOIP__RADIUS_SCALE", value)
+    with pytest.raises(ConfigError, match="ICHNAEA_GEOIP__RADIUS_SCALE"):
+        make_runtime()
 
 
 def assert_geoip_down(client: Any) -> None:
