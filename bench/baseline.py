@@ -25,12 +25,16 @@ of the query answers its position and radius clamped to 50-500 km, as a
 
 The original also refined the WiFi mean with a least-squares fit, which moves
 the answer by centimetres for metre-scale spreads (spec §3.3); it is left
-out. GeoIP and the choice of the best result are the same for both methods,
-so the baseline reuses the service's GeoIP source and result selection.
+out. The choice of the best result is the same for both methods, so the
+baseline reuses the service's result selection; GeoIP answers the service's
+position with the original's radius: the database's ``accuracy_radius``
+capped by the subdivision's extent and by the city's (25 km, or the city's
+own from a short table).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from typing import Any
@@ -201,5 +205,22 @@ def locate(rt: Any, fragments: dict[str, Any], body: dict[str, Any],
         results.extend(cell_positions(rt, networks["cell"], lacf))
     if ip and body.get("considerIp", True):
         query = Query(ip=ip, networks=networks)
-        results.extend(GeoIPPositionSource(rt).search(query))
+        results.extend(original_geoip(rt, found, ip)
+                       for found in GeoIPPositionSource(rt).search(query))
     return best_position(results)
+
+
+def original_geoip(rt: Any, found: Position, ip: str) -> Position:
+    """The service's GeoIP answer with the original's radius."""
+    from ichnaea_geoip import source
+
+    record = source.reader(rt).city(ip)  # type: ignore[union-attr]
+    code = source.genc_code(record.country.iso_code)
+    radius = source.region_radius(code)
+    if record.location.accuracy_radius:
+        radius = min(record.location.accuracy_radius * 1000.0, radius)
+    if record.subdivisions:
+        radius = min(source.SUB_RADII.get(code, source.SUB_RADIUS), radius)
+    if record.city.geoname_id:
+        radius = min(source.CITY_RADII.get(record.city.geoname_id, source.CITY_RADIUS), radius)
+    return dataclasses.replace(found, accuracy=radius)
