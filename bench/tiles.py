@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -48,13 +49,19 @@ def env() -> dict[str, str]:
 
 
 def ichnaea(*args: str) -> float:
+    """Run the command; print its last line, its CPU time and the load average."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run([str(Path(sys.executable).parent / "ichnaea"), *args], env=env(),
                           capture_output=True, text=True, check=False)
     took = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise SystemExit(f"ichnaea {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"  $ ichnaea {' '.join(args)}: {(done.stdout.strip().splitlines() or [''])[-1]}")
+    print(f"    {took:.1f} s wall, {cpu:.1f} s CPU (user + sys), load average {load}")
     return took
 
 
@@ -139,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = VAR / "tiles"
     shutil.rmtree(out, ignore_errors=True)
+    out.with_name(out.name + ".grid.npz").unlink(missing_ok=True)  # the renderer's snapshot
     full = ichnaea("map", "render", "--full", "--output", str(out))
     print(f"full render of {len(lat)} cells: {full:.1f} s (goal < 60 s)")
 

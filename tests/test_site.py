@@ -17,6 +17,7 @@ from ichnaea_host import datamap, tiles
 from ichnaea_host.app import create_app
 from ichnaea_host.models import RegionStat, Stat
 from ichnaea_host.site.data import month_ms
+from ichnaea_host.stats import REGION_STATS_CACHE_KEY
 
 PAGES = {
     "/": "Overview", "/api": "API", "/contact": "Contact Us", "/downloads": "Downloads",
@@ -192,6 +193,29 @@ def test_regions_page(client):
     assert table["QQ"][1] == ["0", "0", "0", "5", "5", "0"]  # a code without a name
     assert "shown by their code" in body
     assert list(table)[0] == "Germany"  # the most networks first
+
+
+def region_figures(response) -> dict[str, list[str]]:
+    """The regions table: each region's figures, by name."""
+    rows = re.findall(r'<tr>\s*<td data-order="[^"]*">([^<]+)</td>\s*((?:<td class="number">'
+                      r'\d+</td>)+)', html(response))
+    return {name: re.findall(r"\d+", cells) for name, cells in rows}
+
+
+def test_regions_page_shows_new_figures(client, runtime, make_runtime):
+    RegionStat.insert(region="DE", gsm=1, wcdma=0, lte=0, blue=0, wifi=2).execute()
+    assert region_figures(client.get("/stats/regions"))["Germany"] == ["0", "1", "0", "0",
+                                                                       "1", "2"]
+    assert region_figures(client.get("/stats/regions"))["Germany"][-1] == "2"
+    RegionStat.update(wifi=7).where(RegionStat.region == "DE").execute()
+    runtime.redis.delete(REGION_STATS_CACHE_KEY)  # as the regional statistics job does
+    assert region_figures(client.get("/stats/regions"))["Germany"][-1] == "7"
+
+    down = app_for(make_runtime(redis_uri=DOWN))  # every request asks the database
+    assert region_figures(down.get("/stats/regions"))["Germany"][-1] == "7"
+    RegionStat.insert(region="FR", gsm=5, wcdma=0, lte=0, blue=0, wifi=0).execute()
+    figures = region_figures(down.get("/stats/regions"))
+    assert list(figures) == ["Germany", "France"] and figures["France"][1] == "5"
 
 
 def test_pages_without_redis(make_runtime, client):

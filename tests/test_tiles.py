@@ -94,6 +94,65 @@ def test_incremental_render_draws_only_changed_tiles(runtime, tmp_path):
     assert stats.tile_changed == 2  # 0/0/0.png and 0/0/0@2x.png
 
 
+def tile_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.png")}
+
+
+def see_again(lat: float, lon: float) -> None:
+    """A known cell seen again today (as the datamap update does)."""
+    lat_s, lon_s = datamap.scale(lat, lon)
+    model = datamap.MODELS[datamap.shard_of(lat_s, lon_s)]
+    model.update(modified=datamap.today_utc()).where(
+        model.grid == datamap.encode(lat_s, lon_s)).execute()
+
+
+def forget(lat: float, lon: float) -> None:
+    lat_s, lon_s = datamap.scale(lat, lon)
+    model = datamap.MODELS[datamap.shard_of(lat_s, lon_s)]
+    model.delete().where(model.grid == datamap.encode(lat_s, lon_s)).execute()
+
+
+def test_incremental_tiles_are_those_of_a_full_render(runtime, tmp_path):
+    # cells of every age, some of them one day from losing a point
+    ages = (0, 3, 44, 45, 46, 104, 105, 200, 284, 285, 343, 344, 345, 400)
+    for i, days_ago in enumerate(ages):
+        add_cell(LONDON[0] + 0.003 * i, LONDON[1], days_ago=days_ago)
+        add_cell(TOKYO[0], TOKYO[1] + 0.2 * i, days_ago=days_ago)  # tiles of their own
+    incremental, full = tmp_path / "incremental", tmp_path / "full"
+    tiles.render(runtime, incremental)
+    add_cell(48.86, 2.35)  # Paris, new
+    see_again(LONDON[0] + 0.003 * 7, LONDON[1])  # 200 days old, seen again
+    tomorrow = datamap.today_utc() + timedelta(days=1)
+    stats = tiles.render(runtime, incremental, today=tomorrow)
+    assert not stats.full and stats.tile_new and stats.tile_changed
+    assert stats.tile_unchanged + stats.tile_changed + stats.tile_new < stats.tile_count
+    tiles.render(runtime, full, full=True, today=tomorrow)
+    assert tile_bytes(incremental) == tile_bytes(full)
+
+    # a later day: more cells age, one is seen again, and one is removed by hand
+    forget(TOKYO[0], TOKYO[1] + 0.2 * 3)
+    see_again(TOKYO[0], TOKYO[1] + 0.2 * 9)
+    for day in (tomorrow + timedelta(days=1), tomorrow + timedelta(days=60)):
+        stats = tiles.render(runtime, incremental, today=day)
+        assert not stats.full
+        tiles.render(runtime, full, full=True, today=day)
+        assert tile_bytes(incremental) == tile_bytes(full)
+        assert stats.tile_count == len(tile_bytes(full))
+
+
+def test_a_damaged_snapshot_reads_the_whole_grid_again(runtime, tmp_path):
+    add_cell(*LONDON)
+    out = tmp_path / "tiles"
+    tiles.render(runtime, out)
+    add_cell(*TOKYO)
+    for damage in (b"PK\x03\x04 not a zip", b"garbage"):
+        tiles.snapshot_path(out).write_bytes(damage)
+        stats = tiles.render(runtime, out)
+        assert not stats.full and stats.row_count == 2
+    tiles.render(runtime, tmp_path / "full", full=True)
+    assert tile_bytes(out) == tile_bytes(tmp_path / "full")
+
+
 def test_ageing_cells_fade_then_vanish(runtime, tmp_path):
     add_cell(*LONDON, days_ago=100)  # five points
     out = tmp_path / "tiles"

@@ -81,11 +81,21 @@ def kinds(rt: Any) -> list[Kind]:
 # the cache
 
 
+#: ``_get``'s ``raw`` when Redis has not been asked yet
+_UNREAD = object()
+
+
 class SiteCache:
-    """Redis, then the database, then this process's last good copy."""
+    """Redis, then the database, then this process's last good copy.
+
+    :meth:`drawn` also keeps what a page made of a value (the regions table),
+    for as long as the value stays the same.
+    """
 
     def __init__(self) -> None:
         self._last: dict[str, Any] = {}
+        #: key -> (the value's JSON, what was drawn from it)
+        self._drawn: dict[str, tuple[bytes, Any]] = {}
         self._lock = threading.Lock()
 
     def get(self, rt: Any, key: str, ttl: int, compute: Callable[[], Any], empty: Any,
@@ -95,30 +105,71 @@ class SiteCache:
         A cached value that ``valid`` rejects (written by another version) is
         computed again.
         """
+        value, state, _ = self._get(rt, key, ttl, compute, empty, valid)
+        return value, state
+
+    def drawn(self, rt: Any, key: str, ttl: int, compute: Callable[[], Any], empty: Any,
+              valid: Callable[[Any], bool], draw: Callable[[Any, str], Any]) -> tuple[Any, str]:
+        """``(draw(value, state), state)``, drawn again only when the value changes.
+
+        The value's JSON, as Redis holds it, tells whether it changed: a new
+        ``region_stat`` (the pipeline drops the cached rows), or the hourly
+        expiry bringing other figures, is drawn anew; the same figures are not.
+        """
+        raw = self._read(rt, key)
+        with self._lock:
+            seen = self._drawn.get(key)
+        if raw is not None and seen is not None and seen[0] == raw:
+            return seen[1], FRESH
+        value, state, raw = self._get(rt, key, ttl, compute, empty, valid, raw)
+        if state != FRESH or raw is None:
+            return draw(value, state), state
+        if seen is not None and seen[0] == raw:  # Redis is down; the database has the same
+            return seen[1], state
+        result = draw(value, state)
+        with self._lock:
+            self._drawn[key] = (raw, result)
+        return result, state
+
+    def _read(self, rt: Any, key: str) -> bytes | None:
+        """The value's JSON in Redis (None: not there, or Redis is down)."""
         try:
             raw = rt.redis.get(key)
-            value = json.loads(raw) if raw else None
-            if value is not None and valid(value):
-                with self._lock:
-                    self._last[key] = value
-                return value, FRESH
-        except Exception as exc:  # noqa: BLE001 - Redis down or a bad value: go on
+        except Exception as exc:  # noqa: BLE001 - Redis down: go on
             log.warning("site_cache_unavailable", key=key, error=type(exc).__name__)
+            return None
+        return bytes(raw) if raw else None
+
+    def _get(self, rt: Any, key: str, ttl: int, compute: Callable[[], Any], empty: Any,
+             valid: Callable[[Any], bool], raw: Any = _UNREAD) -> tuple[Any, str, bytes | None]:
+        """``(value, state, the value's JSON)``; no JSON for a STALE or MISSING value."""
+        if raw is _UNREAD:
+            raw = self._read(rt, key)
+        try:
+            value = json.loads(raw) if raw else None
+        except ValueError as exc:  # written by someone else: computed again
+            log.warning("site_cache_unavailable", key=key, error=type(exc).__name__)
+            value = None
+        if value is not None and valid(value):
+            with self._lock:
+                self._last[key] = value
+            return value, FRESH, raw
         try:
             value = compute()
         except Exception as exc:  # noqa: BLE001 - the database is down: say so
             log.warning("site_data_unavailable", key=key, error=f"{type(exc).__name__}: {exc}")
             with self._lock:
                 if key in self._last:
-                    return self._last[key], STALE
-            return empty, MISSING
+                    return self._last[key], STALE, None
+            return empty, MISSING, None
         with self._lock:
             self._last[key] = value
+        raw = json.dumps(value, separators=(",", ":")).encode()
         try:
-            rt.redis.set(key, json.dumps(value, separators=(",", ":")), ex=ttl)
+            rt.redis.set(key, raw, ex=ttl)
         except Exception as exc:  # noqa: BLE001
             log.warning("site_cache_not_saved", key=key, error=type(exc).__name__)
-        return value, FRESH
+        return value, FRESH, raw
 
 
 def list_of(*keys: str) -> Callable[[Any], bool]:
