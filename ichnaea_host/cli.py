@@ -21,6 +21,8 @@ class Context:
     def __init__(self) -> None:
         self._settings: Settings | None = None
         self._runtime: Any = None
+        #: the plugin host built to find a plugin's command, reused by its runtime
+        self.plugins: Any = None
 
     @property
     def settings(self) -> Settings:
@@ -38,7 +40,7 @@ class Context:
                 import dataclasses
 
                 settings = dataclasses.replace(settings, **overrides)
-            self._runtime = Runtime(settings)
+            self._runtime = Runtime(settings, None if overrides else self.plugins)
         return self._runtime
 
     def close(self) -> None:
@@ -69,7 +71,8 @@ class IchnaeaGroup(click.Group):
             obj = ctx.ensure_object(Context)
             from .plugins import build_plugin_host
 
-            build_plugin_host(obj.settings).register_commands(self)
+            obj.plugins = build_plugin_host(obj.settings)
+            obj.plugins.register_commands(self)
         except Exception:  # noqa: BLE001 - reported when a command really needs plugins
             pass
 
