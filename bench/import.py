@@ -61,7 +61,13 @@ def ichnaea(*args: str) -> float:
     if done.returncode:
         raise SystemExit(f"ichnaea {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     print(f"  $ ichnaea {' '.join(args)}: {(done.stdout.strip().splitlines() or [''])[-1]}")
+    print(f"    (load average {load()} at the end; the figures depend on it)")
     return took
+
+
+def load() -> str:
+    """The machine's 1-minute load average (the timings share the CPUs)."""
+    return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
 def fresh_database() -> None:
@@ -126,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
               f"({source.stat().st_size / 1e6:.1f} MB)")
     fresh_database()
     ichnaea("db", "upgrade")
+    print(f"load average {load()} before the import")
 
     took = ichnaea("cells", "import", str(source))
     print(f"import: {args.rows} rows in {took:.1f} s = {args.rows / took:,.0f} rows/s "

@@ -204,6 +204,73 @@ def region_for_cell(lat: float, lon: float, mcc: int | None) -> str | None:
     return region(lat, lon)
 
 
+_VARIES = object()
+#: grown by about a centimetre, so that rounding in the point tests cannot
+#: put a point of the square on the other side of an edge just outside it
+_PAD = 1e-7
+
+
+class CellRegions:
+    """:func:`region_for_cell` for many cells (an import), remembered per
+    mobile country code and grid square where the answer cannot vary inside
+    the square: no edge of the grown shapes of the MCC's regions touches it,
+    and at most one of those regions holds it. Squares of 1, 1/8 and 1/64
+    degree are tried in turn; a cell in a square a border crosses at every
+    size is looked up exactly."""
+
+    SCALES = (1, 8, 64)
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[int, int, int, int], Any] = {}
+
+    def region(self, lat: float, lon: float, mcc: int) -> str | None:
+        for scale in self.SCALES:
+            key = (mcc, scale, math.floor(lat * scale), math.floor(lon * scale))
+            found = self._memo.get(key, _VARIES)
+            if found is _VARIES and key not in self._memo:
+                found = self._memo[key] = self._square(mcc, scale, key[2], key[3])
+            if found is not _VARIES:
+                return found  # type: ignore[no-any-return]
+        return region_for_cell(lat, lon, mcc)
+
+    @staticmethod
+    def _square(mcc: int, scale: int, row: int, column: int) -> Any:
+        """The region of every cell of ``mcc`` in one square, or ``_VARIES``."""
+        codes = regions_for_mcc(mcc)
+        south, west, size = row / scale, column / scale, 1 / scale
+        x0, y0, x1, y1 = west - _PAD, south - _PAD, west + size + _PAD, south + size + _PAD
+        shapes = _buffered()
+        b = shapes.boxes
+        near = (b[:, 0] <= x1) & (x0 <= b[:, 2]) & (b[:, 1] <= y1) & (y0 <= b[:, 3])
+        for index in np.flatnonzero(near):
+            if shapes.codes[index] in codes and _edges_touch(
+                    shapes.edges[shapes.starts[index]:shapes.starts[index + 1]],
+                    x0, y0, x1, y1):
+                return _VARIES
+        # no border inside: one point of the square answers for all of it
+        lat = min(max(south + size / 2, -90.0), 90.0)
+        lon = min(max(west + size / 2, -180.0), 180.0)
+        found = [code for code in codes if in_region(lat, lon, code)]
+        if len(found) > 1:
+            return _VARIES  # decided by the precise shapes, point by point
+        return found[0] if found else None
+
+
+def _edges_touch(e: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> bool:
+    """Whether any edge (lon1, lat1, lon2, lat2) touches the box [x0, x1] x [y0, y1]."""
+    overlap = ((np.maximum(e[:, 0], e[:, 2]) >= x0) & (np.minimum(e[:, 0], e[:, 2]) <= x1)
+               & (np.maximum(e[:, 1], e[:, 3]) >= y0) & (np.minimum(e[:, 1], e[:, 3]) <= y1))
+    if not overlap.any():
+        return False
+    e = e[overlap]
+    dx, dy = e[:, 2] - e[:, 0], e[:, 3] - e[:, 1]
+    # the side of the edge's line each corner lies on: all on one side, no touch
+    sides = np.stack([dx * (y - e[:, 1]) - dy * (x - e[:, 0])
+                      for x, y in ((x0, y0), (x0, y1), (x1, y0), (x1, y1))])
+    apart = (sides > 0).all(axis=0) | (sides < 0).all(axis=0)
+    return not bool(apart.all())
+
+
 def _valid(lat: Any, lon: Any) -> bool:
     return (isinstance(lat, (int, float)) and isinstance(lon, (int, float))
             and math.isfinite(lat) and math.isfinite(lon)

@@ -8,11 +8,13 @@ invalid rows (bad numbers, out-of-range identities or positions) are skipped
 and counted with their line numbers.
 
 Rows are written in batches, each one transaction: a new cell is inserted
-(its bounding box is its position), a known cell is updated only when the
-file's row is newer (``updated`` against the cell's ``modified``). The areas
-of written cells are queued for the area job. A file that cannot be read to
-its end (a truncated gzip, a malformed line) stops the import at that line:
-the batches before it stay written, the rows of the unfinished batch do not.
+(its bounding box is its position, its region looked up once per grid square
+where no border can change it), a known cell is updated only when the file's
+row is newer (``updated`` against the cell's ``modified``). On MySQL two
+batches are written at once while the next one is read. The areas of written
+cells are queued for the area job. A file that cannot be read to its end (a
+truncated gzip, a malformed line) stops the import at that line: the batches
+before it stay written, the rows of the unfinished batch do not.
 """
 
 from __future__ import annotations
@@ -22,24 +24,27 @@ import gzip
 import io
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
+
+import peewee
 
 from ichnaea_host import geocode
-from ichnaea_host.db import retry_on_lock, select_for_update, upsert
+from ichnaea_host.db import retry_on_lock
 from ichnaea_host.interfaces import HostContext
 from ichnaea_host.log import get_logger
 
 from .cells import (
     AREAID_BYTES,
+    CELLID_BYTES,
     CID_RANGE,
     LAC_RANGE,
     MNC_RANGE,
     PSC_RANGE,
     RADIO_CODES,
-    encode_cellid,
 )
 from .models import CELL_MODELS
 from .updater import area_queue
@@ -52,7 +57,11 @@ RADIO_MAP = {"GSM": "gsm", "UMTS": "wcdma", "LTE": "lte", "NR": "nr"}
 SKIPPED_RADIOS = {"CDMA"}
 MAX_RADIUS = 100_000
 EPOCH = datetime(1970, 1, 1)
-BATCH = 1000
+#: the latest ``created``/``updated`` accepted, in seconds (9999-12-30 23:59:59)
+MAX_TIME = 253_402_300_799 - 86400
+BATCH = 5000
+#: batches written at once (MySQL only)
+WRITERS = 2
 #: how many invalid line numbers the summary names
 SHOW_INVALID = 5
 #: the columns an update of a known cell copies from the file
@@ -129,6 +138,30 @@ def open_text(path: Path, progress: Callable[[int], Any] | None = None) -> IO[st
 # rows
 
 
+class Cell(NamedTuple):
+    """One importable row of the file."""
+
+    #: the 13-byte cell id as an integer (``key.to_bytes(13, "big")``)
+    key: int
+    radio: str
+    mcc: int
+    mnc: int
+    lac: int
+    cid: int
+    psc: int | None
+    lat: float
+    lon: float
+    radius: int | None
+    samples: int | None
+    #: seconds since 1970 (UTC)
+    created: int
+    modified: int
+
+    @property
+    def areaid(self) -> bytes:
+        return (self.key >> 40).to_bytes(AREAID_BYTES, "big")
+
+
 def _int(value: str, low: int, high: int) -> int:
     try:
         number = int(value)
@@ -152,21 +185,51 @@ def _float(value: str) -> float:
     return number
 
 
-def _time(value: str) -> datetime:
-    seconds = _int(value, 0, 253_402_300_799 - 86400)
-    return EPOCH + timedelta(seconds=seconds)
+def parse_row(row: list[str]) -> Cell | None:
+    """The cell of one CSV row; None for a skipped radio; InvalidRow when invalid.
+
+    A row as the exports write it (every number a plain integer or decimal,
+    all in range) is read the short way; any other row, valid or not, is
+    read field by field by :func:`parse_any_row`, which decides."""
+    try:
+        radio = RADIO_MAP[row[0]]
+        mcc, mnc, lac, cid = int(row[1]), int(row[2]), int(row[3]), int(row[4])
+        psc = int(row[5]) if row[5] else None
+        lon, lat = float(row[6]), float(row[7])
+        radius, samples = int(row[8]), int(row[9])
+        created, modified = int(row[11]), int(row[12])
+    except (KeyError, ValueError, IndexError):
+        return parse_any_row(row)
+    lac_low, lac_high = LAC_RANGE[radio]
+    cid_low, cid_high = CID_RANGE[radio]
+    if not (len(row) <= 14 and mcc in geocode.valid_mccs() and 0 <= mnc <= 999
+            and lac_low <= lac <= lac_high and cid_low <= cid <= cid_high
+            and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
+            and 0 <= radius <= 2**62 and 0 <= samples <= 2**62
+            and 0 <= created <= MAX_TIME and 0 <= modified <= MAX_TIME
+            and (psc is None or -(2**31) <= psc <= 2**31)):
+        return parse_any_row(row)
+    if radio == "gsm" and cid > 65535:
+        radio = "wcdma"  # as the query path does: a 28-bit UTRAN cell id
+    if psc is not None and not PSC_RANGE[radio][0] <= psc <= PSC_RANGE[radio][1]:
+        psc = None
+    key = RADIO_CODES[radio] << 96 | mcc << 80 | mnc << 64 | lac << 40 | cid
+    return Cell(key, radio, mcc, mnc, lac, cid, psc, lat, lon, min(radius, MAX_RADIUS),
+                samples, created, modified)
 
 
-def parse_row(row: list[str]) -> dict[str, Any] | None:
-    """The cell of one CSV row; None for a skipped radio; InvalidRow when invalid."""
+def parse_any_row(row: list[str]) -> Cell | None:
+    """:func:`parse_row` for any row: blanks, spaces, decimals, lower-case radios."""
     if len(row) not in (13, 14):
         raise InvalidRow("columns")
-    label = row[0].strip().upper()
-    if label in SKIPPED_RADIOS:
-        return None
-    radio = RADIO_MAP.get(label)
-    if radio is None:
-        raise InvalidRow(row[0])
+    radio = RADIO_MAP.get(row[0])
+    if radio is None:  # not written as the original writes it
+        label = row[0].strip().upper()
+        if label in SKIPPED_RADIOS:
+            return None
+        radio = RADIO_MAP.get(label)
+        if radio is None:
+            raise InvalidRow(row[0])
     mcc = _int(row[1], 1, 999)
     if mcc not in geocode.valid_mccs():
         raise InvalidRow(row[1])
@@ -187,17 +250,12 @@ def parse_row(row: list[str]) -> dict[str, Any] | None:
         raise InvalidRow("position")
     radius = min(_int(row[8], 0, 2**62), MAX_RADIUS) if row[8].strip() else None
     samples = _int(row[9], 0, 2**62) if row[9].strip() else None
-    created = _time(row[11])
-    modified = _time(row[12])
-    return {
-        "cellid": encode_cellid(radio, mcc, mnc, lac, cid).hex(),
-        "radio": RADIO_CODES[radio], "mcc": mcc, "mnc": mnc, "lac": lac, "cid": cid,
-        "psc": psc, "lat": lat, "lon": lon, "radius": radius, "samples": samples,
-        "created": created, "modified": modified, "_radio": radio,
-    }
+    key = (RADIO_CODES[radio] << 96 | mcc << 80 | mnc << 64 | lac << 40 | cid)
+    return Cell(key, radio, mcc, mnc, lac, cid, psc, lat, lon, radius, samples,
+                _int(row[11], 0, MAX_TIME), _int(row[12], 0, MAX_TIME))
 
 
-def read_cells(text: IO[str], stats: ImportStats) -> Iterator[tuple[int, dict[str, Any]]]:
+def read_cells(text: IO[str], stats: ImportStats) -> Iterator[tuple[int, Cell]]:
     """(line number, cell) of every importable row; counts the others."""
     reader = csv.reader(text)
     line = 0
@@ -211,10 +269,11 @@ def read_cells(text: IO[str], stats: ImportStats) -> Iterator[tuple[int, dict[st
         line = reader.line_num
         if line == 1 and [c.strip().lower() for c in row] == [h.lower() for h in HEADER]:
             continue
-        if not row or not any(c.strip() for c in row):
+        if not row:
             continue
         if not row[0].strip():
-            stats.add_invalid(line)
+            if any(c.strip() for c in row):  # a row of blanks is no row
+                stats.add_invalid(line)
             continue
         try:
             cell = parse_row(row)
@@ -231,74 +290,283 @@ def read_cells(text: IO[str], stats: ImportStats) -> Iterator[tuple[int, dict[st
 # writing
 
 
-def write_batch(context: HostContext, cells: list[dict[str, Any]],
-                stats: ImportStats) -> None:
-    """Write one batch in one transaction, then queue the touched areas."""
-    newest: dict[str, dict[str, Any]] = {}
-    for cell in cells:
-        kept = newest.get(cell["cellid"])
-        if kept is None or kept["modified"] <= cell["modified"]:
-            newest[cell["cellid"]] = cell
-    by_radio: dict[str, list[dict[str, Any]]] = {}
-    for cell in newest.values():
-        by_radio.setdefault(cell["_radio"], []).append(cell)
+#: the first parts of ``sql_time``, filled as they are met
+_DAYS: dict[int, str] = {}
+_CLOCKS: dict[int, str] = {}
 
-    def transaction() -> tuple[int, int, int, set[bytes]]:
-        new = updated = unchanged = 0
-        touched: set[bytes] = set()
-        with context.db.rw.atomic():
-            for radio, rows in sorted(by_radio.items()):
-                model: Any = CELL_MODELS[radio]
-                keys = [r["cellid"] for r in rows]
-                existing = {c.cellid: c.modified for c in select_for_update(
-                    model.select(model.cellid, model.modified).where(model.cellid.in_(keys)))}
-                inserts, updates = [], []
-                for r in rows:
-                    values = {k: v for k, v in r.items() if k != "_radio"}
-                    if r["cellid"] not in existing:
-                        values.update(max_lat=r["lat"], min_lat=r["lat"],
-                                      max_lon=r["lon"], min_lon=r["lon"],
-                                      region=geocode.region_for_cell(r["lat"], r["lon"],
-                                                                     r["mcc"]))
-                        inserts.append(values)
-                    elif existing[r["cellid"]] is None or existing[r["cellid"]] < r["modified"]:
-                        updates.append(values)
-                    else:
-                        unchanged += 1
-                        continue
-                    touched.add(bytes.fromhex(r["cellid"])[:AREAID_BYTES])
-                if inserts:
-                    model.insert_many(inserts).execute()
-                if updates:
-                    upsert(model, updates, conflict_target=[model.cellid],
-                           preserve=[getattr(model, c) for c in UPDATED_COLUMNS])
-                new += len(inserts)
-                updated += len(updates)
-        return new, updated, unchanged, touched
 
-    new, updated, unchanged, touched = retry_on_lock(transaction)
-    stats.new += new
-    stats.updated += updated
-    stats.unchanged += unchanged + len(cells) - len(newest)
-    if touched:
-        area_queue(context).enqueue(sorted(touched))
-        stats.areas += len(touched)
+def sql_time(seconds: int) -> str:
+    """A time as the DATETIME columns store it: ``YYYY-MM-DD HH:MM:SS`` (UTC).
+
+    Per day and time of day remembered: a million rows take a few seconds less."""
+    days, rest = divmod(seconds, 86400)
+    day = _DAYS.get(days)
+    if day is None:
+        day = _DAYS[days] = (EPOCH + timedelta(days=days)).strftime("%Y-%m-%d ")
+    clock = _CLOCKS.get(rest)
+    if clock is None:
+        clock = _CLOCKS[rest] = f"{rest // 3600:02d}:{rest // 60 % 60:02d}:{rest % 60:02d}"
+    return day + clock
+
+
+def _seconds(value: datetime | str | int | None) -> int | None:
+    """A stored ``modified`` in whole seconds (SQLite gives its text)."""
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return (value - EPOCH) // timedelta(seconds=1)
+
+
+class CellAdded(Exception):
+    """A cell looked up as new was added by another writer before the insert."""
+
+
+@dataclass
+class BatchResult:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    #: the areas of the cells written, to queue for the area job
+    areas: set[bytes] = field(default_factory=set)
+
+
+class CellWriter:
+    """Writes batches of cells to the cell tables, one transaction a batch.
+
+    Per table, one look-up of the batch's cell ids tells new cells from
+    known ones. New cells are inserted (with their region and a bounding box
+    of their position) by a plain multi-row INSERT; known cells the file has
+    a newer row of are written by a multi-row upsert whose update part copies
+    the file's columns only where the file's row is still the newer one, so
+    a cell another writer changed in the meantime keeps the newer of the two
+    rows; the other known cells are left alone. Both statements are built by
+    hand: peewee's query objects cost more than the database's work.
+    """
+
+    #: rows per statement (SQLite allows 32,766 parameters a statement)
+    CHUNK = 1000
+    #: batches looked at again after another writer added one of their cells
+    ATTEMPTS = 3
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.mysql = isinstance(db, peewee.MySQLDatabase)
+        self.regions = geocode.CellRegions()
+        q = self.quote
+        self.columns = ", ".join(map(q, INSERTED_COLUMNS))
+        if self.mysql:
+            # each column's newer-row test must see the stored ``modified``:
+            # MySQL assigns left to right, so ``modified`` comes last
+            newer = f"({q('modified')} IS NULL OR VALUES({q('modified')}) > {q('modified')})"
+            self.update = "ON DUPLICATE KEY UPDATE " + ", ".join(
+                f"{q(c)} = IF({newer}, VALUES({q(c)}), {q(c)})" for c in UPDATED_COLUMNS)
+            self.stored_seconds = f"TIMESTAMPDIFF(SECOND, '1970-01-01', {q('modified')})"
+        else:
+            self.update = (f"ON CONFLICT ({q('cellid')}) DO UPDATE SET "
+                           + ", ".join(f"{q(c)} = excluded.{q(c)}" for c in UPDATED_COLUMNS)
+                           + " WHERE {table}.modified IS NULL"
+                           " OR excluded.modified > {table}.modified")
+            self.stored_seconds = q("modified")
+
+    def quote(self, name: str) -> str:
+        return f"{self.db.quote[0]}{name}{self.db.quote[1]}"
+
+    def write(self, cells: list[Cell]) -> BatchResult:
+        newest: dict[int, Cell] = {}
+        for cell in cells:
+            kept = newest.get(cell.key)
+            if kept is None or kept.modified <= cell.modified:
+                newest[cell.key] = cell
+        by_table: dict[str, list[Cell]] = {}
+        for cell in newest.values():
+            by_table.setdefault(CELL_MODELS[cell.radio]._meta.table_name, []).append(cell)
+
+        def transaction() -> BatchResult:
+            result = BatchResult(unchanged=len(cells) - len(newest))
+            with self.db.atomic():
+                for table, rows in sorted(by_table.items()):
+                    self._write_table(table, rows, result)
+            return result
+
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                return retry_on_lock(transaction)
+            except CellAdded:
+                if attempt == self.ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _write_table(self, table: str, cells: list[Cell], result: BatchResult) -> None:
+        stored = self._stored(table, [cell.key for cell in cells])
+        new: list[Cell] = []
+        newer: list[Cell] = []
+        for cell in cells:
+            if cell.key not in stored:
+                new.append(cell)
+            else:
+                modified = stored[cell.key]
+                if modified is not None and modified >= cell.modified:
+                    result.unchanged += 1
+                    continue
+                newer.append(cell)
+            result.areas.add(cell.areaid)
+        result.new += len(new)
+        result.updated += len(newer)
+        region = self.regions.region
+        inserts = [(cell, region(cell.lat, cell.lon, cell.mcc)) for cell in new]
+        # an update keeps the cell's region (the region is not among the updated columns)
+        updates: list[tuple[Cell, str | None]] = [(cell, None) for cell in newer]
+        for start in range(0, len(inserts), self.CHUNK):
+            try:
+                self._insert(table, inserts[start:start + self.CHUNK], "")
+            except peewee.IntegrityError as exc:
+                raise CellAdded(table) from exc
+        for start in range(0, len(updates), self.CHUNK):
+            self._insert(table, updates[start:start + self.CHUNK],
+                         self.update.format(table=self.quote(table)))
+
+    def _stored(self, table: str, keys: list[int]) -> dict[int, int | None]:
+        """{key: modified in seconds} of the cells already stored."""
+        found: dict[int, int | None] = {}
+        sql = (f"SELECT {self.quote('cellid')}, {self.stored_seconds} FROM {self.quote(table)}"
+               f" WHERE {self.quote('cellid')} IN ")
+        for start in range(0, len(keys), self.CHUNK):
+            part = keys[start:start + self.CHUNK]
+            if self.mysql:
+                cursor = self.db.execute_sql(
+                    sql + "(" + ",".join([f"X'{key:026x}'" for key in part]) + ")")
+            else:
+                cursor = self.db.execute_sql(
+                    sql + "(" + ",".join("?" * len(part)) + ")",
+                    [key.to_bytes(CELLID_BYTES, "big") for key in part])
+            for cellid, modified in cursor.fetchall():
+                found[int.from_bytes(cellid, "big")] = _seconds(modified)
+        return found
+
+    def _insert(self, table: str, rows: list[tuple[Cell, str | None]], conflict: str) -> None:
+        insert = f"INSERT INTO {self.quote(table)} ({self.columns}) VALUES "
+        if self.mysql:
+            values = ",".join([_mysql_row(cell, region) for cell, region in rows])
+            self.db.execute_sql(f"{insert}{values} {conflict}")
+        else:
+            marks = "(" + ", ".join("?" * len(INSERTED_COLUMNS)) + ")"
+            params = [value for cell, region in rows for value in _sqlite_row(cell, region)]
+            self.db.execute_sql(f"{insert}{', '.join([marks] * len(rows))} {conflict}", params)
+
+
+#: the columns an import writes, in the order of :func:`_mysql_row` and :func:`_sqlite_row`
+INSERTED_COLUMNS = ("cellid", "radio", "mcc", "mnc", "lac", "cid", "psc", "lat", "lon",
+                    "max_lat", "min_lat", "max_lon", "min_lon", "region", "radius",
+                    "samples", "created", "modified")
+
+
+def _mysql_row(cell: Cell, region: str | None) -> str:
+    """The row as MySQL literals (pymysql's parameter escaping costs more than the insert).
+
+    Positions are DOUBLE literals (``e0``): a plain decimal would be read as
+    a DECIMAL first. Region codes are two capital letters."""
+    key, radio, mcc, mnc, lac, cid, psc, lat, lon, radius, samples, created, modified = cell
+    lat_, lon_ = repr(lat), repr(lon)
+    if "e" not in lat_:
+        lat_ += "e0"
+    if "e" not in lon_:
+        lon_ += "e0"
+    return (f"(X'{key:026x}',{RADIO_CODES[radio]},{mcc},{mnc},{lac},{cid},"
+            f"{'NULL' if psc is None else psc},{lat_},{lon_},{lat_},{lat_},{lon_},{lon_},"
+            f"{'NULL' if region is None else repr(region)},"
+            f"{'NULL' if radius is None else radius},{'NULL' if samples is None else samples},"
+            f"'{sql_time(created)}','{sql_time(modified)}')")
+
+
+def _sqlite_row(cell: Cell, region: str | None) -> tuple[Any, ...]:
+    return (cell.key.to_bytes(CELLID_BYTES, "big"), RADIO_CODES[cell.radio], cell.mcc,
+            cell.mnc, cell.lac, cell.cid, cell.psc, cell.lat, cell.lon, cell.lat, cell.lat,
+            cell.lon, cell.lon, region, cell.radius, cell.samples,
+            sql_time(cell.created), sql_time(cell.modified))
+
+
+class BatchRunner:
+    """Runs the batch transactions beside the reading of the file.
+
+    On MySQL, up to ``writers`` batches are written at once, each on its own
+    connection in a thread of its own, while the file's next batch is read:
+    the server's work overlaps the reading. Two batches that share a cell
+    are never written at once, so the newer row of a cell always wins and
+    the counts stay exact. SQLite writes each batch as it is read.
+    """
+
+    def __init__(self, context: HostContext, writers: int, stats: ImportStats) -> None:
+        self.db = context.db.rw
+        self.cells = CellWriter(self.db)
+        self.areas = area_queue(context)
+        self.stats = stats
+        self.threads = (ThreadPoolExecutor(writers, "cell-import")
+                        if context.db.is_mysql else None)
+        self.writers = writers
+        self.running: list[tuple[Future[BatchResult], set[int]]] = []
+
+    def write(self, cells: list[Cell]) -> BatchResult:
+        result = self.cells.write(cells)
+        if result.areas:
+            self.areas.enqueue(sorted(result.areas))
+        return result
+
+    def write_and_release(self, cells: list[Cell]) -> BatchResult:
+        try:
+            return self.write(cells)
+        finally:
+            self.db.close()  # this thread's connection goes back to the pool
+
+    def submit(self, cells: list[Cell]) -> None:
+        if self.threads is None:
+            self.count(self.write(cells))
+            return
+        keys = {cell.key for cell in cells}
+        while self.running and (len(self.running) >= self.writers
+                                or any(keys & busy for _, busy in self.running)):
+            self.finish_oldest()
+        self.running.append((self.threads.submit(self.write_and_release, cells), keys))
+
+    def finish_oldest(self) -> None:
+        future, _keys = self.running.pop(0)
+        self.count(future.result())
+
+    def count(self, result: BatchResult) -> None:
+        self.stats.new += result.new
+        self.stats.updated += result.updated
+        self.stats.unchanged += result.unchanged
+        self.stats.areas += len(result.areas)
+
+    def __enter__(self) -> BatchRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Wait for the batches under way (they are written whole even when
+        the file turned out to be malformed after them)."""
+        try:
+            while self.running:
+                self.finish_oldest()
+        finally:
+            if self.threads is not None:
+                self.threads.shutdown(wait=True, cancel_futures=True)
 
 
 def import_file(context: HostContext, path: Path, *, batch: int = BATCH,
+                writers: int = WRITERS,
                 progress: Callable[[int], Any] | None = None) -> ImportStats:
     """Import one file; raises :class:`ImportError_` (after the batches before
     the bad line were written) when it cannot be read to its end."""
     stats = ImportStats()
-    pending: list[dict[str, Any]] = []
-    with open_text(path, progress) as text:
+    pending: list[Cell] = []
+    with BatchRunner(context, writers, stats) as runner, open_text(path, progress) as text:
         for _line, cell in read_cells(text, stats):
             pending.append(cell)
             if len(pending) >= batch:
-                write_batch(context, pending, stats)
+                runner.submit(pending)
                 pending = []
         if pending:
-            write_batch(context, pending, stats)
+            runner.submit(pending)
     log.info("cells_imported", file=str(path), new=stats.new, updated=stats.updated,
              unchanged=stats.unchanged, cdma=stats.cdma, invalid=stats.invalid)
     return stats
@@ -329,8 +597,11 @@ def make_group() -> Any:
                     type=click.Path(exists=True, dir_okay=False, path_type=Path))
     @click.option("--batch", type=click.IntRange(1), default=BATCH, show_default=True,
                   help="rows per transaction")
+    @click.option("--writers", type=click.IntRange(1, 8), default=WRITERS, show_default=True,
+                  help="transactions written at once (MySQL)")
     @click.pass_context
-    def import_command(ctx: click.Context, files: tuple[Path, ...], batch: int) -> None:
+    def import_command(ctx: click.Context, files: tuple[Path, ...], batch: int,
+                       writers: int) -> None:
         """Import cell export files (the original's or OpenCellID's, .csv or .csv.gz)."""
         rt = _runtime(ctx)
         total = ImportStats()
@@ -338,7 +609,8 @@ def make_group() -> Any:
             with click.progressbar(length=path.stat().st_size,
                                    label=f"Importing {path.name}") as bar:
                 try:
-                    stats = import_file(rt, path, batch=batch, progress=bar.update)
+                    stats = import_file(rt, path, batch=batch, writers=writers,
+                                        progress=bar.update)
                 except ImportError_ as exc:
                     click.echo(f"ichnaea: {path}: {exc} (the rows before its batch are "
                                "imported)", err=True)

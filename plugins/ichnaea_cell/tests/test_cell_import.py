@@ -149,3 +149,102 @@ def test_imported_cell_answers_geolocate(runtime, invoke, client, api_key, tmp_p
     body = response.get_json()
     assert body["location"] == {"lat": 51.5, "lng": -0.1}
     assert body["accuracy"] == 1500
+
+
+def test_rows_written_unusually_read_as_usual(runtime, invoke, tmp_path):
+    """Spaces, decimals, lower-case radios and blank optional fields: the
+    same cell as the plain row, or none at all."""
+    path = write(tmp_path / "odd.csv", [
+        HEADER,
+        f" lte ,234, 10 ,5001.0,7,250.0,-0.1,51.5,1.5e3,12,1,{T0},{T0}.0,",
+        f"GSM,234,10,17,70000,600,-0.1,51.5,,,1,{T0},{T0},",       # UMTS cell, psc kept
+        f"GSM,234,10,17,8,600,-0.1,51.5, , ,1,{T0},{T0},",         # psc out of range
+        f"LTE,234,10,5001,8,1,-0.1,51.5,100,1,1,{T0},{T0},,",      # 15 columns
+        f"LTE,234,10,5001,9,1,-0.1,51.5,100.5,1,1,{T0},{T0},",     # fractional range
+        f"NR,310,260,16777214,1,,-74.0,40.7,1,1,1,{T0},{T0},",     # reserved tac
+        f"LTE,234,10,5001,10,1,-0.1,51.5,100,1,1,{T0},-1,",        # before 1970
+    ], gz=False, eol="\n")
+    result = invoke("cells", "import", path)
+    assert result.exit_code == 0, result.output
+    assert "3 new, 0 updated, 0 unchanged, 0 skipped (cdma), 4 invalid (lines 5, 6, 7, 8)" \
+        in result.output
+    lte = cell("lte", 234, 10, 5001, 7)
+    assert (lte.psc, lte.radius, lte.samples, lte.region) == (250, 1500, 12, "GB")
+    umts = cell("wcdma", 234, 10, 17, 70000)
+    assert (umts.psc, umts.radius, umts.samples) == (None, None, None)  # 600 > 511
+    assert cell("gsm", 234, 10, 17, 8).psc is None
+
+
+def test_counts_across_batches_written_at_once(runtime, invoke, tmp_path):
+    """One cell in several batches (two batches written at once on MySQL):
+    the newest row wins and each row is counted once."""
+    rows = [f"LTE,234,10,5001,{cid},1,-0.1,51.5,100,1,1,{T0},{T0 + 10},"
+            for cid in range(1, 9)]
+    rows += [f"LTE,234,10,5001,1,{psc},-0.1,51.5,100,1,1,{T0},{T0 + psc},"
+             for psc in (20, 5, 30, 25)]  # cell 1 again: newer, older, newest, older
+    path = write(tmp_path / "a.csv.gz", [HEADER, *rows])
+    result = invoke("cells", "import", path, "--batch", "3", "--writers", "2")
+    assert result.exit_code == 0, result.output
+    assert "8 new, 2 updated, 2 unchanged" in result.output
+    assert cell("lte", 234, 10, 5001, 1).psc == 30
+    result = invoke("cells", "import", path, "--batch", "5")
+    assert "0 new, 0 updated, 12 unchanged" in result.output
+
+
+def test_the_stored_newer_row_is_kept_by_the_upsert(runtime):
+    """The update part of the upsert itself keeps a stored row that is newer
+    (as when another writer changed the cell after the batch looked it up)."""
+    from ichnaea_cell.importer import CellWriter, parse_row
+
+    writer = CellWriter(runtime.db.rw)
+    row = "LTE,234,10,5001,1,{psc},-0.1,51.5,100,1,1,{t},{t}".split(",")
+    newer = parse_row([v.format(psc=7, t=T0 + 100) for v in row])
+    older = parse_row([v.format(psc=3, t=T0) for v in row])
+    assert writer.write([newer]).new == 1
+    update = writer.update.format(table=writer.quote("cell_lte"))
+    with runtime.db.rw.atomic():
+        writer._insert("cell_lte", [(older, None)], update)
+    assert cell("lte", 234, 10, 5001, 1).psc == 7
+    with runtime.db.rw.atomic():
+        writer._insert("cell_lte", [(newer._replace(psc=9, modified=T0 + 200), None)], update)
+    stored = cell("lte", 234, 10, 5001, 1)
+    assert (stored.psc, stored.modified) == (9, datetime(2023, 11, 14, 22, 16, 40))
+
+
+def test_regions_near_borders(runtime, invoke, tmp_path):
+    """Cells on both sides of borders and coasts get the region the
+    position-by-position look-up gives, remembered squares or not."""
+    import random
+
+    from ichnaea_host import geocode
+
+    rng = random.Random(9)
+    # Basel (CH/DE/FR), Lake Constance (DE/CH/AT), Strait of Dover (GB/FR), Tijuana (MX/US)
+    places = [(47.56, 7.59, (228, 262, 208)), (47.6, 9.4, (262, 228, 232)),
+              (51.0, 1.5, (234, 208)), (32.53, -117.03, (334, 310))]
+    lines, expected = [HEADER], {}
+    for cid in range(1, 801):
+        lat, lon, mccs = rng.choice(places)
+        lat, lon, mcc = lat + rng.gauss(0, 0.3), lon + rng.gauss(0, 0.3), rng.choice(mccs)
+        lines.append(f"LTE,{mcc},1,1,{cid},,{lon:.7f},{lat:.7f},100,1,1,{T0},{T0},")
+        expected[cid] = geocode.region_for_cell(round(lat, 7), round(lon, 7), mcc)
+    result = invoke("cells", "import", write(tmp_path / "borders.csv.gz", lines))
+    assert "800 new" in result.output, result.output
+    model = CELL_MODELS["lte"]
+    stored = {row.cid: row.region for row in model.select(model.cid, model.region)}
+    assert stored == expected
+    assert len(set(expected.values())) >= 6
+
+
+def test_remembered_regions_match_the_exact_look_up():
+    import random
+
+    from ichnaea_host import geocode
+
+    rng = random.Random(4)
+    remembered = geocode.CellRegions()
+    mccs = sorted(geocode.valid_mccs())
+    for _ in range(4000):
+        lat, lon = rng.uniform(-60, 70), rng.uniform(-180, 180)
+        mcc = rng.choice(mccs)
+        assert remembered.region(lat, lon, mcc) == geocode.region_for_cell(lat, lon, mcc)
