@@ -339,6 +339,9 @@ class StationUpdater(PluginClass):
     BATCH: ClassVar[int] = 500
     #: ``data_type`` tag of the ``queue`` gauge of this updater's queues (default: PLUGIN_NAME)
     DATA_TYPE: ClassVar[str] = ""
+    #: the plugin's other data queues with their ``data_type`` gauge tag, e.g. a
+    #: queue of cell areas to recompute: ``{"update_cellarea": "cellarea"}``
+    EXTRA_QUEUES: ClassVar[dict[str, str]] = {}
     #: ``stat.key`` values of (observations, new stations); None: the host's scheme,
     #: see :func:`ichnaea_host.stats.stat_keys`
     STAT_KEYS: ClassVar[tuple[int, int] | None] = None

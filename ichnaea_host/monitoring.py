@@ -33,6 +33,7 @@ from typing import Any
 import peewee
 from huey.storage import RedisStorage
 
+from . import datamap
 from .log import get_logger
 from .pipeline import station_queues
 from .queues import station_queue_name
@@ -60,6 +61,10 @@ def queue_tags(rt: Runtime) -> dict[str, list[str]]:
         data_type = cls.DATA_TYPE or name
         for shard in cls.SHARDS:
             tags[station_queue_name(name, shard)] = ["queue_type:data", f"data_type:{data_type}"]
+        for queue, extra_type in sorted(cls.EXTRA_QUEUES.items()):
+            tags[queue] = ["queue_type:data", f"data_type:{extra_type}"]
+    for shard in datamap.SHARDS:
+        tags[datamap.queue_name(shard)] = ["queue_type:data", "data_type:datamap"]
     return tags
 
 

@@ -19,10 +19,12 @@ import gzip
 import json
 import time
 import uuid
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import redis
 
 from .log import get_logger
@@ -80,15 +82,15 @@ class DataQueue:
 
     # -- encoding
     def _encode(self, item: Any) -> bytes:
-        data: bytes = json.dumps(item, separators=(",", ":")).encode() if self.json else item
+        data: bytes = encode_json(item) if self.json else item
         if self.compress:
             data = gzip.compress(data, compresslevel=6)
         return data
 
     def _decode(self, data: bytes) -> Any:
         if self.compress:
-            data = gzip.decompress(data)
-        return json.loads(data) if self.json else data
+            data = gunzip(data)
+        return decode_json(data) if self.json else data
 
     # -- producing
     def enqueue(self, items: Sequence[Any], pipe: Any = None) -> None:
@@ -175,6 +177,39 @@ redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[2], KEYS[3])
 return #items
 """
+
+
+def encode_json(item: Any) -> bytes:
+    """Compact JSON (orjson: about ten times faster than the standard library,
+    which the pipeline spent a fifth of its time in). What orjson refuses
+    (integers beyond 64 bits, non-string keys) goes through :mod:`json`."""
+    try:
+        return orjson.dumps(item)
+    except TypeError:
+        return json.dumps(item, separators=(",", ":")).encode()
+
+
+def decode_json(data: bytes) -> Any:
+    """Items written by any version: orjson, or :mod:`json` for what orjson
+    refuses (``NaN``, lone surrogates). Integers beyond 64 bits come back as
+    floats, far outside every field's range either way."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def gunzip(data: bytes) -> bytes:
+    """One gzipped item; :func:`gzip.decompress` (slower) only for several members."""
+    inflate = zlib.decompressobj(wbits=31)
+    try:
+        out = inflate.decompress(data)
+    except zlib.error:
+        out = b""
+    if not inflate.eof or inflate.unused_data:
+        # damaged (gzip raises its own OSError or EOFError) or several members
+        return gzip.decompress(data)
+    return out
 
 
 def station_queue_name(updater: str, shard: str) -> str:

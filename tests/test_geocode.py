@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from ichnaea_host import geocode
@@ -75,3 +77,29 @@ def test_region_for_cell():
     # a German network code seen in London is not placed anywhere
     assert geocode.region_for_cell(*LONDON, 262) is None
     assert geocode.region_for_cell(*MID_ATLANTIC, 234) is None
+
+
+# ---------------------------------------------------------------------------
+# regions remembered per grid square (the station updaters' lookups)
+
+
+@pytest.mark.parametrize("area", [
+    (47.0, 55.0, 5.0, 15.0),  # Germany and its neighbours: many borders
+    (54.0, 60.0, 10.0, 20.0),  # Danish and Swedish coasts and islands
+    (-60.0, 75.0, -180.0, 180.0),  # anywhere
+])
+def test_remembered_regions_are_the_exact_regions(area):
+    south, north, west, east = area
+    rng = random.Random(f"{area}")
+    grid = geocode.RegionGrid()
+    points = [(rng.uniform(south, north), rng.uniform(west, east)) for _ in range(1500)]
+    points += [(lat + 1e-4, lon - 1e-4) for lat, lon in points]  # squares seen before
+    assert [grid.region(lat, lon) for lat, lon in points] == \
+        [geocode.region(lat, lon) for lat, lon in points]
+
+
+def test_remembered_regions_of_impossible_positions():
+    grid = geocode.RegionGrid()
+    assert grid.region(float("nan"), 10.0) is None
+    assert grid.region(91.0, 10.0) is None
+    assert grid.region(51.5, -0.1) == "GB"

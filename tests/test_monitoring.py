@@ -91,6 +91,18 @@ def test_queue_gauges(rt, statsd):
     assert queues[("queue", "queue:update_blue_3,queue_type:data,data_type:blue")] == 2
     assert queues[("queue", "queue:update_wifi_f,queue_type:data,data_type:wifi")] == 0
     assert queues[("queue", "queue:ichnaea,queue_type:task")] == 0
+    # the datamap's grid queues are gauged too; they are not station backlog
+    assert queues[("queue", "queue:update_datamap_ne,queue_type:data,data_type:datamap")] == 0
+
+
+def test_datamap_and_plugin_queues_are_gauged(rt, statsd):
+    rt.redis.rpush("update_datamap_sw", b"\x00" * 8, b"\x01" * 8)
+    rt.redis.rpush("update_cellarea", b"\x00" * 8)
+    result = monitor_queue_size_and_rate_control(rt)
+    assert result["backlog"] == 0
+    queues = statsd.gauges("queue")
+    assert queues[("queue", "queue:update_datamap_sw,queue_type:data,data_type:datamap")] == 2
+    assert queues[("queue", "queue:update_cellarea,queue_type:data,data_type:cellarea")] == 1
 
 
 def test_rate_controller_off_writes_its_defaults(rt, statsd):

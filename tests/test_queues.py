@@ -44,6 +44,27 @@ def test_compressed_and_binary_items(redis):
     assert binary.dequeue() == [b"\x00\x01\x5f\x90"]
 
 
+def test_items_of_any_writer_read_back(redis):
+    """What orjson refuses goes through the standard library, both ways:
+    integers beyond 64 bits (read back as floats: far beyond any field's
+    range anyway), non-string keys, and the ``NaN`` and lone surrogates an
+    earlier version's encoder wrote."""
+    import gzip
+    import json
+    import math
+
+    queue = DataQueue(redis, "test_json")
+    queue.enqueue([{"big": 2**70, "text": "\u00e9t\u00e9"}, {1: "one"}])
+    assert queue.dequeue() == [{"big": float(2**70), "text": "\u00e9t\u00e9"}, {"1": "one"}]
+    redis.rpush("test_json", json.dumps({"signal": float("nan"), "ssid": "\ud800"}))
+    [item] = queue.dequeue()
+    assert math.isnan(item["signal"]) and item["ssid"] == "\ud800"
+
+    incoming = DataQueue(redis, "test_members", compress=True)
+    redis.rpush("test_members", gzip.compress(b'{"a":') + gzip.compress(b"1}"), b"damaged")
+    assert incoming.dequeue() == [{"a": 1}]  # the damaged item is logged and skipped
+
+
 def test_every_enqueue_sets_a_day_of_expiry(redis):
     queue = DataQueue(redis, "test_ttl")
     queue.enqueue([1])

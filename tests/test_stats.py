@@ -113,6 +113,39 @@ def test_station_updates_feed_the_daily_stats(make_runtime, api_key_factory, sta
     assert int(rt.redis.get(f"statcounter_wifi_{today():%Y%m%d}")) == 0
 
 
+def test_internal_export_counts_reports_and_observations_per_key(make_runtime, api_key_factory,
+                                                                  statsd):
+    from ichnaea_host.models import ExportConfig
+    from ichnaea_host.pipeline import drain
+    from ichnaea_host.runtime import INCOMING_QUEUE
+
+    rt = make_runtime(statsd_host="127.0.0.1", statsd_port=statsd.port)
+    key = api_key_factory("stats")
+    ExportConfig.create(name="internal", batch=0, schema="internal")
+    bad_wifi = {"macAddress": "not-a-mac", "signalStrength": -70}
+    good = report(51.5, -0.1, MACS[:2])
+    good["wifiAccessPoints"].append(bad_wifi)
+    items = [
+        {"api_key": key, "report": good},  # 2 observations, 1 invalid entry
+        {"api_key": key, "report": report(51.5001, -0.1, MACS[1:])},  # 2 observations
+        {"api_key": key, "report": report(0.0, 0.0, MACS)},  # no usable position
+        {"api_key": "nobody", "report": report(51.5, -0.1, [], ["b01111111101"])},
+        {"api_key": None, "report": {"position": {"latitude": 51.5, "longitude": -0.1},
+                                     "wifiAccessPoints": [bad_wifi]}},
+        {"api_key": key, "report": report(51.5, -0.1, [])},  # names no network: not counted
+    ]
+    rt.queue(INCOMING_QUEUE).enqueue(items)
+    drain(rt)
+
+    # keys not in the api_key table get no key tag, as in the original
+    assert statsd.counters("data.report.upload") == {"key:stats": 3, "": 2}
+    assert statsd.counters("data.report.drop") == {"key:stats": 1, "": 1}
+    assert statsd.counters("data.observation.upload") == {"type:wifi,key:stats": 4,
+                                                          "type:blue": 1}
+    assert statsd.counters("data.observation.drop") == {"type:wifi,key:stats": 1,
+                                                        "type:wifi": 1}
+
+
 def test_stat_rows_hold_cumulative_totals(runtime):
     day = date(2024, 3, 10)
     Stat.create(key=WIFI, time=day - timedelta(days=3), value=100)

@@ -64,6 +64,8 @@ class CellUpdater(StationShardUpdater):
     SHARDS = RADIOS
     BATCH = 500
     INTERVAL = 5.0
+    #: the queue of touched cell areas, gauged with the original's ``data_type``
+    EXTRA_QUEUES = {AREA_QUEUE: "cellarea"}
     KEY = "cellid"
     #: observations of one cell farther apart than this block it (CELL_MAX_RADIUS)
     MAX_DIST = 100_000.0

@@ -40,16 +40,20 @@ class WifiUpdater(StationShardUpdater):
         return (10000.0 / (signal - 20) ** 2) ** 2
 
     def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        entries = [n for n in (normalize_entry(e) for e in report.get(self.FIELD) or []
+                               if isinstance(e, dict)) if n is not None]
+        if not entries:
+            return {}
         position = report["position"]
         gps_age = position.get("gps_age") or 0
-        entries = [n for n in (normalize_entry(e) for e in report.get(self.FIELD) or [])
-                   if n is not None]
         base = {k: position[k] for k in POSITION_FIELDS if position.get(k) is not None}
         out: dict[str, list[dict[str, Any]]] = {}
         for entry in dedupe(entries):
-            entry.pop("ssid", None)
             if gps_age:
                 entry["age"] = (entry.get("age") or 0) - gps_age
-            observation = {**base, **{k: v for k, v in entry.items() if v is not None}}
+            observation = base.copy()
+            for name, value in entry.items():
+                if value is not None and name != "ssid":
+                    observation[name] = value
             out.setdefault(shard_of(entry["mac"]), []).append(observation)
         return out
