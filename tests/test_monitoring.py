@@ -88,7 +88,7 @@ def test_queue_gauges(rt, statsd):
     queues = statsd.gauges("queue")
     assert queues[("queue", "queue:update_incoming,queue_type:data,data_type:report")] == 3
     assert queues[("queue", "queue:update_wifi_0,queue_type:data,data_type:wifi")] == 5
-    assert queues[("queue", "queue:update_blue_3,queue_type:data,data_type:blue")] == 2
+    assert queues[("queue", "queue:update_blue_3,queue_type:data,data_type:bluetooth")] == 2
     assert queues[("queue", "queue:update_wifi_f,queue_type:data,data_type:wifi")] == 0
     assert queues[("queue", "queue:ichnaea,queue_type:task")] == 0
     # the datamap's grid queues are gauged too; they are not station backlog

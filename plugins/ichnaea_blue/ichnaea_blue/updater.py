@@ -19,6 +19,8 @@ class BlueUpdater(StationShardUpdater):
     PLUGIN_NAME = "blue"
     #: the original's ``stat`` keys (observations, new stations)
     STAT_KEYS = (8, 9)
+    #: the original's ``data_type`` tag of the Bluetooth queues' gauge
+    DATA_TYPE = "bluetooth"
     SITE_LABELS = {"title": "Bluetooth", "series": "MLS Bluetooth",
                    "region_columns": {"blue": "BLEs"}}
     FIELD = "bluetoothBeacons"
