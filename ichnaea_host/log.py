@@ -13,11 +13,14 @@ import sys
 import structlog
 
 _configured = False
+#: the level configured last (NOTSET: every line is written, as before configuration)
+_level = logging.NOTSET
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
-    global _configured
+    global _configured, _level
     numeric = getattr(logging, level.upper(), logging.INFO)
+    _level = numeric
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric, force=True)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     logging.getLogger("huey").setLevel(max(numeric, logging.WARNING))
@@ -37,6 +40,12 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+def enabled_for(level: int) -> bool:
+    """Whether lines of this level are written: the request path asks before
+    building a line's fields."""
+    return level >= _level
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

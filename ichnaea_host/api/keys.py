@@ -7,12 +7,14 @@ unknown key, as the original did); without Redis no limit is enforced.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import re
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import peewee
 import redis
@@ -71,6 +73,7 @@ class KeyCache:
             self._data.clear()
 
 
+@functools.lru_cache(maxsize=4096)  # clients come back: parse each address once
 def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str | None:
     """The first X-Forwarded-For address, else the peer; None when not an IP.
 
@@ -88,24 +91,37 @@ def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=4)
+def _day_names(day: date) -> tuple[str, str]:
+    """``YYYY-MM-DD`` and ``YYYYMMDD`` of a UTC day, as the Redis keys name it."""
+    return f"{day:%Y-%m-%d}", f"{day:%Y%m%d}"
+
+
 def count_and_limit(rt: Runtime, key: KeyValue, api_type: str, metric_path: str,
-                    ip: str | None) -> int | None:
+                    ip: str | None, *, also_read: str | None = None
+                    ) -> tuple[int | None, bytes | None]:
     """Count the request and its client for the day; return today's count for
     this key and path, or None when Redis could not count (then no limit applies).
 
     Keys: ``apiuser:{api_type}:{key}:{YYYY-MM-DD}`` (a HyperLogLog of client
     addresses, 8 days) and ``apilimit:{key}:{path}:{YYYYMMDD}`` (25 hours), UTC.
+    ``also_read`` names a Redis key read in the same round trip (the locate
+    sample rate); its value comes second (None when unset or not counted).
     """
-    now = datetime.now(UTC)
-    users = f"apiuser:{api_type}:{key.valid_key}:{now:%Y-%m-%d}"
-    limit = f"apilimit:{key.valid_key}:{metric_path}:{now:%Y%m%d}"
+    dashed, compact = _day_names(datetime.now(UTC).date())
+    users = f"apiuser:{api_type}:{key.valid_key}:{dashed}"
+    limit = f"apilimit:{key.valid_key}:{metric_path}:{compact}"
+    commands: list[tuple[Any, ...]] = [("PFADD", users, ip or "127.0.0.1"),
+                                       ("EXPIRE", users, USERS_TTL),
+                                       ("INCR", limit), ("EXPIRE", limit, DAILY_TTL)]
+    if also_read is not None:
+        commands.append(("GET", also_read))
     try:
-        with rt.redis.pipeline() as pipe:
-            pipe.pfadd(users, ip or "127.0.0.1")
-            pipe.expire(users, USERS_TTL)
-            pipe.incr(limit)
-            pipe.expire(limit, DAILY_TTL)
-            return int(pipe.execute()[2])
+        with rt.redis.pipeline(transaction=False) as pipe:  # one round trip
+            for command in commands:
+                pipe.execute_command(*command)
+            replies = pipe.execute()
     except (redis.RedisError, OSError) as exc:
         log.warning("rate_limit_unavailable", error=type(exc).__name__)
-        return None
+        return None, None
+    return int(replies[2]), (replies[4] if also_read is not None else None)

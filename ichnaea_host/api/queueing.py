@@ -81,7 +81,12 @@ def queue_submission(rt: Runtime, key: ApiKey, reports: list[dict[str, Any]]) ->
 
 def global_locate_sample_rate(rt: Runtime) -> float:
     """The deployment-wide locate sample rate in percent (100 when unset)."""
-    value = rt.redis.get(GLOBAL_LOCATE_SAMPLE_RATE)
+    return parse_sample_rate(rt.redis.get(GLOBAL_LOCATE_SAMPLE_RATE))
+
+
+def parse_sample_rate(value: bytes | str | None) -> float:
+    """The value of the ``global_locate_sample_rate`` key as a rate in percent:
+    100 when unset or not a finite number."""
     try:
         rate = float(value) if value is not None else 100.0
     except ValueError:
@@ -128,9 +133,12 @@ def locate_report(query: Query, position: Position,
 
 
 def store_locate_query(rt: Runtime, query: Query, internal_results: Sequence[Position],
-                       fragments: Sequence[ReportFragment]) -> str:
+                       fragments: Sequence[ReportFragment],
+                       sample_rate: float | None = None) -> str:
     """Queue a located query as a report when it is worth it; never raises.
 
+    ``sample_rate`` is the global locate sample rate when the request already
+    read it (with its daily counters); otherwise it is read here.
     Returns what happened, for the log: ``stored``, ``no_result``,
     ``seen_today``, ``not_sampled`` or ``failed``.
     """
@@ -140,7 +148,9 @@ def store_locate_query(rt: Runtime, query: Query, internal_results: Sequence[Pos
     if all_seen_today(query, best, fragments):
         return "seen_today"
     try:
-        if not query.api_key.store_sample("locate", global_locate_sample_rate(rt)):
+        if sample_rate is None:
+            sample_rate = global_locate_sample_rate(rt)
+        if not query.api_key.store_sample("locate", sample_rate):
             return "not_sampled"
         item = {"api_key": query.api_key.valid_key, "source": "query",
                 "report": locate_report(query, best, fragments)}

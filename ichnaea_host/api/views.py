@@ -87,7 +87,12 @@ def check_key(api_type: str, path: str, *, required: bool, limited: bool) -> Api
     if status == "db_fail" or key is None:
         return ApiKey()
     if limited:
-        count = count_and_limit(rt, key, api_type, path, g.get("client_ip"))
+        # a locate reads the global sample rate in the same round trip to Redis
+        also_read = queueing.GLOBAL_LOCATE_SAMPLE_RATE if api_type == "locate" else None
+        count, sample_rate = count_and_limit(rt, key, api_type, path, g.get("client_ip"),
+                                             also_read=also_read)
+        if also_read is not None and count is not None:
+            g.locate_sample_rate = queueing.parse_sample_rate(sample_rate)
         if key.maxreq and count is not None:
             note(rate_quota=key.maxreq, rate_remaining=max(key.maxreq - count, 0),
                  rate_allowed=count <= key.maxreq)
@@ -131,7 +136,7 @@ def geolocate() -> Response:
     best, outcome = search_position(rt, query)
     result_metrics(rt, query, best, outcome, g.key_tags)
     note(locate_report=queueing.store_locate_query(rt, query, outcome.internal_results,
-                                                   fragments()))
+                                                   fragments(), g.get("locate_sample_rate")))
     if best is None:
         raise LocationNotFound()
     note(result_source=best.source)
