@@ -84,6 +84,8 @@ class RegionStat(BaseModel):
     gsm = peewee.IntegerField(null=True)
     wcdma = peewee.IntegerField(null=True)
     lte = peewee.IntegerField(null=True)
+    #: 5G NR cells (not in the original's table)
+    nr = peewee.IntegerField(null=True)
     blue = peewee.BigIntegerField(null=True)
     wifi = peewee.BigIntegerField(null=True)
 

@@ -215,7 +215,7 @@ def test_regions_table(browser):
     assert rows.first.locator("td").first.inner_text() == "Germany"  # most WiFis first
     headers = browser.page.locator("#region-stats thead th").all_inner_texts()
     assert [re.sub(r"\W+$", "", h) for h in headers] == \
-        ["Region", "BLEs", "GSM", "WCDMA", "LTE", "Cells", "WiFis"]
+        ["Region", "BLEs", "GSM", "WCDMA", "LTE", "NR", "Cells", "WiFis"]
     browser.screenshot("regions.png")
     browser.page.locator("#region-pager button", has_text="2").click()
     assert rows.count() == len(REGIONS) - 25

@@ -175,22 +175,25 @@ def test_stats_page(client):
 
 def test_regions_page(client):
     RegionStat.insert_many([
-        {"region": "DE", "gsm": 2, "wcdma": 1, "lte": None, "blue": None, "wifi": 4},
+        {"region": "DE", "gsm": 2, "wcdma": 1, "lte": None, "nr": None, "blue": None, "wifi": 4},
         {"region": "GB", "gsm": None, "wcdma": None, "lte": None, "blue": 1, "wifi": 1},
         {"region": "TW", "gsm": None, "wcdma": 1, "lte": None, "blue": None, "wifi": None},
         {"region": "US", "gsm": 3, "wcdma": None, "lte": None, "blue": 2, "wifi": None},
         {"region": "QQ", "gsm": None, "wcdma": None, "lte": 5, "blue": None, "wifi": None},
+        {"region": "KR", "gsm": None, "wcdma": None, "lte": 1, "nr": 2, "blue": None,
+         "wifi": None},
     ]).execute()
     body = html(client.get("/stats/regions"))
     headers = re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', body)
-    assert headers == ["Region", "BLEs", "GSM", "WCDMA", "LTE", "Cells", "WiFis"]
+    assert headers == ["Region", "BLEs", "GSM", "WCDMA", "LTE", "NR", "Cells", "WiFis"]
     rows = re.findall(r'<tr>\s*<td data-order="([^"]*)">([^<]+)</td>\s*((?:<td class="number">'
                       r'\d+</td>)+)', body)
     table = {name: (order, re.findall(r"\d+", cells)) for order, name, cells in rows}
-    assert table["Germany"] == ("germany", ["0", "2", "1", "0", "3", "4"])
-    assert table["United Kingdom"] == ("united kin", ["1", "0", "0", "0", "0", "1"])
-    assert table["Taiwan"][1] == ["0", "0", "1", "0", "1", "0"]
-    assert table["QQ"][1] == ["0", "0", "0", "5", "5", "0"]  # a code without a name
+    assert table["Germany"] == ("germany", ["0", "2", "1", "0", "0", "3", "4"])
+    assert table["United Kingdom"] == ("united kin", ["1", "0", "0", "0", "0", "0", "1"])
+    assert table["Taiwan"][1] == ["0", "0", "1", "0", "0", "1", "0"]
+    assert table["QQ"][1] == ["0", "0", "0", "5", "0", "5", "0"]  # a code without a name
+    assert table["Korea, South"][1] == ["0", "0", "0", "1", "2", "3", "0"]
     assert "shown by their code" in body
     assert list(table)[0] == "Germany"  # the most networks first
 
@@ -205,7 +208,7 @@ def region_figures(response) -> dict[str, list[str]]:
 def test_regions_page_shows_new_figures(client, runtime, make_runtime):
     RegionStat.insert(region="DE", gsm=1, wcdma=0, lte=0, blue=0, wifi=2).execute()
     assert region_figures(client.get("/stats/regions"))["Germany"] == ["0", "1", "0", "0",
-                                                                       "1", "2"]
+                                                                       "0", "1", "2"]
     assert region_figures(client.get("/stats/regions"))["Germany"][-1] == "2"
     RegionStat.update(wifi=7).where(RegionStat.region == "DE").execute()
     runtime.redis.delete(REGION_STATS_CACHE_KEY)  # as the regional statistics job does

@@ -242,8 +242,10 @@ def test_region_stats_count_stations_per_region(make_runtime):
     rt.redis.set(REGION_STATS_CACHE_KEY, b"old")
 
     assert update_statregion(rt) == 3
-    rows = {r.region: (r.gsm, r.wcdma, r.lte, r.blue, r.wifi) for r in RegionStat.select()}
-    assert rows == {"DE": (4, 0, 1, 0, 3), "FR": (0, 0, 2, 0, 1), "GB": (0, 0, 0, 1, 0)}
+    rows = {r.region: (r.gsm, r.wcdma, r.lte, r.nr, r.blue, r.wifi)
+            for r in RegionStat.select()}
+    assert rows == {"DE": (4, 0, 1, 0, 0, 3), "FR": (0, 0, 2, 0, 0, 1),
+                    "GB": (0, 0, 0, 0, 1, 0)}
     assert rt.redis.get(REGION_STATS_CACHE_KEY) is None
 
 

@@ -59,7 +59,8 @@ class CellUpdater(StationShardUpdater):
     #: the original's ``stat`` keys (observations, new stations)
     STAT_KEYS = (1, 2)
     SITE_LABELS = {"title": "Cell", "series": "MLS Cells", "region_total": "Cells",
-                   "region_columns": {"gsm": "GSM", "wcdma": "WCDMA", "lte": "LTE"}}
+                   "region_columns": {"gsm": "GSM", "wcdma": "WCDMA", "lte": "LTE",
+                                      "nr": "NR"}}
     FIELD = "cellTowers"
     SHARDS = RADIOS
     BATCH = 500
@@ -91,10 +92,10 @@ class CellUpdater(StationShardUpdater):
         return signal_weight(radio, observation.get("signal"))
 
     def region_counts(self) -> dict[str, dict[str, int]]:
-        """Cells per region for ``region_stat``, whose columns are ``gsm``,
-        ``wcdma`` and ``lte`` (it has none for NR cells yet)."""
+        """Cells per region for ``region_stat``: one column per radio table
+        (``gsm``, ``wcdma``, ``lte`` and ``nr``)."""
         counts: dict[str, dict[str, int]] = {}
-        for radio in ("gsm", "wcdma", "lte"):
+        for radio in RADIOS:
             model: Any = CELL_MODELS[radio]
             query = (model.select(model.region, fn.COUNT(SQL("*")))
                      .where(model.region.is_null(False)).group_by(model.region).tuples())

@@ -180,8 +180,8 @@ def test_region_stats_count_cells_per_radio(client, api_key, internal_export, dr
            report(BERLIN, tower(5, mcc=262)))
     drain()
     assert update_statregion(runtime) == 2
-    rows = {r.region: (r.gsm, r.wcdma, r.lte) for r in RegionStat.select()}
-    assert rows == {"GB": (2, 0, 1), "DE": (1, 0, 0)}
+    rows = {r.region: (r.gsm, r.wcdma, r.lte, r.nr) for r in RegionStat.select()}
+    assert rows == {"GB": (2, 0, 1, 1), "DE": (1, 0, 0, 0)}  # NR cells have their column
 
 
 def test_older_submit_formats(client, api_key, internal_export, drain):
