@@ -70,7 +70,8 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
-def fresh_database() -> None:
+def fresh_database() -> int:
+    """Drop and create the database; return the server's InnoDB buffer pool in MiB."""
     import pymysql
 
     from ichnaea_host.db import _parse_mysql
@@ -80,10 +81,13 @@ def fresh_database() -> None:
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        cur.execute("SELECT @@innodb_buffer_pool_size")
+        pool_mib = int(cur.fetchone()[0]) // 2**20
     conn.close()
     import redis
 
     redis.Redis.from_url(REDIS_URI).flushdb()
+    return pool_mib
 
 
 def generate(path: Path, rows: int, seed: int = 9) -> None:
@@ -130,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         generate(source, args.rows)
         print(f"generated {args.rows} rows in {time.perf_counter() - start:.1f} s "
               f"({source.stat().st_size / 1e6:.1f} MB)")
-    fresh_database()
+    pool_mib = fresh_database()
+    # the table's indexes must fit the buffer pool, or the import waits on the disk
+    print(f"MariaDB innodb_buffer_pool_size: {pool_mib} MiB")
     ichnaea("db", "upgrade")
     print(f"load average {load()} before the import")
 
