@@ -12,31 +12,13 @@ world's queries; this radius holds it for about 95 % (``bench/README.md``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
-
 import peewee
 
-from ichnaea_host.interfaces import Position
-from ichnaea_host.station_search import (
-    MacPositionSource,
-    complete_linkage,
-    distance_matrix,
-)
-from ichnaea_host.station_search import aggregate as aggregate_stations
+from ichnaea_host.station_search import MacPositionSource
 
 from .mac import shard_of
 from .models import SHARD_MODELS
 from .settings import BlueSettings
-
-__all__ = ["BluePositionSource", "aggregate", "complete_linkage", "distance_matrix"]
-
-
-def aggregate(members: Sequence[Any], lookups: dict[str, dict[str, Any]], now: datetime,
-              settings: BlueSettings) -> Position:
-    """One Bluetooth position from a cluster of beacons."""
-    return aggregate_stations(members, lookups, now, settings, "blue")
 
 
 class BluePositionSource(MacPositionSource):

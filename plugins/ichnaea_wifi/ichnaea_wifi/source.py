@@ -11,31 +11,13 @@ and its shard tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
-
 import peewee
 
-from ichnaea_host.interfaces import Position
-from ichnaea_host.station_search import (
-    MacPositionSource,
-    complete_linkage,
-    pairwise_distances,
-)
-from ichnaea_host.station_search import aggregate as aggregate_stations
+from ichnaea_host.station_search import MacPositionSource
 
 from .mac import shard_of
 from .models import SHARD_MODELS
 from .settings import WifiSettings
-
-__all__ = ["WifiPositionSource", "aggregate", "complete_linkage", "pairwise_distances"]
-
-
-def aggregate(members: Sequence[Any], lookups: dict[str, dict[str, Any]], now: datetime,
-              settings: WifiSettings) -> Position:
-    """One wifi position from a cluster of access points."""
-    return aggregate_stations(members, lookups, now, settings, "wifi")
 
 
 class WifiPositionSource(MacPositionSource):

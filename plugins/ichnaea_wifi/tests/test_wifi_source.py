@@ -14,10 +14,10 @@ from ichnaea_host.app import create_app
 from ichnaea_host.geo import distance
 from ichnaea_host.plugins import build_plugin_host
 from ichnaea_host.settings import ConfigError, Settings, load_plugin_settings
+from ichnaea_host.station_search import complete_linkage, pairwise_distances
 from ichnaea_wifi.mac import shard_of
 from ichnaea_wifi.models import SHARD_MODELS
 from ichnaea_wifi.settings import WifiSettings
-from ichnaea_wifi.source import complete_linkage, pairwise_distances
 
 LAT, LON = 51.5, -0.1
 M_LAT = 1 / 111_250  # about one metre of latitude, in degrees
