@@ -6,7 +6,9 @@ original service's format (gzipped CSV, CRLF lines, the header of
 into a database of its own (dropped and rebuilt, then ``ichnaea db
 upgrade``), and times ``ichnaea cells export --full --output DIR`` on the
 same cells. Goals: import at least 30,000 rows/s, export of 1M cells under
-30 s.
+30 s. Besides the wall times it prints the CPU time per row of each command
+and of the local MariaDB server (from ``/proc``; the server's figure counts
+whatever else it served meanwhile).
 
 Environment: ``BENCH_IMPORT_DB_URI`` (default
 ``mysql+pymysql://root@127.0.0.1:3306/ichnaea_bench_import``),
@@ -19,6 +21,7 @@ import argparse
 import calendar
 import gzip
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,17 +55,42 @@ def env() -> dict[str, str]:
     return out
 
 
-def ichnaea(*args: str) -> float:
-    """Run one ``ichnaea`` command; its wall time in seconds."""
+def ichnaea(*args: str, rows: int = 0) -> float:
+    """Run one ``ichnaea`` command; its wall time in seconds. With ``rows``,
+    also prints the CPU time per row of the command and of the database
+    server (the server's includes whatever else it served meanwhile)."""
+    server = server_cpu()
+    ours = children_cpu()
     start = time.perf_counter()
     done = subprocess.run([str(Path(sys.executable).parent / "ichnaea"), *args], env=env(),
                           capture_output=True, text=True, check=False)
     took = time.perf_counter() - start
+    ours = children_cpu() - ours
+    server = server_cpu() - server
     if done.returncode:
         raise SystemExit(f"ichnaea {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    print(f"  $ ichnaea {' '.join(args)}: {(done.stdout.strip().splitlines() or [''])[-1]}")
+    for line in done.stdout.strip().splitlines()[-3:]:
+        print(f"  $ ichnaea {' '.join(args)}: {line}")
     print(f"    (load average {load()} at the end; the figures depend on it)")
+    if rows:
+        print(f"    CPU per row: ichnaea {ours / rows * 1e6:.1f} us, "
+              f"MariaDB {server / rows * 1e6:.1f} us (CPU seconds {ours:.1f} and {server:.1f})")
     return took
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu() -> float:
+    """CPU seconds of the local MariaDB server so far (0 when it cannot be read)."""
+    try:
+        pid = Path("/run/mysqld/mysqld.pid").read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load() -> str:
@@ -140,13 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     ichnaea("db", "upgrade")
     print(f"load average {load()} before the import")
 
-    took = ichnaea("cells", "import", str(source))
+    took = ichnaea("cells", "import", str(source), rows=args.rows)
     print(f"import: {args.rows} rows in {took:.1f} s = {args.rows / took:,.0f} rows/s "
           f"(goal >= 30,000 rows/s)")
 
     out = VAR / "export"
     shutil.rmtree(out, ignore_errors=True)
-    took = ichnaea("cells", "export", "--full", "--output", str(out))
+    took = ichnaea("cells", "export", "--full", "--output", str(out), rows=args.rows)
     files = list(out.glob("*.csv.gz"))
     with gzip.open(files[0], "rt") as f:
         written = sum(1 for _ in f) - 1

@@ -22,7 +22,7 @@ from ichnaea_host.interfaces import HostContext
 from ichnaea_host.log import get_logger
 from ichnaea_host.stations import utcnow
 
-from .cells import AREAID_BYTES, RADIO_CODES, decode_areaid
+from .cells import AREAID_BYTES, CELLID_BYTES, RADIO_CODES, decode_areaid
 from .models import CELL_MODELS, CellArea
 from .settings import CellSettings
 from .updater import area_queue
@@ -74,9 +74,10 @@ def area_values(areaid: str, row: Any, now: datetime) -> dict[str, Any] | None:
     """The new column values of one area, or None when it has no cell with a position."""
     area = decode_areaid(areaid)
     model: Any = CELL_MODELS[area["radio"]]
+    # the area id is the first part of its cells' ids: a range of the primary key
+    rest = CELLID_BYTES - AREAID_BYTES
     cells = list(model.select().where(
-        model.radio == RADIO_CODES[area["radio"]], model.mcc == area["mcc"],
-        model.mnc == area["mnc"], model.lac == area["lac"],
+        model.cellid.between(areaid + "00" * rest, areaid + "ff" * rest),
         model.lat.is_null(False), model.lon.is_null(False)))
     if not cells:
         return None

@@ -15,6 +15,11 @@ batches are written at once while the next one is read. The areas of written
 cells are queued for the area job. A file that cannot be read to its end (a
 truncated gzip, a malformed line) stops the import at that line: the batches
 before it stay written, the rows of the unfinished batch do not.
+
+On MySQL, the command loads the tables an import is large for in bulk
+(:mod:`.bulk`): their secondary indexes are dropped for the import and
+rebuilt after it, and their batches skip the look-up of known cells until
+one turns up.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import csv
 import gzip
 import io
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -319,7 +324,8 @@ def _seconds(value: datetime | str | int | None) -> int | None:
 
 
 class CellAdded(Exception):
-    """A cell looked up as new was added by another writer before the insert."""
+    """A cell taken for new was already stored: added by another writer after
+    the look-up, or known when the look-up was skipped."""
 
 
 @dataclass
@@ -341,7 +347,14 @@ class CellWriter:
     the file's columns only where the file's row is still the newer one, so
     a cell another writer changed in the meantime keeps the newer of the two
     rows; the other known cells are left alone. Both statements are built by
-    hand: peewee's query objects cost more than the database's work.
+    hand: peewee's query objects cost more than the database's work. Rows go
+    in in key order, the order of the table's primary key.
+
+    A table loaded in bulk (``unseen``) started empty or small: its batches
+    are first written without the look-up, every cell taken for new. The
+    first batch that meets a stored cell fails on the primary key, is rolled
+    back and written again with the look-up, as are the table's later
+    batches.
     """
 
     #: rows per statement (SQLite allows 32,766 parameters a statement)
@@ -349,9 +362,11 @@ class CellWriter:
     #: batches looked at again after another writer added one of their cells
     ATTEMPTS = 3
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, unseen: Iterable[str] = ()) -> None:
         self.db = db
         self.mysql = isinstance(db, peewee.MySQLDatabase)
+        #: the tables whose batches are written without the look-up
+        self.unseen = set(unseen)
         self.regions = geocode.CellRegions()
         q = self.quote
         self.columns = ", ".join(map(q, INSERTED_COLUMNS))
@@ -379,8 +394,9 @@ class CellWriter:
             if kept is None or kept.modified <= cell.modified:
                 newest[cell.key] = cell
         by_table: dict[str, list[Cell]] = {}
-        for cell in newest.values():
-            by_table.setdefault(CELL_MODELS[cell.radio]._meta.table_name, []).append(cell)
+        for key in sorted(newest):
+            cell = newest[key]
+            by_table.setdefault(TABLES[cell.radio], []).append(cell)
 
         def transaction() -> BatchResult:
             result = BatchResult(unchanged=len(cells) - len(newest))
@@ -389,16 +405,21 @@ class CellWriter:
                     self._write_table(table, rows, result)
             return result
 
-        for attempt in range(1, self.ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 return retry_on_lock(transaction)
-            except CellAdded:
-                if attempt == self.ATTEMPTS:
+            except CellAdded as exc:
+                if exc.args[0] in self.unseen:
+                    self.unseen.discard(exc.args[0])  # not counted as an attempt
+                elif attempt == self.ATTEMPTS:
                     raise
-        raise AssertionError("unreachable")
+                else:
+                    attempt += 1
 
     def _write_table(self, table: str, cells: list[Cell], result: BatchResult) -> None:
-        stored = self._stored(table, [cell.key for cell in cells])
+        unseen = table in self.unseen
+        stored = {} if unseen else self._stored(table, [cell.key for cell in cells])
         new: list[Cell] = []
         newer: list[Cell] = []
         for cell in cells:
@@ -421,7 +442,7 @@ class CellWriter:
             try:
                 self._insert(table, inserts[start:start + self.CHUNK], "")
             except peewee.IntegrityError as exc:
-                raise CellAdded(table) from exc
+                raise CellAdded(table if unseen else None) from exc
         for start in range(0, len(updates), self.CHUNK):
             self._insert(table, updates[start:start + self.CHUNK],
                          self.update.format(table=self.quote(table)))
@@ -455,6 +476,8 @@ class CellWriter:
             self.db.execute_sql(f"{insert}{', '.join([marks] * len(rows))} {conflict}", params)
 
 
+#: the table of each radio
+TABLES = {radio: model._meta.table_name for radio, model in CELL_MODELS.items()}
 #: the columns an import writes, in the order of :func:`_mysql_row` and :func:`_sqlite_row`
 INSERTED_COLUMNS = ("cellid", "radio", "mcc", "mnc", "lac", "cid", "psc", "lat", "lon",
                     "max_lat", "min_lat", "max_lon", "min_lon", "region", "radius",
@@ -472,7 +495,7 @@ def _mysql_row(cell: Cell, region: str | None) -> str:
         lat_ += "e0"
     if "e" not in lon_:
         lon_ += "e0"
-    return (f"(X'{key:026x}',{RADIO_CODES[radio]},{mcc},{mnc},{lac},{cid},"
+    return (f"(X'{key:026x}',{key >> 96},{mcc},{mnc},{lac},{cid},"  # the radio's code
             f"{'NULL' if psc is None else psc},{lat_},{lon_},{lat_},{lat_},{lon_},{lon_},"
             f"{'NULL' if region is None else repr(region)},"
             f"{'NULL' if radius is None else radius},{'NULL' if samples is None else samples},"
@@ -496,9 +519,10 @@ class BatchRunner:
     the counts stay exact. SQLite writes each batch as it is read.
     """
 
-    def __init__(self, context: HostContext, writers: int, stats: ImportStats) -> None:
+    def __init__(self, context: HostContext, writers: int, stats: ImportStats,
+                 bulk: Iterable[str] = ()) -> None:
         self.db = context.db.rw
-        self.cells = CellWriter(self.db)
+        self.cells = CellWriter(self.db, unseen=bulk)
         self.areas = area_queue(context)
         self.stats = stats
         self.threads = (ThreadPoolExecutor(writers, "cell-import")
@@ -553,13 +577,15 @@ class BatchRunner:
 
 
 def import_file(context: HostContext, path: Path, *, batch: int = BATCH,
-                writers: int = WRITERS,
-                progress: Callable[[int], Any] | None = None) -> ImportStats:
+                writers: int = WRITERS, progress: Callable[[int], Any] | None = None,
+                bulk: Iterable[str] = ()) -> ImportStats:
     """Import one file; raises :class:`ImportError_` (after the batches before
-    the bad line were written) when it cannot be read to its end."""
+    the bad line were written) when it cannot be read to its end. ``bulk``
+    names the tables loaded in bulk (see :mod:`.bulk`)."""
     stats = ImportStats()
     pending: list[Cell] = []
-    with BatchRunner(context, writers, stats) as runner, open_text(path, progress) as text:
+    with (BatchRunner(context, writers, stats, bulk) as runner,
+          open_text(path, progress) as text):
         for _line, cell in read_cells(text, stats):
             pending.append(cell)
             if len(pending) >= batch:
@@ -602,26 +628,42 @@ def make_group() -> Any:
     @click.pass_context
     def import_command(ctx: click.Context, files: tuple[Path, ...], batch: int,
                        writers: int) -> None:
-        """Import cell export files (the original's or OpenCellID's, .csv or .csv.gz)."""
+        """Import cell export files (the original's or OpenCellID's, .csv or .csv.gz).
+
+        On MySQL, an import of many rows into tables holding fewer is a bulk
+        load: the tables' secondary indexes are dropped for it and rebuilt
+        after it."""
+        from .bulk import bulk_load, count_lines
+
         rt = _runtime(ctx)
         total = ImportStats()
-        for path in files:
-            with click.progressbar(length=path.stat().st_size,
-                                   label=f"Importing {path.name}") as bar:
-                try:
-                    stats = import_file(rt, path, batch=batch, writers=writers,
-                                        progress=bar.update)
-                except ImportError_ as exc:
-                    click.echo(f"ichnaea: {path}: {exc} (the rows before its batch are "
-                               "imported)", err=True)
-                    ctx.exit(1)
-            click.echo(f"{path.name}: {stats.summary()}")
-            for name in ("new", "updated", "unchanged", "cdma", "invalid", "areas"):
-                setattr(total, name, getattr(total, name) + getattr(stats, name))
-            total.invalid_lines.extend(stats.invalid_lines)
-            del total.invalid_lines[SHOW_INVALID:]
+        with bulk_load(rt, count_lines(files) if rt.db.is_mysql else 0, click.echo) as bulk:
+            for path in files:
+                with click.progressbar(length=path.stat().st_size,
+                                       label=f"Importing {path.name}") as bar:
+                    try:
+                        stats = import_file(rt, path, batch=batch, writers=writers,
+                                            progress=bar.update, bulk=bulk)
+                    except ImportError_ as exc:
+                        click.echo(f"ichnaea: {path}: {exc} (the rows before its batch are "
+                                   "imported)", err=True)
+                        ctx.exit(1)
+                click.echo(f"{path.name}: {stats.summary()}")
+                for name in ("new", "updated", "unchanged", "cdma", "invalid", "areas"):
+                    setattr(total, name, getattr(total, name) + getattr(stats, name))
+                total.invalid_lines.extend(stats.invalid_lines)
+                del total.invalid_lines[SHOW_INVALID:]
         if len(files) > 1:
             click.echo(f"total: {total.summary()}")
+
+    @cells_group.command("restore-indexes")
+    @click.pass_context
+    def restore_command(ctx: click.Context) -> None:
+        """Restore the cell tables' indexes a stopped bulk import left dropped."""
+        from .bulk import restore_indexes
+
+        if restore_indexes(_runtime(ctx), click.echo) == {}:
+            click.echo("the cell tables have all their indexes")
 
     @cells_group.command("export")
     @click.option("--full", "kind", flag_value="full", default=True,

@@ -2,8 +2,9 @@
 
 Each radio's table has the station columns every network kind has, keyed by
 the 13-byte cell id, plus the cell's identity as plain columns (radio, mcc,
-mnc, lac, cid, psc), as in the public cell export. ``cell_area`` keeps one
-row per location area, computed from its cells.
+mnc, lac, cid, psc), as in the public cell export; the cell id encodes the
+identity, so a look-up by identity or by area is one by the primary key.
+``cell_area`` keeps one row per location area, computed from its cells.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def cell_model(radio: str) -> type[peewee.Model]:
     }
     attrs["Meta"] = type("Meta", (), {
         "table_name": table,
-        "indexes": ((("lat", "lon"), False),
-                    (("radio", "mcc", "mnc", "lac", "cid"), True)),
+        # no index on the identity columns: the primary key encodes them
+        "indexes": ((("lat", "lon"), False),),
     })
     return type(f"Cell_{radio}", (BaseModel,), attrs)
 

@@ -248,3 +248,119 @@ def test_remembered_regions_match_the_exact_look_up():
         lat, lon = rng.uniform(-60, 70), rng.uniform(-180, 180)
         mcc = rng.choice(mccs)
         assert remembered.region(lat, lon, mcc) == geocode.region_for_cell(lat, lon, mcc)
+
+
+# ---------------------------------------------------------------------------
+# bulk loads (MySQL): secondary indexes dropped for a large import, always restored
+
+
+def lte_rows(cids, modified=T0):
+    return [f"LTE,234,10,5001,{cid},1,-0.1,51.5,100,1,1,{T0},{modified}," for cid in cids]
+
+
+def missing_indexes(runtime):
+    from ichnaea_cell.bulk import TABLES, IndexKeeper
+
+    keeper = IndexKeeper(runtime.db.rw)
+    try:
+        return {table: [i.name for i in keeper.missing(table)] for table in TABLES
+                if keeper.missing(table)}
+    finally:
+        keeper.close()
+
+
+def test_identity_index_is_gone(runtime):
+    """Migration 002: the primary key is the only index on a cell's identity."""
+    for model in CELL_MODELS.values():
+        table = model._meta.table_name
+        indexes = runtime.db.rw.get_indexes(table)
+        assert not [i for i in indexes if i.columns[:1] == ["radio"]], indexes
+        assert {tuple(i.columns) for i in indexes} >= {("created",), ("modified",),
+                                                       ("region",), ("lat", "lon")}
+
+
+def test_bulk_load(runtime, invoke, backend, tmp_path, monkeypatch):
+    from ichnaea_cell import bulk
+
+    monkeypatch.setattr(bulk, "BULK_MIN_ROWS", 5)
+    # two known cells, written row by row (too few lines for a bulk load)
+    assert "2 new" in invoke("cells", "import", write(tmp_path / "a.csv", lte_rows([1, 2]))).output
+    # more lines than the tables hold: a bulk load; cell 2 is known and newer in the file
+    path = write(tmp_path / "b.csv", [HEADER, *lte_rows([2, 3, 4, 5, 6], modified=T0 + 60)])
+    result = invoke("cells", "import", path, "--batch", "2")
+    assert result.exit_code == 0, result.output
+    assert "5 new" not in result.output and "4 new, 1 updated, 0 unchanged" in result.output
+    if backend == "sqlite":
+        assert "bulk" not in result.output
+        return
+    assert "bulk load (6 lines" in result.output and "cell_lte" in result.output
+    assert "rebuilt the indexes" in result.output
+    assert missing_indexes(runtime) == {}
+    assert cell("lte", 234, 10, 5001, 2).modified == datetime(2023, 11, 14, 22, 14, 20)
+    assert count("lte") == 6
+
+
+def test_bulk_load_restores_the_indexes_when_the_file_is_malformed(runtime, invoke, backend,
+                                                                    tmp_path, monkeypatch):
+    from ichnaea_cell import bulk
+
+    if backend == "sqlite":
+        pytest.skip("MySQL only")
+    monkeypatch.setattr(bulk, "BULK_MIN_ROWS", 5)
+    data = gzip.compress(("\r\n".join([HEADER, *lte_rows(range(1, 2001))]) + "\r\n").encode())
+    path = tmp_path / "broken.csv.gz"
+    path.write_bytes(data[: len(data) * 3 // 4])
+    result = invoke("cells", "import", str(path), "--batch", "500")
+    assert result.exit_code == 1 and "line " in result.output
+    assert "bulk load" in result.output and "rebuilt the indexes" in result.output
+    assert missing_indexes(runtime) == {}
+    assert count("lte") % 500 == 0 and count("lte") < 2000
+
+
+def test_indexes_a_stopped_bulk_load_dropped_are_restored(runtime, invoke, backend, tmp_path):
+    """A bulk load killed before its rebuild: the next import restores the
+    indexes, and so does ``ichnaea cells restore-indexes``."""
+    from ichnaea_cell.bulk import IndexKeeper
+
+    if backend == "sqlite":
+        pytest.skip("MySQL only")
+    keeper = IndexKeeper(runtime.db.rw)
+    try:
+        assert keeper.drop("cell_lte") == 4 and keeper.drop("cell_gsm") == 4
+        assert set(missing_indexes(runtime)) == {"cell_lte", "cell_gsm"}
+        result = invoke("cells", "import", write(tmp_path / "a.csv", lte_rows([1])))
+        assert result.exit_code == 0, result.output
+        assert "restored the indexes an interrupted bulk load had dropped: cell_gsm (4), " \
+               "cell_lte (4)" in result.output
+        assert missing_indexes(runtime) == {}
+
+        keeper.drop("cell_nr")
+        result = invoke("cells", "restore-indexes")
+        assert "cell_nr (4)" in result.output and missing_indexes(runtime) == {}
+        assert "all their indexes" in invoke("cells", "restore-indexes").output
+    finally:
+        keeper.restore()
+        keeper.close()
+
+
+def test_an_import_during_a_bulk_load_leaves_the_indexes_alone(runtime, invoke, backend,
+                                                               tmp_path, monkeypatch):
+    from ichnaea_cell import bulk
+
+    if backend == "sqlite":
+        pytest.skip("MySQL only")
+    monkeypatch.setattr(bulk, "BULK_MIN_ROWS", 1)
+    other = bulk.IndexKeeper(runtime.db.rw)  # another import's bulk load, under way
+    try:
+        assert other.lock()
+        other.drop("cell_lte")
+        result = invoke("cells", "import", write(tmp_path / "a.csv", lte_rows([1, 2])))
+        assert result.exit_code == 0, result.output
+        assert "another import is loading the cell tables in bulk" in result.output
+        assert "2 new" in result.output and list(missing_indexes(runtime)) == ["cell_lte"]
+        assert "under way" in invoke("cells", "restore-indexes").output
+        assert list(missing_indexes(runtime)) == ["cell_lte"]
+    finally:
+        other.restore()
+        other.close()
+    assert missing_indexes(runtime) == {}
