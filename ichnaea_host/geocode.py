@@ -82,6 +82,14 @@ class Shapes:
         t = np.clip(t, 0.0, 1.0)
         return float(np.sqrt((ax + t * dx) ** 2 + (ay + t * dy) ** 2).min())
 
+    @functools.cached_property
+    def polygons_of(self) -> dict[str, list[int]]:
+        """The polygons of every region, by code."""
+        found: dict[str, list[int]] = defaultdict(list)
+        for index, code in enumerate(self.codes):
+            found[code].append(index)
+        return dict(found)
+
     def codes_containing(self, lat: float, lon: float,
                          codes: set[str] | None = None) -> list[str]:
         found = {self.codes[i] for i in self.candidates(lat, lon, codes)
@@ -183,7 +191,7 @@ def region(lat: float, lon: float) -> str | None:
     if inside:
         return inside[0]
     distances = {code: min(shapes.border_distance(i, lat, lon)
-                           for i, owner in enumerate(shapes.codes) if owner == code)
+                           for i in shapes.polygons_of.get(code, ()))
                  for code in near}
     return min(sorted(distances), key=lambda code: distances[code])
 
@@ -234,6 +242,7 @@ class RegionGrid:
 
     def __init__(self) -> None:
         self._memo: dict[tuple[int, int, int], Any] = {}
+        self._exact: dict[tuple[float, float], str | None] = {}
 
     def region(self, lat: float, lon: float) -> str | None:
         if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):  # NaN too
@@ -248,7 +257,15 @@ class RegionGrid:
                 found = memo[key] = _square_region(*key)
             if found is not _VARIES:
                 return found  # type: ignore[no-any-return]
-        return region(lat, lon)
+        # a border crosses the square: looked up exactly, and remembered for
+        # the same position (the networks first seen in one report share it)
+        key = (lat, lon)
+        found = self._exact.get(key, _MISSING)
+        if found is _MISSING:
+            if len(self._exact) >= self.LIMIT:
+                self._exact.clear()
+            found = self._exact[key] = region(lat, lon)
+        return found  # type: ignore[no-any-return]
 
 
 def _square(scale: int, row: int, column: int

@@ -380,8 +380,9 @@ class Exporter(PluginClass):
     RETRIABLE: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
     #: one queue per (source, api key) instead of one per export
     PARTITIONED: ClassVar[bool] = False
-    #: take at least this many items per run when the queue is ready (0: the
-    #: export's batch); for exporters whose output does not depend on batch sizes
+    #: items per run when the queue is ready: this many, or the export's batch
+    #: when that is larger (0: the export's batch, however large the backlog);
+    #: for exporters whose output does not depend on batch sizes
     MIN_TAKE: ClassVar[int] = 0
 
     def __init__(self, context: HostContext, config: Any, queue_key: str) -> None:
