@@ -14,11 +14,11 @@ locate needs; the export and the region counts scan the table meanwhile.
 The indexes always come back. The load holds a named server lock
 (``GET_LOCK``) on a connection of its own from before the drop to after the
 rebuild; the server releases it when that connection ends, the process's
-death included. Whoever takes the lock next (the next import, or ``ichnaea
-cells restore-indexes``) first restores every index the models declare that
-a table lacks. An import that finds the lock taken by another import
-neither drops nor restores anything and loads row by row. SQLite databases
-are never changed.
+death included. Whoever takes the lock next (the next import, the worker's
+hourly check :func:`run`, or ``ichnaea cells restore-indexes``) first
+restores every index the models declare that a table lacks. An import
+that finds the lock taken by another import neither drops nor restores
+anything and loads row by row. SQLite databases are never changed.
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ BULK_MIN_ROWS = 100_000
 LOCK = "ichnaea_cell_bulk_load:"
 #: seconds a schema change waits for the transactions under way on its table
 LOCK_WAIT = 30
+#: the periodic job that restores what a killed bulk load left dropped
+JOB_NAME = "cell_restore_indexes"
+INTERVAL = 3600.0
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,13 @@ def restore_indexes(context: HostContext,
         return _restore_leftovers(keeper, notify)
     finally:
         keeper.close()
+
+
+def run(context: HostContext) -> bool:
+    """The periodic job: restore the indexes a killed bulk load left dropped,
+    unless a bulk load is under way (MySQL; nothing to do on SQLite)."""
+    restore_indexes(context, lambda message: log.info("cell_indexes_check", message=message))
+    return False
 
 
 @contextmanager

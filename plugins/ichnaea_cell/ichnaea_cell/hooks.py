@@ -39,10 +39,11 @@ def ichnaea_register_location_sources() -> list[Any]:
 
 @hookimpl
 def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
-    from . import area, export
+    from . import area, bulk, export
 
     return [
         PeriodicJob(name=area.JOB_NAME, interval=area.INTERVAL, run=area.run, drain=True),
+        PeriodicJob(name=bulk.JOB_NAME, interval=bulk.INTERVAL, run=bulk.run),
         PeriodicJob(name=export.DIFF_JOB, interval=export.DIFF_INTERVAL, run=export.run_diff),
         PeriodicJob(name=export.FULL_JOB, interval=export.FULL_INTERVAL, run=export.run_full),
     ]

@@ -364,3 +364,24 @@ def test_an_import_during_a_bulk_load_leaves_the_indexes_alone(runtime, invoke, 
         other.restore()
         other.close()
     assert missing_indexes(runtime) == {}
+
+
+def test_the_worker_restores_what_a_killed_bulk_load_left_dropped(runtime, backend):
+    """The hourly job puts back the indexes of a bulk load killed before its
+    rebuild; on SQLite it has nothing to do."""
+    from ichnaea_cell.bulk import IndexKeeper
+
+    job = runtime.plugins.periodic_jobs["cell_restore_indexes"]
+    assert job.interval == 3600 and not job.drain
+    if backend == "sqlite":
+        assert job.run(runtime) is False
+        return
+    keeper = IndexKeeper(runtime.db.rw)
+    try:
+        assert keeper.drop("cell_wcdma") == 4
+        assert list(missing_indexes(runtime)) == ["cell_wcdma"]
+        assert job.run(runtime) is False
+        assert missing_indexes(runtime) == {}
+    finally:
+        keeper.restore()
+        keeper.close()
