@@ -23,6 +23,7 @@ anything and loads row by row. SQLite databases are never changed.
 
 from __future__ import annotations
 
+import gzip
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ichnaea_host.interfaces import HostContext
 from ichnaea_host.log import get_logger
@@ -73,28 +74,18 @@ TABLES = {model._meta.table_name: model for model in CELL_MODELS.values()}
 
 def count_lines(paths: Iterable[Path]) -> int:
     """Lines of the files (gunzipped); a file that cannot be read to its end
-    counts up to where it breaks (the import stops there too)."""
+    counts up to about where it breaks (the import stops there too)."""
     lines = 0
     for path in paths:
         with open(path, "rb") as raw:
-            blocks = iter(lambda: raw.read(1 << 20), b"")
+            gzipped = raw.peek(2)[:2] == b"\x1f\x8b"
+            stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if gzipped else raw
             try:
-                for block in _gunzipped(blocks) if raw.peek(2)[:2] == b"\x1f\x8b" else blocks:
+                while block := stream.read(1 << 16):
                     lines += block.count(b"\n")
-            except zlib.error:
+            except (EOFError, OSError, zlib.error):
                 pass
     return lines
-
-
-def _gunzipped(blocks: Iterator[bytes]) -> Iterator[bytes]:
-    """The data of a gzip file's blocks, member after member, as far as it goes."""
-    inflater = zlib.decompressobj(wbits=31)
-    for block in blocks:
-        while block:
-            yield inflater.decompress(block)
-            block = inflater.unused_data  # the start of the next member
-            if block:
-                inflater = zlib.decompressobj(wbits=31)
 
 
 class IndexKeeper:
