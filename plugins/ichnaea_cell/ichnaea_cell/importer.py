@@ -396,7 +396,7 @@ class CellWriter:
         by_table: dict[str, list[Cell]] = {}
         for key in sorted(newest):
             cell = newest[key]
-            by_table.setdefault(TABLES[cell.radio], []).append(cell)
+            by_table.setdefault(TABLE_OF_RADIO[cell.radio], []).append(cell)
 
         def transaction() -> BatchResult:
             result = BatchResult(unchanged=len(cells) - len(newest))
@@ -477,7 +477,7 @@ class CellWriter:
 
 
 #: the table of each radio
-TABLES = {radio: model._meta.table_name for radio, model in CELL_MODELS.items()}
+TABLE_OF_RADIO = {radio: model._meta.table_name for radio, model in CELL_MODELS.items()}
 #: the columns an import writes, in the order of :func:`_mysql_row` and :func:`_sqlite_row`
 INSERTED_COLUMNS = ("cellid", "radio", "mcc", "mnc", "lac", "cid", "psc", "lat", "lon",
                     "max_lat", "min_lat", "max_lon", "min_lon", "region", "radius",
