@@ -162,10 +162,6 @@ class Cell(NamedTuple):
     created: int
     modified: int
 
-    @property
-    def areaid(self) -> bytes:
-        return (self.key >> 40).to_bytes(AREAID_BYTES, "big")
-
 
 def _int(value: str, low: int, high: int) -> int:
     try:
@@ -207,7 +203,7 @@ def parse_row(row: list[str]) -> Cell | None:
         return parse_any_row(row)
     lac_low, lac_high = LAC_RANGE[radio]
     cid_low, cid_high = CID_RANGE[radio]
-    if not (len(row) <= 14 and mcc in geocode.valid_mccs() and 0 <= mnc <= 999
+    if not (len(row) <= 14 and mcc in _VALID_MCCS and 0 <= mnc <= 999
             and lac_low <= lac <= lac_high and cid_low <= cid <= cid_high
             and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
             and 0 <= radius <= 2**62 and 0 <= samples <= 2**62
@@ -218,9 +214,16 @@ def parse_row(row: list[str]) -> Cell | None:
         radio = "wcdma"  # as the query path does: a 28-bit UTRAN cell id
     if psc is not None and not PSC_RANGE[radio][0] <= psc <= PSC_RANGE[radio][1]:
         psc = None
-    key = RADIO_CODES[radio] << 96 | mcc << 80 | mnc << 64 | lac << 40 | cid
-    return Cell(key, radio, mcc, mnc, lac, cid, psc, lat, lon, min(radius, MAX_RADIUS),
-                samples, created, modified)
+    # tuple.__new__ directly: Cell(...) would add a Python call a row
+    return _new_cell(Cell, (RADIO_CODES[radio] << 96 | mcc << 80 | mnc << 64 | lac << 40 | cid,
+                            radio, mcc, mnc, lac, cid, psc, lat, lon,
+                            radius if radius < MAX_RADIUS else MAX_RADIUS, samples,
+                            created, modified))
+
+
+_new_cell = tuple.__new__
+#: :func:`geocode.valid_mccs`, fixed for the life of the process
+_VALID_MCCS = geocode.valid_mccs()
 
 
 def parse_any_row(row: list[str]) -> Cell | None:
@@ -260,35 +263,50 @@ def parse_any_row(row: list[str]) -> Cell | None:
                 _int(row[11], 0, MAX_TIME), _int(row[12], 0, MAX_TIME))
 
 
-def read_cells(text: IO[str], stats: ImportStats) -> Iterator[tuple[int, Cell]]:
-    """(line number, cell) of every importable row; counts the others."""
-    reader = csv.reader(text)
+def read_cells(text: IO[str], stats: ImportStats, batch: int = BATCH
+               ) -> Iterator[list[Cell]]:
+    """The importable rows, ``batch`` cells at a time; counts the others.
+
+    Raises :class:`ImportError_` at a line that cannot be read (a truncated
+    gzip, a malformed CSV line), after the whole batches before it; the
+    cells of the unfinished batch are not yielded."""
+    cells: list[Cell] = []
     line = 0
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except (OSError, EOFError, csv.Error, UnicodeDecodeError, ValueError) as exc:
-            raise ImportError_(line + 1, f"{type(exc).__name__}: {exc}") from exc
-        line = reader.line_num
-        if line == 1 and [c.strip().lower() for c in row] == [h.lower() for h in HEADER]:
-            continue
-        if not row:
-            continue
-        if not row[0].strip():
-            if any(c.strip() for c in row):  # a row of blanks is no row
-                stats.add_invalid(line)
-            continue
-        try:
-            cell = parse_row(row)
-        except (InvalidRow, OverflowError):
-            stats.add_invalid(line)
-            continue
-        if cell is None:
-            stats.cdma += 1
-            continue
-        yield line, cell
+    try:
+        for line, text_line in enumerate(text, 1):
+            # the exports quote nothing: a line is split at its commas, a
+            # line with a quote is read by the csv module (a quoted field
+            # that spans lines makes an invalid row)
+            row = (text_line.rstrip("\r\n").split(",") if '"' not in text_line
+                   else next(csv.reader([text_line]), []))
+            try:
+                cell = parse_row(row)
+            except (InvalidRow, OverflowError):
+                _odd_row(row, line, stats)
+                continue
+            if cell is None:
+                stats.cdma += 1
+                continue
+            cells.append(cell)
+            if len(cells) >= batch:
+                yield cells
+                cells = []
+    except (OSError, EOFError, csv.Error, UnicodeDecodeError, ValueError) as exc:
+        # the rows of the unfinished batch are not imported
+        raise ImportError_(line + 1, f"{type(exc).__name__}: {exc}") from exc
+    if cells:
+        yield cells
+
+
+def _odd_row(row: list[str], line: int, stats: ImportStats) -> None:
+    """A row that is no cell: an empty line, the header or a row of blanks
+    (skipped), or an invalid row (counted)."""
+    if not row:
+        return
+    if line == 1 and [c.strip().lower() for c in row] == [h.lower() for h in HEADER]:
+        return
+    if any(c.strip() for c in row):
+        stats.add_invalid(line)
 
 
 # ---------------------------------------------------------------------------
@@ -333,8 +351,9 @@ class BatchResult:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
-    #: the areas of the cells written, to queue for the area job
-    areas: set[bytes] = field(default_factory=set)
+    #: the areas of the cells written (area ids as integers: ``key >> 40``),
+    #: to queue for the area job
+    areas: set[int] = field(default_factory=set)
 
 
 class CellWriter:
@@ -431,7 +450,7 @@ class CellWriter:
                     result.unchanged += 1
                     continue
                 newer.append(cell)
-            result.areas.add(cell.areaid)
+            result.areas.add(cell.key >> 40)
         result.new += len(new)
         result.updated += len(newer)
         region = self.regions.region
@@ -488,15 +507,16 @@ def _mysql_row(cell: Cell, region: str | None) -> str:
     """The row as MySQL literals (pymysql's parameter escaping costs more than the insert).
 
     Positions are DOUBLE literals (``e0``): a plain decimal would be read as
-    a DECIMAL first. Region codes are two capital letters."""
-    key, radio, mcc, mnc, lac, cid, psc, lat, lon, radius, samples, created, modified = cell
+    a DECIMAL first. The bounding box names the row's own ``lat`` and
+    ``lon``, set earlier in the row. Region codes are two capital letters."""
+    key, _radio, mcc, mnc, lac, cid, psc, lat, lon, radius, samples, created, modified = cell
     lat_, lon_ = repr(lat), repr(lon)
     if "e" not in lat_:
         lat_ += "e0"
     if "e" not in lon_:
         lon_ += "e0"
     return (f"(X'{key:026x}',{key >> 96},{mcc},{mnc},{lac},{cid},"  # the radio's code
-            f"{'NULL' if psc is None else psc},{lat_},{lon_},{lat_},{lat_},{lon_},{lon_},"
+            f"{'NULL' if psc is None else psc},{lat_},{lon_},`lat`,`lat`,`lon`,`lon`,"
             f"{'NULL' if region is None else repr(region)},"
             f"{'NULL' if radius is None else radius},{'NULL' if samples is None else samples},"
             f"'{sql_time(created)}','{sql_time(modified)}')")
@@ -533,7 +553,8 @@ class BatchRunner:
     def write(self, cells: list[Cell]) -> BatchResult:
         result = self.cells.write(cells)
         if result.areas:
-            self.areas.enqueue(sorted(result.areas))
+            self.areas.enqueue([area.to_bytes(AREAID_BYTES, "big")
+                                for area in sorted(result.areas)])
         return result
 
     def write_and_release(self, cells: list[Cell]) -> BatchResult:
@@ -583,16 +604,10 @@ def import_file(context: HostContext, path: Path, *, batch: int = BATCH,
     the bad line were written) when it cannot be read to its end. ``bulk``
     names the tables loaded in bulk (see :mod:`.bulk`)."""
     stats = ImportStats()
-    pending: list[Cell] = []
     with (BatchRunner(context, writers, stats, bulk) as runner,
           open_text(path, progress) as text):
-        for _line, cell in read_cells(text, stats):
-            pending.append(cell)
-            if len(pending) >= batch:
-                runner.submit(pending)
-                pending = []
-        if pending:
-            runner.submit(pending)
+        for cells in read_cells(text, stats, batch):
+            runner.submit(cells)
     log.info("cells_imported", file=str(path), new=stats.new, updated=stats.updated,
              unchanged=stats.unchanged, cdma=stats.cdma, invalid=stats.invalid)
     return stats

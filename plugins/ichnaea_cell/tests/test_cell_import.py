@@ -163,11 +163,16 @@ def test_rows_written_unusually_read_as_usual(runtime, invoke, tmp_path):
         f"LTE,234,10,5001,9,1,-0.1,51.5,100.5,1,1,{T0},{T0},",     # fractional range
         f"NR,310,260,16777214,1,,-74.0,40.7,1,1,1,{T0},{T0},",     # reserved tac
         f"LTE,234,10,5001,10,1,-0.1,51.5,100,1,1,{T0},-1,",        # before 1970
+        ",".join(f'"{v}"' for v in                                 # every field quoted
+                 ["LTE", 234, 10, 5001, 11, 2, -0.1, 51.5, 100, 1, 1, T0, T0, ""]),
+        "",                                                         # an empty line
+        " , ,,,,,,,,,,,,",                                          # a row of blanks
     ], gz=False, eol="\n")
     result = invoke("cells", "import", path)
     assert result.exit_code == 0, result.output
-    assert "3 new, 0 updated, 0 unchanged, 0 skipped (cdma), 4 invalid (lines 5, 6, 7, 8)" \
+    assert "4 new, 0 updated, 0 unchanged, 0 skipped (cdma), 4 invalid (lines 5, 6, 7, 8)" \
         in result.output
+    assert cell("lte", 234, 10, 5001, 11).psc == 2
     lte = cell("lte", 234, 10, 5001, 7)
     assert (lte.psc, lte.radius, lte.samples, lte.region) == (250, 1500, 12, "GB")
     umts = cell("wcdma", 234, 10, 17, 70000)
