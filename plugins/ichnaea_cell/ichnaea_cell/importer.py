@@ -2,10 +2,11 @@
 
 Both are CSV files (gzipped or plain) with the columns ``radio, mcc, net,
 area, cell, unit, lon, lat, range, samples, changeable, created, updated,
-averageSignal``; a first row equal to that header is skipped. Radios GSM,
-UMTS, LTE and NR are imported, CDMA rows are skipped and counted, and
-invalid rows (bad numbers, out-of-range identities or positions) are skipped
-and counted with their line numbers.
+averageSignal``; a first row equal to that header is skipped. The exports
+quote nothing, so a line is split at its commas; a line with a quote in it
+is read by the csv module. Radios GSM, UMTS, LTE and NR are imported, CDMA
+rows are skipped and counted, and invalid rows (bad numbers, out-of-range
+identities or positions) are skipped and counted with their line numbers.
 
 Rows are written in batches, each one transaction: a new cell is inserted
 (its bounding box is its position, its region looked up once per grid square
