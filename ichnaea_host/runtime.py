@@ -42,7 +42,9 @@ class Runtime:
         if self._redis is None:
             with self._lock:
                 if self._redis is None:
-                    self._redis = connect_redis(self.redis_url())
+                    url = self.redis_url()
+                    self._redis = connect_redis(
+                        url, self._embedded.client_name if self._embedded else None)
         return self._redis
 
     def redis_url(self) -> str:

