@@ -204,7 +204,7 @@ def parse_row(row: list[str]) -> Cell | None:
         return parse_any_row(row)
     lac_low, lac_high = LAC_RANGE[radio]
     cid_low, cid_high = CID_RANGE[radio]
-    if not (len(row) <= 14 and mcc in _VALID_MCCS and 0 <= mnc <= 999
+    if not (len(row) <= 14 and mcc in geocode.valid_mccs() and 0 <= mnc <= 999
             and lac_low <= lac <= lac_high and cid_low <= cid <= cid_high
             and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
             and 0 <= radius <= 2**62 and 0 <= samples <= 2**62
@@ -223,8 +223,6 @@ def parse_row(row: list[str]) -> Cell | None:
 
 
 _new_cell = tuple.__new__
-#: :func:`geocode.valid_mccs`, fixed for the life of the process
-_VALID_MCCS = geocode.valid_mccs()
 
 
 def parse_any_row(row: list[str]) -> Cell | None:
