@@ -18,7 +18,7 @@ from __future__ import annotations
 import gzip
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -71,6 +71,29 @@ _SQLITE_ROW = "{head}, lon, lat, {tail}".format(
         modified="CAST(strftime('%s', modified) AS INTEGER)"))
 
 
+def _windows(start: datetime | date, end: datetime | None) -> tuple[list[str], list[Any]]:
+    """The WHERE terms and parameters of the cells with a position modified in
+    [start, end) (``?``: each table's database puts its own mark in)."""
+    where = ["lat IS NOT NULL", "lon IS NOT NULL", "modified >= ?"]
+    params: list[Any] = [_bound(start)]
+    if end is not None:
+        where.append("modified < ?")
+        params.append(_bound(end))
+    return where, params
+
+
+def export_size(start: datetime | date, end: datetime | None = None) -> int:
+    """How many rows :func:`export_lines` gives for the window (for a progress bar)."""
+    total = 0
+    for model in CELL_MODELS.values():
+        db = model._meta.database
+        where, params = _windows(start, end)
+        table = f"{db.quote[0]}{model._meta.table_name}{db.quote[1]}"
+        sql = f"SELECT COUNT(*) FROM {table} WHERE " + " AND ".join(where)
+        total += int(db.execute_sql(sql.replace("?", db.param), params).fetchone()[0])
+    return total
+
+
 def _bound(value: datetime | date) -> str:
     """A time bound as the DATETIME columns compare with it."""
     return value.isoformat(" ") if isinstance(value, datetime) else value.isoformat()
@@ -90,16 +113,12 @@ def export_lines(start: datetime | date, end: datetime | None = None,
     formatted."""
     for radio, model in CELL_MODELS.items():
         db = model._meta.database
-        mark = db.param
-        where = ["lat IS NOT NULL", "lon IS NOT NULL", f"modified >= {mark}"]
-        params: list[Any] = [_bound(start)]
-        if end is not None:
-            where.append(f"modified < {mark}")
-            params.append(_bound(end))
+        where, params = _windows(start, end)
         table = f"{db.quote[0]}{model._meta.table_name}{db.quote[1]}"
         pages = _mysql_pages if is_mysql(model) else _sqlite_pages
         prefix = RADIO_LABELS[radio] + ","
-        for rows in pages(db, table, " AND ".join(where), params, page):
+        for rows in pages(db, table, " AND ".join(where).replace("?", db.param), params,
+                          page):
             for head, lon, lat, tail in rows:
                 yield f"{prefix}{head},{round(lon, 7):.7f},{round(lat, 7):.7f},{tail}"
 
@@ -169,10 +188,12 @@ def full_name(day: date) -> str:
     return f"MLS-full-cell-export-{day:%Y-%m-%d}T000000.csv.gz"
 
 
-def write_file(path: Path, lines: Iterator[str]) -> int:
+def write_file(path: Path, lines: Iterator[str],
+               progress: Callable[[int], Any] | None = None) -> int:
     """Write the gzipped CSV to ``path`` atomically (a temporary file in the
     same folder, then a rename); the number of rows. The compression runs
-    in a thread of its own (zlib lets go of the GIL), beside the reading."""
+    in a thread of its own (zlib lets go of the GIL), beside the reading.
+    ``progress`` is told of every 5,000 rows written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv.gz", dir=path.parent)
     count = 0
@@ -189,13 +210,19 @@ def write_file(path: Path, lines: Iterator[str]) -> int:
                     pending.pop(0).result()
 
             buf: list[str] = [HEADER]
+            told = 0
             for line in lines:
                 buf.append(line)
                 count += 1
                 if len(buf) >= 5000:
                     write("\r\n".join(buf) + "\r\n")
                     buf = []
+                    if progress is not None:
+                        progress(count - told)
+                        told = count
             write("\r\n".join(buf) + "\r\n" if buf else "")
+            if progress is not None and count > told:
+                progress(count - told)
             for future in pending:
                 future.result()
         os.chmod(tmp, 0o644)
@@ -236,7 +263,8 @@ def exists(context: HostContext, name: str) -> bool:
 
 
 def write_export(context: HostContext, name: str, lines: Iterator[str],
-                 output: Path | None = None) -> tuple[str, int]:
+                 output: Path | None = None,
+                 progress: Callable[[int], Any] | None = None) -> tuple[str, int]:
     """Write one export file; (where it went, number of rows).
 
     To ``output`` when given, else to ``ASSET_BUCKET`` under ``export/``
@@ -244,29 +272,37 @@ def write_export(context: HostContext, name: str, lines: Iterator[str],
     bucket = bucket_of(context)
     if output is not None or not bucket:
         path = (output or exports_dir(context)) / name
-        count = write_file(path, lines)
+        count = write_file(path, lines, progress)
         where = str(path)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
-            count = write_file(path, lines)
+            count = write_file(path, lines, progress)
             s3_client(context).upload_file(str(path), bucket, f"export/{name}")
         where = f"s3://{bucket}/export/{name}"
     log.info("cell_export_written", file=where, rows=count)
     return where, count
 
 
+def full_window(now: datetime) -> tuple[date, None]:
+    """(start, end) of the full export due on ``now``'s day: the last 365 days."""
+    return now.date() - timedelta(days=FULL_DAYS), None
+
+
 def export_diff(context: HostContext, now: datetime | None = None,
-                output: Path | None = None) -> tuple[str, int]:
+                output: Path | None = None,
+                progress: Callable[[int], Any] | None = None) -> tuple[str, int]:
     start, end = diff_window(now or utcnow())
-    return write_export(context, diff_name(end), export_lines(start, end), output)
+    return write_export(context, diff_name(end), export_lines(start, end), output, progress)
 
 
 def export_full(context: HostContext, now: datetime | None = None,
-                output: Path | None = None) -> tuple[str, int]:
-    today = (now or utcnow()).date()
-    return write_export(context, full_name(today),
-                        export_lines(today - timedelta(days=FULL_DAYS)), output)
+                output: Path | None = None,
+                progress: Callable[[int], Any] | None = None) -> tuple[str, int]:
+    now = now or utcnow()
+    start, end = full_window(now)
+    return write_export(context, full_name(now.date()), export_lines(start, end), output,
+                        progress)
 
 
 # ---------------------------------------------------------------------------

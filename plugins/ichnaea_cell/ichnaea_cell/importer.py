@@ -690,12 +690,18 @@ def make_group() -> Any:
     @click.pass_context
     def export_command(ctx: click.Context, kind: str, output: Path | None) -> None:
         """Write a public cell export file now."""
-        from .export import export_diff, export_full
+        from ichnaea_host.stations import utcnow
+
+        from .export import diff_window, export_diff, export_full, export_size, full_window
 
         rt = _runtime(ctx)
-        run = export_full if kind == "full" else export_diff
+        now = utcnow()
+        run, window = ((export_full, full_window) if kind == "full"
+                       else (export_diff, diff_window))
         try:
-            where, count = run(rt, output=output)
+            with click.progressbar(length=export_size(*window(now)),
+                                   label=f"Exporting the {kind} cell export") as bar:
+                where, count = run(rt, now=now, output=output, progress=bar.update)
         except Exception as exc:  # noqa: BLE001 - reported as one line
             click.echo(f"ichnaea: export failed: {type(exc).__name__}: {exc}", err=True)
             ctx.exit(1)

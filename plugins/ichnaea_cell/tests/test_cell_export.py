@@ -179,9 +179,25 @@ def test_export_command(runtime, invoke, tmp_path):
     put_cell("lte", 262, 1, 300, 2, modified=utcnow())
     result = invoke("cells", "export")
     assert result.exit_code == 0, result.output
+    assert "Exporting the full cell export" in result.output  # the progress bar's label
     assert "wrote 1 cells to" in result.output
     name = export.full_name(utcnow().date())
     assert (tmp_path / "var" / "exports" / name).is_file()
     result = invoke("cells", "export", "--diff", "--output", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "out").glob("MLS-diff-cell-export-*T??0000.csv.gz"))) == 1
+
+
+def test_export_progress_counts_every_row(runtime, tmp_path):
+    """The progress an export reports adds up to its rows, and the size the
+    command's progress bar is given beforehand is that count too."""
+    now = utcnow()
+    for cid in range(1, 8):
+        put_cell("gsm" if cid % 2 else "nr", 262, 1, 300, cid, modified=now - timedelta(days=cid))
+    put_cell("lte", 262, 1, 300, 99, modified=now - timedelta(days=400))  # not in a full export
+    told: list[int] = []
+    where, count = export.export_full(runtime, now, output=tmp_path, progress=told.append)
+    assert count == 7 and sum(told) == 7
+    assert export.export_size(*export.full_window(now)) == 7
+    lines = read_gz(tmp_path / export.full_name(now.date())).decode().split("\r\n")
+    assert len([line for line in lines if line]) == 1 + 7  # the header and the rows
