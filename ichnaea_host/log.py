@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 import structlog
 
@@ -22,6 +23,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     _level = numeric
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedisOutageFilter())
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     logging.getLogger("huey").setLevel(max(numeric, logging.WARNING))
     logging.getLogger("peewee").setLevel(logging.WARNING)
@@ -40,6 +43,35 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         cache_logger_on_first_use=False,
     )
     _configured = True
+
+
+class RedisOutageFilter(logging.Filter):
+    """Huey's consumer logs a whole traceback each time it cannot reach Redis:
+    every second while Redis is down. Such a record becomes one structured
+    ``redis_unreachable`` line instead, at most one a minute for each of
+    huey's messages. Every other record passes untouched."""
+
+    EVERY = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith("huey") or not record.exc_info:
+            return True
+        import redis
+
+        error = record.exc_info[1]
+        if not isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+            return True
+        during = record.getMessage()
+        now = time.monotonic()
+        if now - self._last.get(during, -self.EVERY) >= self.EVERY:
+            self._last[during] = now
+            get_logger(record.name).warning("redis_unreachable", during=during,
+                                            error=f"{type(error).__name__}: {error}")
+        return False
 
 
 def enabled_for(level: int) -> bool:
