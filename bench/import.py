@@ -154,6 +154,8 @@ def generate(path: Path, rows: int, seed: int = 9) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--writers", type=int, default=None,
+                        help="the import's --writers (default: the command's own)")
     args = parser.parse_args(argv)
     VAR.mkdir(parents=True, exist_ok=True)
     source = VAR / f"cells-{args.rows}.csv.gz"
@@ -168,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ichnaea("db", "upgrade")
     print(f"load average {load()} before the import")
 
-    took = ichnaea("cells", "import", str(source), rows=args.rows)
+    writers = [] if args.writers is None else ["--writers", str(args.writers)]
+    took = ichnaea("cells", "import", str(source), *writers, rows=args.rows)
     print(f"import: {args.rows} rows in {took:.1f} s = {args.rows / took:,.0f} rows/s "
           f"(goal >= 30,000 rows/s)")
 
