@@ -71,15 +71,16 @@ _SQLITE_ROW = "{head}, lon, lat, {tail}".format(
         modified="CAST(strftime('%s', modified) AS INTEGER)"))
 
 
-def _windows(start: datetime | date, end: datetime | None) -> tuple[list[str], list[Any]]:
-    """The WHERE terms and parameters of the cells with a position modified in
-    [start, end) (``?``: each table's database puts its own mark in)."""
-    where = ["lat IS NOT NULL", "lon IS NOT NULL", "modified >= ?"]
+def _window_where(start: datetime | date, end: datetime | None,
+                  mark: str) -> tuple[str, list[Any]]:
+    """The WHERE condition (with the database's parameter ``mark``) and its
+    parameters for the cells with a position modified in [start, end)."""
+    where = ["lat IS NOT NULL", "lon IS NOT NULL", f"modified >= {mark}"]
     params: list[Any] = [_bound(start)]
     if end is not None:
-        where.append("modified < ?")
+        where.append(f"modified < {mark}")
         params.append(_bound(end))
-    return where, params
+    return " AND ".join(where), params
 
 
 def export_size(start: datetime | date, end: datetime | None = None) -> int:
@@ -87,10 +88,10 @@ def export_size(start: datetime | date, end: datetime | None = None) -> int:
     total = 0
     for model in CELL_MODELS.values():
         db = model._meta.database
-        where, params = _windows(start, end)
+        where, params = _window_where(start, end, db.param)
         table = f"{db.quote[0]}{model._meta.table_name}{db.quote[1]}"
-        sql = f"SELECT COUNT(*) FROM {table} WHERE " + " AND ".join(where)
-        total += int(db.execute_sql(sql.replace("?", db.param), params).fetchone()[0])
+        sql = f"SELECT COUNT(*) FROM {table} WHERE {where}"
+        total += int(db.execute_sql(sql, params).fetchone()[0])
     return total
 
 
@@ -113,12 +114,11 @@ def export_lines(start: datetime | date, end: datetime | None = None,
     formatted."""
     for radio, model in CELL_MODELS.items():
         db = model._meta.database
-        where, params = _windows(start, end)
+        where, params = _window_where(start, end, db.param)
         table = f"{db.quote[0]}{model._meta.table_name}{db.quote[1]}"
         pages = _mysql_pages if is_mysql(model) else _sqlite_pages
         prefix = RADIO_LABELS[radio] + ","
-        for rows in pages(db, table, " AND ".join(where).replace("?", db.param), params,
-                          page):
+        for rows in pages(db, table, where, params, page):
             for head, lon, lat, tail in rows:
                 yield f"{prefix}{head},{round(lon, 7):.7f},{round(lat, 7):.7f},{tail}"
 
