@@ -66,18 +66,21 @@ def listen(host: str, port: int) -> socket.socket:
 
 def serve(make_runtime: Callable[[], Runtime], host: str, port: int, workers: int,
           threads: int) -> None:
-    """The web service only. Several workers share one listening socket."""
+    """The web service only. Several workers share one listening socket and,
+    on embedded defaults, one embedded Redis: this process starts it before
+    the workers and stops it after them. SIGINT and SIGTERM stop cleanly."""
     sock = listen(host, port)
     print(f"ichnaea: serving on http://{host}:{port} with {workers} process(es)", flush=True)
     if workers <= 1:
         _serve_one(make_runtime, sock, threads)
         return
+    keeper = make_runtime()
+    if keeper.settings.embedded_redis:
+        keeper.redis_url()  # started here, so that the workers find it running
     children: list[int] = []
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:  # child: its own runtime, database and Redis connections
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
                 _serve_one(make_runtime, sock, threads)
             finally:
@@ -102,9 +105,11 @@ def serve(make_runtime: Callable[[], Runtime], host: str, port: int, workers: in
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
+        keeper.close()
 
 
 def _serve_one(make_runtime: Callable[[], Runtime], sock: socket.socket, threads: int) -> None:
+    install_stop_handlers()
     rt = make_runtime()
     server = _waitress(create_app(runtime=rt), sock, "", 0, threads)
     try:

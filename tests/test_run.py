@@ -128,3 +128,33 @@ def test_serve_with_two_processes(tmp_path, backend_uris, runtime):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_on_embedded_defaults_stops_its_redis(tmp_path, workers):
+    """``ichnaea serve`` without REDIS_URI: the workers share one embedded
+    Redis, and SIGTERM stops it with them."""
+    port = free_port()
+    env = clean_env(tmp_path)
+    proc = subprocess.Popen([*ICHNAEA, "serve", "--port", str(port), "--workers", str(workers)],
+                            env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        answered = None
+        while answered is None and time.monotonic() < deadline:
+            try:
+                answered = http("GET", f"http://127.0.0.1:{port}/__heartbeat__")
+            except OSError:
+                time.sleep(0.2)
+        assert answered is not None and answered[0] == 200
+        for _ in range(20):  # new connections: every worker uses Redis
+            assert http("GET", f"http://127.0.0.1:{port}/__heartbeat__")[0] == 200
+        socket_file = embedded_redis_socket(tmp_path / "var")
+        assert len(redis_servers_on(socket_file)) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0
+    assert redis_servers_on(socket_file) == []
