@@ -35,6 +35,17 @@ def http(method: str, url: str, body: dict | None = None, headers: dict | None =
         return exc.code, json.loads(exc.read() or b"null")
 
 
+def first_answer(url: str, seconds: float) -> tuple[int, object] | None:
+    """(status, body) of the first GET of ``url`` that a starting server answers."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            return http("GET", url)
+        except OSError:
+            time.sleep(0.2)
+    return None
+
+
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DB_", "REDIS_", "ICHNAEA_", "GEOIP_"))}
@@ -114,13 +125,7 @@ def test_serve_with_two_processes(tmp_path, backend_uris, runtime):
     proc = subprocess.Popen([*ICHNAEA, "serve", "--port", str(port), "--workers", "2"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        answered = None
-        while answered is None and time.monotonic() < deadline:
-            try:
-                answered = http("GET", f"http://127.0.0.1:{port}/__lbheartbeat__")
-            except OSError:
-                time.sleep(0.2)
+        answered = first_answer(f"http://127.0.0.1:{port}/__lbheartbeat__", 30)
         assert answered == (200, {"status": "OK"})
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                   text=True).stdout.split()
@@ -141,13 +146,7 @@ def test_serve_on_embedded_defaults_stops_its_redis(tmp_path, workers):
                             env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        answered = None
-        while answered is None and time.monotonic() < deadline:
-            try:
-                answered = http("GET", f"http://127.0.0.1:{port}/__heartbeat__")
-            except OSError:
-                time.sleep(0.2)
+        answered = first_answer(f"http://127.0.0.1:{port}/__heartbeat__", 60)
         assert answered is not None and answered[0] == 200
         for _ in range(20):  # new connections: every worker uses Redis
             assert http("GET", f"http://127.0.0.1:{port}/__heartbeat__")[0] == 200
