@@ -181,7 +181,10 @@ class Scheduler(threading.Thread):
         self.last_run: dict[str, float] = {}
 
     def _due(self, name: str, interval: float, now: float) -> bool:
-        return now - self.last_run.get(name, 0.0) >= interval
+        # a job never run in this scheduler is due at once, however recently the
+        # machine booted (the monotonic clock starts near zero at boot)
+        last = self.last_run.get(name)
+        return last is None or now - last >= interval
 
     def run_once(self, now: float | None = None) -> list[str]:
         """Look at every queue once; return the triggers fired."""

@@ -86,3 +86,18 @@ def test_immediate_worker_fixture(immediate_worker, runtime, client, api_key, in
     immediate_worker.update_incoming()
     immediate_worker.update_stations("wifi", "0")
     assert station_count(runtime) == 2
+
+
+def test_periodic_jobs_run_at_once_on_a_freshly_booted_machine(runtime):
+    # the monotonic clock starts near zero at boot: a job of a ten-minute
+    # interval must not wait ten minutes after the machine came up
+    worker = Worker(runtime)
+    worker.huey.immediate = True
+    scheduler = Scheduler(worker)
+    fired = scheduler.run_once(now=5.0)
+    assert "periodic:update_statcounter" in fired
+    assert "periodic:cleanup_stat" in fired
+    worker.release("periodic:update_statcounter")
+    assert "periodic:update_statcounter" not in scheduler.run_once(now=6.0)
+    worker.release("periodic:update_statcounter")
+    assert "periodic:update_statcounter" in scheduler.run_once(now=606.0)
