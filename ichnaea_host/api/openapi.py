@@ -192,7 +192,8 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
             "Heartbeat": {"type": "object", "additionalProperties": {
                 "type": "object", "required": ["up"],
                 "properties": {"up": {"type": ["boolean", "null"]},
-                               "time": {"type": "integer"}}}},
+                               "time": {"type": "integer"},
+                               "alembic_version": {"type": "string"}}}},
             "LbHeartbeat": {"type": "object", "required": ["status"],
                             "properties": {"status": {"const": "OK"}}},
             "Version": {"type": "object", "required": ["source", "version", "commit", "build"],
