@@ -72,7 +72,8 @@ def heartbeat_status(rt: Runtime) -> dict[str, dict[str, Any]]:
     return status
 
 
-@bp.route("/__heartbeat__", methods=METHODS, provide_automatic_options=False)
+@bp.route("/__heartbeat__", methods=METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def heartbeat() -> Response:
     status = heartbeat_status(current_app.extensions["ichnaea"])
     response = jsonify(status)
@@ -80,12 +81,14 @@ def heartbeat() -> Response:
     return response
 
 
-@bp.route("/__lbheartbeat__", methods=METHODS, provide_automatic_options=False)
+@bp.route("/__lbheartbeat__", methods=METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def lbheartbeat() -> Response:
     return jsonify({"status": "OK"})
 
 
-@bp.route("/__version__", methods=METHODS, provide_automatic_options=False)
+@bp.route("/__version__", methods=METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def version() -> Response:
     rt: Runtime = current_app.extensions["ichnaea"]
     plugins = [
@@ -102,7 +105,8 @@ def version() -> Response:
     })
 
 
-@bp.route("/contribute.json", methods=METHODS, provide_automatic_options=False)
+@bp.route("/contribute.json", methods=METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def contribute() -> Response:
     return jsonify({
         "name": "Ichnaea",
