@@ -65,7 +65,9 @@ def field_schema(field: fields.Field) -> dict[str, Any]:
     for cls, name in _PLAIN.items():
         if isinstance(field, cls):
             return {"type": [name, "null"] if field.allow_none else name}
-    return {}
+    # a plugin's own field type describes itself in its metadata
+    return {k: copy.deepcopy(v) for k, v in field.metadata.items()
+            if k in ("description", "examples")}
 
 
 def object_schema(schema: Schema) -> dict[str, Any]:
