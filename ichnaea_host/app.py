@@ -34,6 +34,8 @@ HTML_HEADERS = {
     "X-XSS-Protection": "1; mode=block",
 }
 API_PREFIXES = ("/v1/", "/v2/")
+#: where an unknown path answers the original's plain 404 page, not the site's
+PLAIN_404_PREFIXES = (*API_PREFIXES, "/__")
 #: a request thread idle for longer hands its database connection back to the
 #: pool (which checks it before reuse) instead of trusting it blindly
 KEEP_IDLE_SECONDS = 10.0
@@ -69,7 +71,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["ichnaea.schema.locate"] = schemas.locate_schema(frags)
     for version in ("v2", "v1", "v0"):
         app.extensions[f"ichnaea.schema.submit.{version}"] = schemas.submit_schema(frags, version)
-    app.url_map.strict_slashes = False
+    app.url_map.strict_slashes = False  # the site's pages; API and monitor routes are strict
     app.register_blueprint(api_bp)
     app.register_blueprint(monitor.bp)
     app.register_blueprint(site.bp)
@@ -110,7 +112,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         if exc.code == 404:
-            if not request.path.startswith(API_PREFIXES):
+            if not request.path.startswith(PLAIN_404_PREFIXES):
                 return site.not_found()
             return Response("<h1>404 Not Found</h1>", status=404, mimetype="text/html")
         return exc

@@ -178,8 +178,8 @@ def region(lat: float, lon: float) -> str | None:
 
     A point inside the grown shape of exactly one region belongs to it (a
     ship in a harbour, a phone on a beach). Near a border, the region whose
-    precise shape holds the point wins, otherwise the one with the nearest
-    border.
+    precise shape holds the point wins (where several do, see
+    :func:`_overlap_winner`), otherwise the one with the nearest border.
     """
     if not _valid(lat, lon):
         return None
@@ -187,13 +187,48 @@ def region(lat: float, lon: float) -> str | None:
     if len(near) <= 1:
         return near[0] if near else None
     shapes = _shapes()
-    inside = shapes.codes_containing(lat, lon, set(near))
-    if inside:
-        return inside[0]
+    depths = _depths(shapes, lat, lon, set(near))
+    if depths:
+        return _overlap_winner(depths)
     distances = {code: min(shapes.border_distance(i, lat, lon)
                            for i in shapes.polygons_of.get(code, ()))
                  for code in near}
     return min(sorted(distances), key=lambda code: distances[code])
+
+
+#: how deep (in degrees of latitude, about 1 km) a point must lie inside a
+#: region's precise shape for that shape to be trusted where shapes overlap
+OVERLAP_MARGIN = 0.009
+
+
+def _depths(shapes: Shapes, lat: float, lon: float, codes: set[str]) -> dict[str, float]:
+    """How deep the point lies inside each of these regions' precise shapes
+    that hold it (distance to the border, in degrees of latitude)."""
+    depths: dict[str, float] = {}
+    for index in shapes.candidates(lat, lon, codes):
+        if shapes.contains(index, lat, lon):
+            code = shapes.codes[index]
+            depth = shapes.border_distance(index, lat, lon)
+            depths[code] = max(depth, depths.get(code, 0.0))
+    return depths
+
+
+def _overlap_winner(depths: dict[str, float]) -> str:
+    """The region of a point that the precise shapes of several regions hold.
+
+    The shapes are simplified, a large region's outline the most coarsely,
+    so that it runs over its small neighbours (Italy's holds San Marino and
+    the Vatican, France's Geneva). Of the regions holding the point by more
+    than :data:`OVERLAP_MARGIN`, the smallest (by its largest radius) wins;
+    a point that no shape holds that deep goes to the shape it lies deepest
+    in, as in the original service.
+    """
+    if len(depths) == 1:
+        return next(iter(depths))
+    deep = sorted(code for code, depth in depths.items() if depth >= OVERLAP_MARGIN)
+    if deep:
+        return min(deep, key=regions.region_radius)
+    return max(sorted(depths), key=lambda code: depths[code])
 
 
 def in_region(lat: float, lon: float, code: str) -> bool:
@@ -227,9 +262,9 @@ class RegionGrid:
     """:func:`region` for many positions, remembered per grid square
     where the answer cannot vary: no edge of a region's grown shape crosses
     the square (nor, where grown shapes overlap, of those regions' precise
-    shapes). Squares of 1, 1/8, 1/64 and 1/512 degree (about 200 m) are tried
-    in turn; a position in a square a border crosses at every size is looked
-    up exactly.
+    shapes), and at most one precise shape holds it. Squares of 1, 1/8, 1/64
+    and 1/512 degree (about 200 m) are tried in turn; a position in a square
+    a border crosses at every size is looked up exactly.
 
     The station updaters ask for the region of every station they place; an
     exact lookup near borders takes about 200 microseconds, more than all the
@@ -292,7 +327,8 @@ def _square_region(scale: int, row: int, column: int) -> Any:
     if _edges_in(shapes, box, set(near)):
         return _VARIES
     inside = shapes.codes_containing(lat, lon, set(near))
-    return inside[0] if inside else _VARIES  # else the nearest border decides
+    # none: the nearest border decides; several: how deep the point lies
+    return inside[0] if len(inside) == 1 else _VARIES
 
 
 def _edges_in(shapes: Shapes, box: tuple[float, float, float, float],

@@ -276,6 +276,12 @@ class ReportFragment(PluginClass):
         """A marshmallow schema for one entry of the list in a geolocate query."""
         return self.submit_entry_schema()
 
+    def query_fields(self) -> dict[str, fields.Field]:
+        """Report-level fields of a geolocate query that this fragment reads
+        (fresh instances), checked in place of the host's own declaration: the
+        cell fragment checks the query's ``radioType``."""
+        return {}
+
     def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
         """Validate and de-duplicate the entries of a query; drop invalid ones.
 

@@ -74,3 +74,20 @@ def status(database: peewee.Database, dirs: list[MigrationDir]) -> list[Migratio
 
 def pending(database: peewee.Database, dirs: list[MigrationDir]) -> list[str]:
     return [f"{s.namespace}:{name}" for s in status(database, dirs) for name in s.pending]
+
+
+def version(database: peewee.Database, dirs: list[MigrationDir]) -> str:
+    """The schema's version, read without writing: the last migration applied
+    in each namespace as ``namespace:name``, sorted and joined by ``,`` (the
+    shape of the original's ``alembic_version``, one head per branch)."""
+    tables = set(database.get_tables())
+    heads = []
+    for d in [HOST_MIGRATIONS, *dirs]:
+        name = f"migratehistory_{d.namespace}"
+        if name not in tables:
+            continue
+        table = peewee.Table(name, ("id", "name")).bind(database)
+        row = table.select(table.name).order_by(table.id.desc()).limit(1).tuples().first()
+        if row:
+            heads.append(f"{d.namespace}:{row[0]}")
+    return ",".join(sorted(heads))

@@ -6,9 +6,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import peewee
+import redis
 from flask import Blueprint, Response, current_app, jsonify
 
-from . import __version__
+from . import __version__, migrate
 from .log import get_logger
 from .runtime import Runtime
 
@@ -18,32 +20,60 @@ log = get_logger("ichnaea.monitor")
 METHODS = ["GET", "HEAD", "POST"]
 
 
-def _timed(check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+#: what a check answers when its backend cannot be reached, as the original
+DOWN: dict[str, Any] = {"up": False, "time": 0}
+#: what a check answers when it failed in an unexpected way, as the original
+BROKEN: dict[str, Any] = {"up": None, "time": -1}
+
+
+class BackendDown(Exception):
+    """Raised by a check whose backend cannot be reached."""
+
+
+def _timed(check: Callable[[], dict[str, Any]], down: dict[str, Any] = DOWN) -> dict[str, Any]:
+    """Run one check: its answer with the time it took in whole ms, ``down``
+    when it raised :class:`BackendDown`, :data:`BROKEN` for any other error."""
     start = time.perf_counter()
     try:
         result = check()
-    except Exception as exc:  # noqa: BLE001 - a failing check is a down service
+    except BackendDown as exc:
+        log.warning("heartbeat_backend_down", error=str(exc))
+        return dict(down)
+    except Exception as exc:  # noqa: BLE001 - a failing check must not fail the heartbeat
         log.warning("heartbeat_check_failed", error=f"{type(exc).__name__}: {exc}")
-        return {"up": False, "time": int((time.perf_counter() - start) * 1000)}
+        return dict(BROKEN)
     result.setdefault("time", int((time.perf_counter() - start) * 1000))
     return result
 
 
 def heartbeat_status(rt: Runtime) -> dict[str, dict[str, Any]]:
     def database() -> dict[str, Any]:
-        rt.db.ping()
-        return {"up": True}
+        start = time.perf_counter()
+        try:
+            rt.db.ping()
+        except (peewee.PeeweeException, OSError) as exc:
+            raise BackendDown(f"{type(exc).__name__}: {exc}") from exc
+        took = int((time.perf_counter() - start) * 1000)
+        version = migrate.version(rt.db.ro, rt.plugins.migration_dirs)
+        return {"up": True, "time": took, "alembic_version": version}
 
     def redis_check() -> dict[str, Any]:
-        return {"up": bool(rt.redis.ping())}
+        try:
+            return {"up": bool(rt.redis.ping())}
+        except (redis.RedisError, OSError) as exc:
+            raise BackendDown(f"{type(exc).__name__}: {exc}") from exc
 
-    status = {"database": _timed(database), "redis": _timed(redis_check)}
+    status = {
+        "database": _timed(database, {**DOWN, "alembic_version": "unknown"}),
+        "redis": _timed(redis_check),
+    }
     for cls in rt.plugins.heartbeat_checks():
         status[cls.PLUGIN_NAME] = _timed(rt.source(cls).check)
     return status
 
 
-@bp.route("/__heartbeat__", methods=METHODS, provide_automatic_options=False)
+@bp.route("/__heartbeat__", methods=METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def heartbeat() -> Response:
     status = heartbeat_status(current_app.extensions["ichnaea"])
     response = jsonify(status)
@@ -51,12 +81,14 @@ def heartbeat() -> Response:
     return response
 
 
-@bp.route("/__lbheartbeat__", methods=METHODS, provide_automatic_options=False)
+@bp.route("/__lbheartbeat__", methods=METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def lbheartbeat() -> Response:
     return jsonify({"status": "OK"})
 
 
-@bp.route("/__version__", methods=METHODS, provide_automatic_options=False)
+@bp.route("/__version__", methods=METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def version() -> Response:
     rt: Runtime = current_app.extensions["ichnaea"]
     plugins = [
@@ -73,7 +105,8 @@ def version() -> Response:
     })
 
 
-@bp.route("/contribute.json", methods=METHODS, provide_automatic_options=False)
+@bp.route("/contribute.json", methods=METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def contribute() -> Response:
     return jsonify({
         "name": "Ichnaea",

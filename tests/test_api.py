@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ichnaea_host import hookimpl
 from ichnaea_host.api.openapi import checking_client
+from ichnaea_host.interfaces import HeartbeatCheck
 
 
 @pytest.fixture
@@ -117,6 +119,58 @@ def test_heartbeats(client):
     assert all(v["up"] for v in data.values())
 
 
+def test_heartbeat_gives_the_schema_version(client):
+    database = client.get("/__heartbeat__").get_json()["database"]
+    assert database["up"] is True and database["time"] >= 0
+    heads = database["alembic_version"].split(",")
+    assert heads == sorted(heads)
+    assert {"host:003_region_stat_nr", "cell:002_drop_identity_index",
+            "wifi:001_initial", "blue:001_initial"} <= set(heads)
+
+
+def test_heartbeat_with_the_database_down(backend_uris, tmp_path):
+    from ichnaea_host.app import create_app
+    from ichnaea_host.plugins import build_plugin_host
+    from ichnaea_host.runtime import Runtime
+    from ichnaea_host.settings import Settings
+
+    settings = Settings.from_env({}, db_readwrite_uri="mysql+pymysql://root@127.0.0.1:1/gone",
+                                 redis_uri=backend_uris[1], var_dir=str(tmp_path / "var"))
+    rt = Runtime(settings, build_plugin_host(settings, strict=True))
+    try:
+        response = create_app(runtime=rt).test_client().get("/__heartbeat__")
+        assert response.status_code == 503
+        data = response.get_json()
+        assert data["database"] == {"up": False, "time": 0, "alembic_version": "unknown"}
+        assert data["redis"]["up"] is True
+    finally:
+        rt.close()
+
+
+class BrokenCheck(HeartbeatCheck):
+    PLUGIN_NAME = "broken"
+
+    def check(self):
+        raise RuntimeError("this check has a bug")
+
+
+class BrokenCheckPlugin:
+    @hookimpl
+    def ichnaea_register_heartbeat_checks(self):
+        return [BrokenCheck]
+
+
+def test_heartbeat_with_a_check_that_raises(make_runtime):
+    from ichnaea_host.app import create_app
+
+    rt = make_runtime(extra=(("broken", BrokenCheckPlugin()),))
+    response = create_app(runtime=rt).test_client().get("/__heartbeat__")
+    assert response.status_code == 503
+    data = response.get_json()
+    assert data["broken"] == {"up": None, "time": -1}
+    assert data["database"]["up"] is True and data["redis"]["up"] is True
+
+
 def test_heartbeat_reports_a_down_redis(make_runtime):
     from ichnaea_host.app import create_app
 
@@ -126,7 +180,7 @@ def test_heartbeat_reports_a_down_redis(make_runtime):
     client = create_app(runtime=down).test_client()
     response = client.get("/__heartbeat__")
     assert response.status_code == 503
-    assert response.get_json()["redis"]["up"] is False
+    assert response.get_json()["redis"] == {"up": False, "time": 0}
     assert client.get("/__lbheartbeat__").status_code == 200
 
 

@@ -357,9 +357,25 @@ def test_every_api_answer_has_cors_and_security_headers(client, api_key):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_trailing_slash_is_the_same_endpoint(client, api_key):
-    response = client.get(f"/v1/geolocate/?key={api_key}", headers=LONDON)
-    assert response.status_code == 200
+@pytest.mark.parametrize("method", ["GET", "POST", "OPTIONS"])
+@pytest.mark.parametrize("path", [
+    "/v1/geolocate/", "/v1/country/", "/v2/geosubmit/", "/v1/geosubmit/", "/v1/submit/",
+    "/v1/nothing", "/v2/", "/v1/geolocate/more", "/__heartbeat__/", "/__lbheartbeat__/",
+    "/__version__/", "/__nothing__",
+])
+def test_unknown_api_paths_answer_the_plain_404_page(client, api_key, path, method):
+    response = client.open(f"{path}?key={api_key}", method=method, json={}, headers=LONDON)
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert response.data == b"<h1>404 Not Found</h1>"
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_site_pages_keep_their_trailing_slash_and_404_page(client):
+    assert client.get("/api/").status_code == 200
+    response = client.get("/nobody-is-home/")
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert b"<title>" in response.data  # the site's own page, in its layout
 
 
 # -- nothing breaks into a 500

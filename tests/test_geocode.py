@@ -26,6 +26,22 @@ def test_region_of_a_position(position, code):
     assert geocode.region(*position) == code
 
 
+@pytest.mark.parametrize(("position", "code"), [
+    ((43.94, 12.45), "SM"), ((43.969, 12.48), "SM"),  # inside Italy's outline too
+    ((46.204, 6.143), "CH"),  # Geneva, inside France's outline too
+    ((47.141, 9.521), "LI"), ((47.165, 9.508), "LI"),  # inside Switzerland's too
+    ((13.567, -15.6), "GM"),  # inside Senegal's too
+    # barely inside the smaller region's outline: the other one holds them deeper
+    ((54.5044, -8.058), "IE"), ((47.6437, 7.5477), "FR"), ((22.2055, 113.48), "CN"),
+    ((22.543, 114.058), "CN"),
+])
+def test_where_outlines_overlap(position, code):
+    assert len(geocode._depths(geocode._shapes(), *position, {"CH", "CN", "DE", "FR", "GB",
+                                                              "GM", "HK", "IE", "IT", "LI",
+                                                              "MO", "SM", "SN"})) == 2
+    assert geocode.region(*position) == code
+
+
 def test_open_sea_is_no_region():
     assert geocode.region(*MID_ATLANTIC) is None
     assert not geocode.in_region(*MID_ATLANTIC, "GB")
@@ -87,6 +103,10 @@ def test_region_for_cell():
     (47.0, 55.0, 5.0, 15.0),  # Germany and its neighbours: many borders
     (54.0, 60.0, 10.0, 20.0),  # Danish and Swedish coasts and islands
     (-60.0, 75.0, -180.0, 180.0),  # anywhere
+    (43.85, 44.05, 12.3, 12.6),  # San Marino, inside Italy's outline
+    (46.1, 46.35, 5.9, 6.3),  # Geneva, inside France's outline
+    (47.0, 47.3, 9.4, 9.7),  # Liechtenstein, mostly inside Switzerland's
+    (54.3, 54.7, -8.3, -7.6),  # the Irish border, where the outlines overlap
 ])
 def test_remembered_regions_are_the_exact_regions(area):
     south, north, west, east = area

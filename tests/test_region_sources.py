@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 WIFI = [{"macAddress": f"d00000000{i:03x}"} for i in range(3)]
@@ -51,3 +53,26 @@ def test_unknown_networks_give_no_station_region(client, api_key):
     response = client.post(f"/v1/country?key={api_key}", json={"wifiAccessPoints": WIFI},
                            headers={"X-Forwarded-For": "192.0.2.1"})
     assert response.status_code == 404
+
+
+# where two regions' outlines overlap, with the region each place lies in
+OVERLAPS = [((43.94, 12.45), "SM", "San Marino"), ((54.5044, -8.058), "IE", "Ireland"),
+            ((47.6437, 7.5477), "FR", "France"), ((22.2055, 113.48), "CN", "China")]
+
+
+def test_stations_where_outlines_overlap(client, runtime, api_key, internal_export, drain):
+    from ichnaea_host.stats import update_statregion
+
+    for n, (position, code, name) in enumerate(OVERLAPS):
+        wifis = [{"macAddress": f"d0000000{n:02x}{i:02x}"} for i in range(3)]
+        learn(client, api_key, drain, *position, wifiAccessPoints=wifis)
+        response = client.post(f"/v1/country?key={api_key}", json={"wifiAccessPoints": wifis},
+                               headers={"X-Forwarded-For": "192.0.2.1"})  # no GeoIP answer
+        assert response.get_json() == {"country_code": code, "country_name": name}
+    update_statregion(runtime)
+    page = client.get("/stats/regions").get_data(as_text=True)
+    for _, _, name in OVERLAPS:
+        assert re.search(rf'<td data-order="[^"]*">{name}</td>\s*(<td class="number">\d+</td>'
+                         r"\s*){6}<td class=\"number\">3</td>", page), name
+    for name in ("Italy", "United Kingdom", "Germany", "Macau"):
+        assert f">{name}</td>" not in page

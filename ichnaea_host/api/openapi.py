@@ -65,7 +65,9 @@ def field_schema(field: fields.Field) -> dict[str, Any]:
     for cls, name in _PLAIN.items():
         if isinstance(field, cls):
             return {"type": [name, "null"] if field.allow_none else name}
-    return {}
+    # a plugin's own field type describes itself in its metadata
+    return {k: copy.deepcopy(v) for k, v in field.metadata.items()
+            if k in ("description", "examples")}
 
 
 def object_schema(schema: Schema) -> dict[str, Any]:
@@ -192,7 +194,8 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
             "Heartbeat": {"type": "object", "additionalProperties": {
                 "type": "object", "required": ["up"],
                 "properties": {"up": {"type": ["boolean", "null"]},
-                               "time": {"type": "integer"}}}},
+                               "time": {"type": "integer"},
+                               "alembic_version": {"type": "string"}}}},
             "LbHeartbeat": {"type": "object", "required": ["status"],
                             "properties": {"status": {"const": "OK"}}},
             "Version": {"type": "object", "required": ["source", "version", "commit", "build"],
@@ -278,7 +281,7 @@ def check_exchange(doc: dict[str, Any], method: str, path: str, status: int,
     when the service accepted it (2xx or 404). ``response_json`` is the
     decoded response body, None when empty.
     """
-    path_item = doc["paths"].get(path.rstrip("/") or "/")
+    path_item = doc["paths"].get(path)  # paths are exact: no trailing-slash variants
     if path_item is None:
         raise Mismatch(f"{path} is not described")
     operation = path_item.get("get" if method.lower() == "head" else method.lower())
@@ -324,7 +327,7 @@ def checking_client(app: Any) -> Any:
             path = response.request.path
             doc = app.extensions.get("ichnaea.openapi") or document(
                 app.extensions["ichnaea.fragments"])
-            if (path.rstrip("/") or "/") in doc["paths"]:
+            if path in doc["paths"]:
                 body = response.get_json(silent=True) if response.data else None
                 check_exchange(doc, response.request.method, path, response.status_code,
                                sent, body, response.mimetype)

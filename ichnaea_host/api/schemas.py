@@ -228,7 +228,10 @@ def _network_lists(fragments: Sequence[ReportFragment], version: str) -> dict[st
 
 def locate_schema(fragments: Sequence[ReportFragment]) -> Schema:
     """The body of ``/v1/geolocate`` and ``/v1/country``."""
-    return type("LocateSchema", (LocateBase,), _network_lists(fragments, "locate"))()
+    own: dict[str, Any] = {}
+    for fragment in fragments:
+        own.update(fragment.query_fields())
+    return type("LocateSchema", (LocateBase,), {**own, **_network_lists(fragments, "locate")})()
 
 
 def report_schema(fragments: Sequence[ReportFragment], version: str = "v2") -> type[Schema]:

@@ -126,7 +126,8 @@ def build_query(api_type: str, key: ApiKey) -> Query:
     return query
 
 
-@bp.route("/v1/geolocate", methods=API_METHODS, provide_automatic_options=False)
+@bp.route("/v1/geolocate", methods=API_METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def geolocate() -> Response:
     if request.method == "OPTIONS":
         return _preflight()
@@ -149,7 +150,8 @@ def geolocate() -> Response:
     return _json(body)
 
 
-@bp.route("/v1/country", methods=API_METHODS, provide_automatic_options=False)
+@bp.route("/v1/country", methods=API_METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def country() -> Response:
     if request.method == "OPTIONS":
         return _preflight()
@@ -194,17 +196,20 @@ def submit(path: str) -> Response:
     return _json({})
 
 
-@bp.route("/v2/geosubmit", methods=API_METHODS, provide_automatic_options=False)
+@bp.route("/v2/geosubmit", methods=API_METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def geosubmit_v2() -> Response:
     return _preflight() if request.method == "OPTIONS" else submit("v2.geosubmit")
 
 
-@bp.route("/v1/geosubmit", methods=API_METHODS, provide_automatic_options=False)
+@bp.route("/v1/geosubmit", methods=API_METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def geosubmit_v1() -> Response:
     return _preflight() if request.method == "OPTIONS" else submit("v1.geosubmit")
 
 
-@bp.route("/v1/submit", methods=API_METHODS, provide_automatic_options=False)
+@bp.route("/v1/submit", methods=API_METHODS, provide_automatic_options=False,
+          strict_slashes=True)
 def submit_v0() -> Response:
     # X-Nickname (old GeoClue and MozStumbler) is accepted and ignored: it
     # names a person, and the service keeps no contributor names.

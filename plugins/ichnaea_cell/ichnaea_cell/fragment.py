@@ -4,14 +4,16 @@ Clients differ in what they send, so the schemas are tolerant: the radio
 per cell or once for the whole body (also ``null``, ``umts``, any case),
 ``psc`` or ``primaryScramblingCode``, ``newRadioCellId`` for 5G NR cells,
 numbers as JSON strings (``"262"``, ``"01"``), explicit nulls. Values that
-are not numbers at all (``"abc"``) are a parse error of the request.
+are not numbers at all (``"abc"``) are a parse error of the request, and so
+is, in a geolocate query, a radio name that is none of :data:`QUERY_RADIOS`
+(as in the original service); a submitted report's unknown radio is dropped.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from ichnaea_host.interfaces import LenientInteger, Query, ReportFragment
 
@@ -19,6 +21,9 @@ from .cells import RADIO_ALIASES, areaid_hex, cellid_hex, dedupe, normalize_cell
 
 #: the radio types a submitted report may name (``cdma`` is kept, not learnt)
 SUBMIT_RADIOS = ("gsm", "cdma", "wcdma", "lte", "nr")
+#: the radio types a geolocate query may name, in any case (``umts`` is
+#: ``wcdma``); another name is a parse error (``cdma`` cells are not located)
+QUERY_RADIOS = SUBMIT_RADIOS
 
 #: short lookup names -> the long names of queries and reports
 LONG_NAMES = {"radio": "radioType", "mcc": "mobileCountryCode", "mnc": "mobileNetworkCode",
@@ -35,6 +40,27 @@ class RadioName(fields.Field):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
         return value if isinstance(value, str) else None
+
+
+class QueryRadioName(RadioName):
+    """A query's radio name: one of :data:`QUERY_RADIOS` or an alias, in any
+    case; another string is invalid. Anything but a string, and the empty
+    string, is no value."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {
+            "description": f"One of {', '.join(QUERY_RADIOS)} or umts, in any case; another "
+                           "name is a parse error, other values are ignored.",
+            "examples": ["lte"]})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
+        if not isinstance(value, str):
+            return None
+        name = value.strip().lower()
+        if name and RADIO_ALIASES.get(name, name) not in QUERY_RADIOS:
+            raise ValidationError(f"Must be one of: {', '.join(QUERY_RADIOS)}.")
+        return value
 
 
 class CellEntry(Schema):
@@ -56,6 +82,12 @@ class CellEntry(Schema):
     serving = LenientInteger()
     signalStrength = LenientInteger()
     timingAdvance = LenientInteger()
+
+
+class CellQueryEntry(CellEntry):
+    """One cell tower of a geolocate query."""
+
+    radioType = QueryRadioName()
 
 
 def clean_entry(entry: dict[str, Any], default_radio: Any = None) -> dict[str, Any]:
@@ -94,7 +126,10 @@ class CellFragment(ReportFragment):
         return CellEntry()
 
     def query_entry_schema(self) -> Schema:
-        return CellEntry()
+        return CellQueryEntry()
+
+    def query_fields(self) -> dict[str, fields.Field]:
+        return {"radioType": QueryRadioName()}
 
     def clean_submit(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return self.clean_report_entries(entries, {})

@@ -151,9 +151,11 @@ class CellPositionSource(LocationSource):
 
 
 class CellRegionSource(LocationSource):
-    """Regions from the mobile country codes of the query's cells. A code
+    """Regions from the mobile country codes of the query's cells: each cell
+    counts 1 for every region its code serves, so that cells of several codes
+    of one country (310 and 311: US) outweigh an IP address of another. A code
     shared by several regions (234: GB, GG, IM, JE) is settled by the regions
-    of the cells' known areas."""
+    of the cells' known areas, and else by the larger region."""
 
     PLUGIN_NAME = "cell"
     KIND = "region"
@@ -168,7 +170,7 @@ class CellRegionSource(LocationSource):
         for lookup in query.networks.get("cell") or []:
             codes = geocode.regions_for_mcc(lookup["mcc"])
             for code in codes:
-                scores[code] += 1.0 / len(codes)
+                scores[code] += 1.0
             if len(codes) > 1:
                 ambiguous.add(areaid_hex(lookup))
         if ambiguous:

@@ -224,3 +224,40 @@ def test_bad_cells_alone_are_no_error(client, api_key):
     response = client.post(f"/v1/geolocate?key={api_key}", json=body)
     assert response.status_code == 404
     assert response.get_json()["error"]["errors"][0]["reason"] == "notFound"
+
+
+@pytest.mark.parametrize("path", ["/v1/geolocate", "/v1/country"])
+@pytest.mark.parametrize("radio", ["tdscdma", "5g", "gsm2", "iden"])
+def test_a_query_with_an_unknown_radio_name_is_a_parse_error(client, api_key, path, radio):
+    body = {"cellTowers": [GSM, dict(GSM, radioType=radio)]}
+    response = client.post(f"{path}?key={api_key}", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["errors"][0]["reason"] == "parseError"
+    assert list(response.get_json()["details"]["validation"]) == ["cellTowers.1.radioType"]
+
+    response = client.post(f"{path}?key={api_key}", json={"radioType": radio,
+                                                          "cellTowers": [GSM]})
+    assert response.status_code == 400
+    assert list(response.get_json()["details"]["validation"]) == ["radioType"]
+
+
+@pytest.mark.parametrize("radio", ["gsm", "GSM", "Lte", "umts", "UMTS", "nr", "cdma", "",
+                                   None, 5])
+def test_a_query_with_a_known_radio_name_or_none_is_answered(client, api_key, radio):
+    body = {"radioType": radio, "cellTowers": [dict(GSM, radioType=radio)]}
+    response = client.post(f"/v1/country?key={api_key}", json=body,
+                           headers={"X-Forwarded-For": "81.2.69.160"})
+    assert response.status_code == 200
+
+
+def test_a_report_with_an_unknown_radio_name_keeps_the_tower_without_it(client, runtime):
+    towers = [dict(GSM, radioType="tdscdma"), dict(GSM, radioType="UMTS", cellId=4002),
+              dict(GSM, radioType=None, cellId=4003)]
+    report = {"position": {"latitude": 51.5, "longitude": -0.1}, "radioType": "5g",
+              "cellTowers": towers}
+    assert client.post("/v2/geosubmit", json={"items": [report]}).status_code == 200
+    [item] = runtime.queue("update_incoming").dequeue()
+    got = item["report"]["cellTowers"]
+    assert [t.get("radioType") for t in got] == [None, "wcdma", None]
+    assert [t["cellId"] for t in got] == [4001, 4002, 4003]
+    assert "radioType" not in item["report"]

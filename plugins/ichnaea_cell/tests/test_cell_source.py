@@ -202,6 +202,22 @@ def test_shared_country_codes_are_settled_by_areas(client, api_key, internal_exp
     assert data == {"country_code": "JE", "country_name": "Jersey"}
 
 
+def test_cells_of_several_country_codes_of_one_country_beat_the_ip(client, api_key):
+    # 310 serves BM, GU, MP, PR, US and VI, 311 AS, GU, US and VI; the IP is London's
+    towers = [tower(1, mcc=310, mnc=410, lac=7), tower(2, mcc=311, mnc=480, lac=8)]
+    response = client.post(f"/v1/country?key={api_key}", json={"cellTowers": towers},
+                           headers={"X-Forwarded-For": "81.2.69.160"})
+    assert response.get_json() == {"country_code": "US", "country_name": "United States"}
+    # one cell of a shared code beats the IP too
+    response = client.post(f"/v1/country?key={api_key}", json={"cellTowers": towers[:1]},
+                           headers={"X-Forwarded-For": "81.2.69.160"})
+    assert response.get_json()["country_code"] == "US"
+    # without cells the IP answers
+    response = client.post(f"/v1/country?key={api_key}", json={},
+                           headers={"X-Forwarded-For": "81.2.69.160"})
+    assert response.get_json()["country_code"] == "GB"
+
+
 def test_no_region_for_unusable_cells(client, api_key):
     assert_not_found(country(client, api_key, tower(1, mcc=1), tower(1, radio="cdma")))
 
