@@ -28,8 +28,11 @@ database = peewee.DatabaseProxy()
 
 T = TypeVar("T")
 
-#: MySQL error numbers worth a retry: deadlock, lock wait timeout
-RETRY_ERRNOS = (1213, 1205)
+#: error numbers worth a retry: MySQL/MariaDB deadlock (also Galera's
+#: certification failure) and lock wait timeout; TiDB's write conflict (9007),
+#: its conflicting SELECT ... FOR UPDATE (8002) and its failed transaction
+#: retry (8022)
+RETRY_ERRNOS = (1213, 1205, 9007, 8002, 8022)
 
 
 class BaseModel(peewee.Model):
@@ -234,6 +237,8 @@ def retry_on_lock(func: Callable[[], T], attempts: int = 4, on_retry: Callable[[
             locked = errno in RETRY_ERRNOS or "database is locked" in str(exc)
             if not locked or attempt == attempts:
                 raise
+            log.warning("db_retry", errno=errno if isinstance(errno, int) else None,
+                        attempt=attempt, error=str(exc)[:120])
             if on_retry is not None:
                 on_retry(errno if isinstance(errno, int) else 0)
             time.sleep(random.uniform(0, 0.05 * 2**attempt))

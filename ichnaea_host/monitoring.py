@@ -48,6 +48,9 @@ TRX_HISTORY_SQL = ("SELECT count FROM information_schema.innodb_metrics "
                    "WHERE name = 'trx_rseg_history_len'")
 #: MySQL: access denied, the PROCESS privilege is missing
 NO_PRIVILEGE = 1227
+#: the table is missing: TiDB and Vitess have no ``innodb_metrics`` (1109
+#: unknown table in information_schema, 1146 table does not exist)
+NO_TABLE = (1109, 1146)
 
 
 # ---------------------------------------------------------------------------
@@ -234,13 +237,14 @@ class PID:
 
 
 def trx_history_length(rt: Runtime) -> int | None:
-    """InnoDB's transaction history length; None on SQLite or without PROCESS privilege."""
+    """InnoDB's transaction history length; None on SQLite, without the PROCESS
+    privilege, or on an engine without ``innodb_metrics`` (TiDB, Vitess)."""
     if not rt.db.is_mysql:
         return None
     try:
         row = rt.db.rw.execute_sql(TRX_HISTORY_SQL).fetchone()
     except (peewee.OperationalError, peewee.ProgrammingError, peewee.InternalError) as exc:
-        if exc.args and exc.args[0] == NO_PRIVILEGE:
+        if exc.args and (exc.args[0] == NO_PRIVILEGE or exc.args[0] in NO_TABLE):
             return None
         raise
     return int(row[0]) if row else None

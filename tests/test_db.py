@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ichnaea_host import migrate
 from ichnaea_host.db import excluded, insert_ignore, upsert
 from ichnaea_host.models import ExportConfig, Stat
@@ -57,3 +59,44 @@ def test_mac_keys_round_trip(runtime):
     assert (row.mac, row.lat) == ("0123456789ab", 1.5)
     raw = runtime.db.rw.execute_sql("SELECT mac FROM wifi_shard_4").fetchone()[0]
     assert bytes(raw) == bytes.fromhex("0123456789ab")
+
+
+@pytest.mark.parametrize("errno", [1213, 1205, 9007, 8002, 8022])
+def test_lock_and_write_conflicts_are_retried_and_logged(errno):
+    """MySQL deadlocks (and Galera certification failures, which MariaDB
+    reports as deadlocks), lock timeouts and TiDB's write conflicts are
+    retried; each retry is logged with its error number."""
+    import peewee
+    from structlog.testing import capture_logs
+
+    from ichnaea_host.db import retry_on_lock
+
+    calls, seen = [], []
+
+    def write():
+        calls.append(1)
+        if len(calls) < 3:
+            raise peewee.OperationalError(errno, "conflict, try again")
+        return "written"
+
+    with capture_logs() as logs:
+        assert retry_on_lock(write, on_retry=seen.append) == "written"
+    assert seen == [errno, errno]
+    assert [(e["event"], e["errno"]) for e in logs if e["event"] == "db_retry"] == \
+        [("db_retry", errno)] * 2
+
+
+def test_other_database_errors_are_not_retried():
+    import peewee
+
+    from ichnaea_host.db import retry_on_lock
+
+    calls = []
+
+    def write():
+        calls.append(1)
+        raise peewee.OperationalError(1054, "unknown column")
+
+    with pytest.raises(peewee.OperationalError):
+        retry_on_lock(write)
+    assert calls == [1]

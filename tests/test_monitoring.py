@@ -212,6 +212,22 @@ def test_derivative_reacts_to_a_falling_backlog(rt):
     assert sample_rate(rt) == pytest.approx(10.0)
 
 
+def test_engine_without_innodb_metrics_runs_the_controller(rt, backend, monkeypatch):
+    """TiDB and Vitess have no information_schema.innodb_metrics: the
+    monitoring job goes on without the history guard."""
+    if backend != "mysql":
+        pytest.skip("the history guard reads MySQL's information_schema")
+    import ichnaea_host.monitoring as monitoring
+
+    monkeypatch.setattr(monitoring, "TRX_HISTORY_SQL",
+                        "SELECT count FROM information_schema.no_such_metrics")
+    assert trx_history_length(rt) is None
+    set_rate_control(rt, enabled=1, target=1000, kp=8)
+    result = monitor_queue_size_and_rate_control(rt)
+    assert result["purging"] is False
+    assert sample_rate(rt) == 100.0
+
+
 def test_transaction_history_guard(rt, backend, statsd):
     """A long InnoDB history pauses locate sampling until MySQL has purged it."""
     if backend != "mysql":
