@@ -95,6 +95,12 @@ def test_dedupe_then_lower_age():
     assert lookups[0]["age"] == 1000
 
 
+def test_dedupe_compares_the_size_of_the_age():
+    lookups = parse([{"macAddress": A, "age": 1000}, {"macAddress": A, "age": -3000},
+                     {"macAddress": B, "age": -3000}, {"macAddress": B, "age": 2000}])
+    assert [x["age"] for x in lookups] == [1000, 2000]
+
+
 def test_dedupe_later_wins_when_nothing_decides():
     lookups = parse([{"macAddress": A, "name": "first"}, {"macAddress": A, "name": "second"},
                      {"macAddress": B}])
