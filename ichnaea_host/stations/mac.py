@@ -6,10 +6,10 @@ Duplicates of one network in a query or report keep the *better* entry
 (spec/api.md §2.3): fields are compared in the radio's order, and the first
 field both entries carry with different ranks decides; when none does, the
 later entry wins. Ages compare by magnitude (:func:`younger`): an age is how
-far from the moment of the query or position the network was seen, and the
-service weighs observations by ``|age|`` everywhere else (spec/pipeline.md
-§3, spec/api.md §3.3); the original compared signed ages here, so a network
-seen an hour *after* a fix beat one seen at it.
+far from the moment of the query or of the position the network was seen, on
+either side, and observations and locate weights use ``|age|`` too
+(spec/pipeline.md §3, spec/api.md §3.3). The original compared signed ages
+here, so an entry of age -3 600 000 beat one of age 0.
 """
 
 from __future__ import annotations
