@@ -112,17 +112,14 @@ def better(kept: Mapping[str, Any], new: Mapping[str, Any],
     return False
 
 
-def mac_key(entry: Mapping[str, Any]) -> Hashable:
-    return entry["mac"]
-
-
 def dedupe(entries: Iterable[dict[str, Any]], ranking: Ranking = MAC_RANKING,
-           key: Callable[[dict[str, Any]], Hashable] = mac_key) -> list[dict[str, Any]]:
-    """One entry per key, in the order keys first appear: a later entry
-    replaces the kept one unless the kept one is :func:`better`."""
+           key: Callable[[dict[str, Any]], Hashable] | None = None) -> list[dict[str, Any]]:
+    """One entry per key (by default the ``mac``), in the order keys first
+    appear: a later entry replaces the kept one unless the kept one is
+    :func:`better`."""
     kept: dict[Hashable, dict[str, Any]] = {}
     for entry in entries:
-        k = key(entry)
+        k = entry["mac"] if key is None else key(entry)
         current = kept.get(k)
         if current is None or not better(current, entry, ranking):
             kept[k] = entry

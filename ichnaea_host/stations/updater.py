@@ -228,7 +228,8 @@ class MacStationUpdater(MacShards, StationShardUpdater):
 
     def normalize_entry(self, entry: dict[str, Any]) -> dict[str, Any] | None:
         """One entry of a report in the pipeline's short names (``mac``,
-        ``signal``, ``age`` ...), or None when it is unusable."""
+        ``signal``, ``age`` ...), or None when it is unusable (a plugin may
+        set a ``staticmethod`` of its function)."""
         raise NotImplementedError
 
     def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -240,7 +241,7 @@ class MacStationUpdater(MacShards, StationShardUpdater):
         position = report["position"]
         gps_age = position.get("gps_age") or 0
         base = {k: position[k] for k in POSITION_FIELDS if position.get(k) is not None}
-        unstored = self.UNSTORED
+        unstored, shard_of = self.UNSTORED, self.shard_of
         out: dict[str, list[dict[str, Any]]] = {}
         for entry in dedupe(entries, self.RANKING):
             if gps_age:
@@ -249,5 +250,5 @@ class MacStationUpdater(MacShards, StationShardUpdater):
             for name, value in entry.items():
                 if value is not None and name not in unstored:
                     observation[name] = value
-            out.setdefault(self.shard_of(entry["mac"]), []).append(observation)
+            out.setdefault(shard_of(entry["mac"]), []).append(observation)
         return out

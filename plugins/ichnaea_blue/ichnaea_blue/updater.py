@@ -29,9 +29,7 @@ class BlueUpdater(MacStationUpdater):
     RANKING = RANKING
     #: beacon names are not kept
     UNSTORED = frozenset({"name"})
-
-    def normalize_entry(self, entry: dict[str, Any]) -> dict[str, Any] | None:
-        return normalize_entry(entry)
+    normalize_entry = staticmethod(normalize_entry)
 
     def signal_weight(self, observation: dict[str, Any]) -> float:
         """Beacon signal strengths are not comparable between devices: ignored."""

@@ -24,9 +24,7 @@ class WifiUpdater(MacStationUpdater):
     RANKING = RANKING
     #: network names are not kept
     UNSTORED = frozenset({"ssid"})
-
-    def normalize_entry(self, entry: dict[str, Any]) -> dict[str, Any] | None:
-        return normalize_entry(entry)
+    normalize_entry = staticmethod(normalize_entry)
 
     def signal_weight(self, observation: dict[str, Any]) -> float:
         signal = observation.get("signal")
