@@ -236,3 +236,22 @@ def test_dedupe_keeps_the_first_position_and_the_better_entry():
     entries = [entry(signal=-80, age=-4000), {"mac": "0a0000000002"},
                entry(signal=-80, age=2000), entry(signal=-80, age=3000)]
     assert dedupe(entries) == [entry(signal=-80, age=2000), {"mac": "0a0000000002"}]
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("AB:CD:EF:01:23:45", "abcdef012345"), ("ab-cd-ef-01-23-45", "abcdef012345"),
+    ("abcd.ef01.2345", "abcdef012345"), (" abcdef012345 ", "abcdef012345"),
+    ("abcdef01234", None), ("abcdef0123456", None), ("gbcdef012345", None),
+    ("00:00:00:00:00:00", None), ("ff:ff:ff:ff:ff:ff", None), ("01:00:5e:90:10:00", None),
+    (None, None), (0xABCDEF012345, None),
+])
+def test_normalize_mac(raw, expected):
+    assert normalize_mac(raw) == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    (-100, -100), (-10, -10), (-55.5, -55.5), (-101, None), (-9, None),
+    (True, None), ("-50", None), (float("nan"), None), (None, None),
+])
+def test_bounded(value, expected):
+    assert bounded(value, -100, -10) == expected

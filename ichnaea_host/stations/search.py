@@ -266,13 +266,12 @@ class MacPositionSource(MacShards, LocationSource):
                                       np.array([s.lon for s in stations]))
             groups = complete_linkage(dist, settings.cluster_meters)
         return [cluster_position([stations[i] for i in group], lookups, now, settings,
-                          self.PLUGIN_NAME)
+                                 self.PLUGIN_NAME)
                 for group in groups]
 
 
 # ---------------------------------------------------------------------------
 # regions
-
 
 
 def load_station_regions(db: peewee.Database, model_for_shard: Any, shard_of: Any,
@@ -327,7 +326,7 @@ class StationRegionSource(ShardTables, LocationSource):
         try:
             stations = load_station_regions(self.context.db.ro, self.model, self.shard_of,
                                             self.KEY, keys)
-        except (peewee.DatabaseError, peewee.InterfaceError, OSError) as exc:
+        except DATABASE_ERRORS as exc:
             get_logger("ichnaea.stations").warning("station_lookup_failed",
                                                    source=self.PLUGIN_NAME,
                                                    error=type(exc).__name__)
