@@ -1,48 +1,23 @@
-"""MAC addresses and the per-beacon fields of Bluetooth observations."""
+"""The per-beacon fields of Bluetooth observations; MAC addresses and
+duplicates are the station kit's (:mod:`ichnaea_host.stations.mac`)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-INVALID_MACS = {"000000000000", "ffffffffffff", "01005e901000"}
-HEX12 = re.compile(r"^[0-9a-f]{12}$")
-SHARDS = tuple("0123456789abcdef")
+from ichnaea_host.stations import MAC_RANKING, MAC_SHARDS, bounded, mac_shard, normalize_mac
+
+#: the station shards (the fifth hex digit of the MAC) and a MAC's shard
+SHARDS = MAC_SHARDS
+shard_of = mac_shard
 
 AGE_RANGE = (-3_600_000, 3_600_000)
 SIGNAL_RANGE = (-127, 0)
 
+#: duplicates of one beacon: stronger signal, then younger age
+RANKING = MAC_RANKING
 
-def normalize_mac(value: Any) -> str | None:
-    """12 lowercase hex digits, from ``aa:bb:..``, ``AA-BB-..``, ``aabb.ccdd..`` or bare."""
-    if not isinstance(value, str):
-        return None
-    mac = value.replace(":", "").replace("-", "").replace(".", "").strip().lower()
-    if not HEX12.match(mac) or mac in INVALID_MACS:
-        return None
-    return mac
-
-
-def shard_of(mac: str) -> str:
-    """The station shard of a normalised MAC: its fifth hex digit."""
-    return mac[4]
-
-
-def bounded(value: Any, low: float, high: float) -> Any:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return value if low <= value <= high else None
-
-
-def better(kept: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Whether ``kept`` beats ``new`` for the same beacon: stronger signal,
-    then lower age; the first field both have and that differs decides."""
-    for name, higher in (("signal", True), ("age", False)):
-        a, b = kept.get(name), new.get(name)
-        if a is None or b is None or a == b:
-            continue
-        return a > b if higher else a < b
-    return False
+__all__ = ["RANKING", "SHARDS", "normalize_entry", "normalize_mac", "shard_of"]
 
 
 def normalize_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
@@ -58,13 +33,3 @@ def normalize_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
         "signal": bounded(entry.get("signalStrength"), *SIGNAL_RANGE),
         "name": name if isinstance(name, str) else None,
     }
-
-
-def dedupe(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per MAC: a later entry replaces the kept one unless the kept is better."""
-    kept: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        current = kept.get(entry["mac"])
-        if current is None or not better(current, entry):
-            kept[entry["mac"]] = entry
-    return list(kept.values())

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-from ichnaea_host.db import MacField
-from ichnaea_host.stations import shard_model
+from ichnaea_host.stations import mac_shard_models
 
-from .mac import SHARDS
-
-SHARD_MODELS = {
-    shard: shard_model(f"blue_shard_{shard}", "mac", MacField(primary_key=True))
-    for shard in SHARDS
-}
+SHARD_MODELS = mac_shard_models("blue")

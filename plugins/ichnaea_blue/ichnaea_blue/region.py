@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import peewee
+from ichnaea_host.stations import MacRegionSource
 
-from ichnaea_host.stations import StationRegionSource
-
-from .mac import shard_of
 from .models import SHARD_MODELS
 
 
-class BlueRegionSource(StationRegionSource):
+class BlueRegionSource(MacRegionSource):
     PLUGIN_NAME = "blue"
     DEFAULT_ORDER = 10
-
-    def model(self, shard: str) -> type[peewee.Model]:
-        return SHARD_MODELS[shard]
-
-    def shard_of(self, key: str) -> str:
-        return shard_of(key)
+    MODELS = SHARD_MODELS

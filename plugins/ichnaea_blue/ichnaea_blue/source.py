@@ -1,6 +1,6 @@
 """Answering geolocate queries from the learnt Bluetooth beacons.
 
-The same method as the wifi plugin's source (:mod:`ichnaea_host.station_search`),
+The same method as the wifi plugin's source (:mod:`ichnaea_host.stations.search`),
 with the beacons' limits (:class:`~.settings.BlueSettings`): clusters of at
 most ``cluster_meters`` (100 m), the ``max_networks`` (10) best-scored
 beacons, a ``station_range`` of 25 m for beacons seen only a few times, and
@@ -12,11 +12,8 @@ world's queries; this radius holds it for about 95 % (``bench/README.md``).
 
 from __future__ import annotations
 
-import peewee
+from ichnaea_host.stations import MacPositionSource
 
-from ichnaea_host.station_search import MacPositionSource
-
-from .mac import shard_of
 from .models import SHARD_MODELS
 from .settings import BlueSettings
 
@@ -25,9 +22,4 @@ class BluePositionSource(MacPositionSource):
     PLUGIN_NAME = "blue"
     DEFAULT_ORDER = 10
     SETTINGS = BlueSettings
-
-    def model(self, shard: str) -> type[peewee.Model]:
-        return SHARD_MODELS[shard]
-
-    def shard_of(self, key: str) -> str:
-        return shard_of(key)
+    MODELS = SHARD_MODELS

@@ -15,8 +15,7 @@ from ichnaea_blue.settings import BlueSettings
 from ichnaea_blue.updater import BlueUpdater
 from ichnaea_host.reports import normalize_position
 from ichnaea_host.settings import ConfigError, load_plugin_settings
-from ichnaea_host.station_search import aggregate, complete_linkage, distance_matrix
-from ichnaea_host.stations import utcnow
+from ichnaea_host.stations import cluster_position, complete_linkage, distance_matrix, utcnow
 
 A, B, C = "ab:cd:ef:01:23:45", "ab-cd-ef-01-23-46", "abcd.ef01.2347"
 
@@ -94,6 +93,12 @@ def test_dedupe_then_lower_age():
                      {"macAddress": A, "signalStrength": -70, "age": 2000},
                      {"macAddress": B}])
     assert lookups[0]["age"] == 1000
+
+
+def test_dedupe_compares_the_size_of_the_age():
+    lookups = parse([{"macAddress": A, "age": 1000}, {"macAddress": A, "age": -3000},
+                     {"macAddress": B, "age": -3000}, {"macAddress": B, "age": 2000}])
+    assert [x["age"] for x in lookups] == [1000, 2000]
 
 
 def test_dedupe_later_wins_when_nothing_decides():
@@ -175,7 +180,7 @@ def test_aggregate_uses_best_scored_beacons():
     weak = [station(f"bb00000000{i:02x}", 51.5003, -0.1, strong=False, now=now)
             for i in range(2)]
     lookups = {s.mac: {"mac": s.mac} for s in strong + weak}
-    result = aggregate(weak + strong, lookups, now, BlueSettings(), "blue")
+    result = cluster_position(weak + strong, lookups, now, BlueSettings(), "blue")
     assert result.lat == pytest.approx(51.5) and result.lon == pytest.approx(-0.1)
     assert {mac for _, mac, _ in result.used_networks} == {s.mac for s in strong}
     assert all(seen for _, _, seen in result.used_networks)
@@ -189,9 +194,9 @@ def test_aggregate_accuracy_clamped():
     members = [station("aa0000000001", 51.5, -0.1, now=now),
                station("aa0000000002", 51.5018, -0.1, now=now)]  # 200 m apart
     lookups = {s.mac: {"mac": s.mac, "signal": -70} for s in members}
-    assert aggregate(members, lookups, now, BlueSettings(), "blue").accuracy == 50.0
+    assert cluster_position(members, lookups, now, BlueSettings(), "blue").accuracy == 50.0
     members[1].lat = 51.50027  # 30 m apart: about 15 m from the middle
-    result = aggregate(members, lookups, now, BlueSettings(), "blue")
+    result = cluster_position(members, lookups, now, BlueSettings(), "blue")
     # the error of a mean of two: spread 15 m, each beacon heard over about 10 m
     own_range = math.sqrt(10**2 + 25**2 / 1024)
     assert result.accuracy == pytest.approx(math.sqrt(15**2 / 2 + own_range**2 / 2), rel=0.01)

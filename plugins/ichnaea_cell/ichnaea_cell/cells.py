@@ -18,6 +18,9 @@ import struct
 from typing import Any
 
 from ichnaea_host import geocode
+from ichnaea_host.stations import Ranking, higher, lower, younger
+from ichnaea_host.stations import bounded as in_range
+from ichnaea_host.stations import dedupe as dedupe_entries
 
 RADIO_CODES = {"gsm": 0, "wcdma": 2, "lte": 3, "nr": 4}
 RADIO_NAMES = {code: name for name, code in RADIO_CODES.items()}
@@ -110,8 +113,9 @@ def whole(value: Any) -> int | None:
 
 
 def bounded(value: Any, low: int, high: int) -> int | None:
-    number = whole(value)
-    return number if number is not None and low <= number <= high else None
+    """A whole number (:func:`whole`) within ``low`` .. ``high``; None otherwise."""
+    number: int | None = in_range(whole(value), low, high)
+    return number
 
 
 def normalize_cell(entry: dict[str, Any], default_radio: Any = None) -> dict[str, Any] | None:
@@ -160,30 +164,18 @@ def normalize_cell(entry: dict[str, Any], default_radio: Any = None) -> dict[str
 
 #: how entries for the same cell are ranked: lower timing advance, stronger
 #: signal, higher asu, younger age, in that order
-RANKING = (("ta", lambda v: -v), ("signal", lambda v: v), ("asu", lambda v: v),
-           ("age", lambda v: -abs(v)))
+RANKING: Ranking = (("ta", lower), ("signal", higher), ("asu", higher), ("age", younger))
 
 
-def better(kept: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Whether ``kept`` beats ``new``: the first field both carry with
-    different values decides."""
-    for name, rank in RANKING:
-        a, b = kept.get(name), new.get(name)
-        if a is not None and b is not None and rank(a) != rank(b):
-            return bool(rank(a) > rank(b))
-    return False
+def cell_key(cell: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(cell[f] for f in CELL_FIELDS)
 
 
 def dedupe(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per cell (or per area, for entries without a cell id); a later
-    entry replaces an earlier one unless the earlier one is better."""
-    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for cell in cells:
-        key = tuple(cell[f] for f in CELL_FIELDS)
-        current = kept.get(key)
-        if current is None or not better(current, cell):
-            kept[key] = cell
-    return list(kept.values())
+    entry replaces an earlier one unless the earlier one is better
+    (:func:`ichnaea_host.stations.better` by :data:`RANKING`)."""
+    return dedupe_entries(cells, RANKING, key=cell_key)
 
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from ichnaea_host import geocode
 from ichnaea_host.interfaces import HostContext, UpdateStats
 from ichnaea_host.log import get_logger
 from ichnaea_host.queues import DataQueue
-from ichnaea_host.stations import Aggregate, StationShardUpdater
+from ichnaea_host.stations import POSITION_FIELDS, Aggregate, StationShardUpdater
 
 from .cells import (
     AREAID_BYTES,
@@ -30,8 +30,6 @@ from .models import CELL_MODELS
 
 log = get_logger("ichnaea.cell")
 
-POSITION_FIELDS = ("lat", "lon", "accuracy", "altitude", "altitudeAccuracy", "heading",
-                   "pressure", "speed", "source", "timestamp")
 #: the queue of area ids (8 raw bytes each) whose cells changed
 AREA_QUEUE = "update_cellarea"
 AREA_BATCH = 100

@@ -11,18 +11,17 @@ on another plugin's lookup types.
 
 from __future__ import annotations
 
-import re
 import struct
 from typing import Any
 
 from ichnaea_host.interfaces import Query
+from ichnaea_host.stations import Ranking, dedupe, higher, lower, normalize_mac, younger
+from ichnaea_host.stations import bounded as in_range
 
 #: queries with this many WiFi or Bluetooth networks (or more) are not cached
 MAX_CACHED_NETWORKS = 20
 MIN_MAC_NETWORKS = 2
 
-HEX12 = re.compile(r"^[0-9a-f]{12}$")
-INVALID_MACS = {"000000000000", "ffffffffffff", "01005e901000"}
 AGE = (-3_600_000, 3_600_000)
 
 #: radio codes of the 11-byte cell id (radio, mcc, mnc, lac, cid)
@@ -38,49 +37,20 @@ WIFI_NAMES = {"mac": "macAddress", "age": "age", "channel": "channel",
               "snr": "signalToNoiseRatio", "ssid": "ssid"}
 
 
+#: duplicates (the station kit's rule, in the API's names)
+BLUE_RANKING: Ranking = (("signalStrength", higher), ("age", younger))
+CELL_RANKING: Ranking = (("timingAdvance", lower), ("signalStrength", higher),
+                         ("asu", higher), ("age", younger))
+
+
 def bounded(value: Any, low: float, high: float) -> int | None:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if value != value or not low <= value <= high:  # NaN or out of range
-        return None
-    return int(value)
-
-
-def normalize_mac(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    mac = value.replace(":", "").replace("-", "").replace(".", "").strip().lower()
-    if not HEX12.match(mac) or mac in INVALID_MACS:
-        return None
-    return mac
+    """A whole number within ``low`` .. ``high`` (fractions truncated); None otherwise."""
+    number = in_range(value, low, high)
+    return None if number is None else int(number)
 
 
 def _compact(entry: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entry.items() if v is not None}
-
-
-def _keep_better(kept: dict[str, Any], new: dict[str, Any],
-                 order: tuple[tuple[str, bool], ...]) -> bool:
-    """Whether ``kept`` beats ``new``: the first field both have decides."""
-    for name, higher in order:
-        a, b = kept.get(name), new.get(name)
-        if a is None or b is None or a == b:
-            continue
-        if name == "age":
-            return abs(a) < abs(b)
-        return a > b if higher else a < b
-    return False
-
-
-def _dedupe(entries: list[dict[str, Any]], key: Any,
-            order: tuple[tuple[str, bool], ...]) -> list[dict[str, Any]]:
-    kept: dict[Any, dict[str, Any]] = {}
-    for entry in entries:
-        k = key(entry)
-        current = kept.get(k)
-        if current is None or not _keep_better(current, entry, order):
-            kept[k] = entry
-    return list(kept.values())
 
 
 def wifi_entries(query: Query) -> list[dict[str, Any]]:
@@ -113,8 +83,7 @@ def blue_entries(body: dict[str, Any]) -> list[dict[str, Any]]:
             "name": name if isinstance(name, str) else None,
             "signalStrength": bounded(raw.get("signalStrength"), -127, 0),
         }))
-    unique = _dedupe(valid, lambda e: e["macAddress"],
-                     (("signalStrength", True), ("age", False)))
+    unique = dedupe(valid, BLUE_RANKING, key=lambda e: e["macAddress"])
     return unique if len(unique) >= MIN_MAC_NETWORKS else []
 
 
@@ -165,8 +134,7 @@ def cell_entries(body: dict[str, Any]) -> list[dict[str, Any]]:
     default_radio = body.get("radioType")
     valid = [c for c in (_cell(raw, default_radio) for raw in body.get("cellTowers") or []
                          if isinstance(raw, dict)) if c is not None]
-    return _dedupe(valid, cell_key, (("timingAdvance", False), ("signalStrength", True),
-                                     ("asu", True), ("age", False)))
+    return dedupe(valid, CELL_RANKING, key=cell_key)
 
 
 def cell_key(cell: dict[str, Any]) -> tuple[Any, ...]:

@@ -7,10 +7,9 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, fields
 
 from ichnaea_host.interfaces import LenientInteger, Query, ReportFragment
+from ichnaea_host.stations import unique_networks
 
-from .mac import dedupe, normalize_entry
-
-MIN_NETWORKS = 2
+from .mac import RANKING, normalize_entry
 
 
 class WifiQueryEntry(Schema):
@@ -48,9 +47,7 @@ class WifiFragment(ReportFragment):
                 for e in entries if isinstance(e.get("macAddress"), str)]
 
     def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
-        valid = [n for n in (normalize_entry(e) for e in entries) if n is not None]
-        unique = dedupe(valid)
-        return unique if len(unique) >= MIN_NETWORKS else []
+        return unique_networks(entries, normalize_entry, RANKING)
 
     def query_json(self, lookups: list[Any]) -> list[dict[str, Any]]:
         names = {"mac": "macAddress", "age": "age", "channel": "channel",

@@ -1,13 +1,23 @@
-"""MAC addresses, channels and frequencies of WiFi networks."""
+"""Channels, frequencies and the per-network fields of WiFi observations;
+MAC addresses and duplicates are the station kit's (:mod:`ichnaea_host.stations.mac`)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-INVALID_MACS = {"000000000000", "ffffffffffff", "01005e901000"}
-HEX12 = re.compile(r"^[0-9a-f]{12}$")
-SHARDS = tuple("0123456789abcdef")
+from ichnaea_host.stations import (
+    MAC_SHARDS,
+    Ranking,
+    bounded,
+    higher,
+    mac_shard,
+    normalize_mac,
+    younger,
+)
+
+#: the station shards (the fifth hex digit of the MAC) and a MAC's shard
+SHARDS = MAC_SHARDS
+shard_of = mac_shard
 
 AGE_RANGE = (-3_600_000, 3_600_000)
 SIGNAL_RANGE = (-100, -10)
@@ -16,25 +26,12 @@ CHANNEL_RANGE = (1, 199)
 #: 2.4 GHz, 5 GHz and 6 GHz (WiFi 6E) bands
 FREQUENCY_RANGE = (2400, 7125)
 
+#: duplicates of one network: stronger signal, better signal-to-noise ratio,
+#: younger age, in that order
+RANKING: Ranking = (("signal", higher), ("snr", higher), ("age", younger))
 
-def normalize_mac(value: Any) -> str | None:
-    """12 lowercase hex digits, from ``aa:bb:..``, ``AA-BB-..``, ``aabb.ccdd..`` or bare."""
-    if not isinstance(value, str):
-        return None
-    mac = value.replace(":", "").replace("-", "").replace(".", "").strip().lower()
-    if not HEX12.match(mac) or mac in INVALID_MACS:
-        return None
-    return mac
-
-
-def shard_of(mac: str) -> str:
-    return mac[4]
-
-
-def bounded(value: Any, low: float, high: float) -> Any:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return value if low <= value <= high else None
+__all__ = ["RANKING", "SHARDS", "channel_frequency", "normalize_entry", "normalize_mac",
+           "shard_of"]
 
 
 def channel_frequency(channel: int | None, frequency: int | None) -> tuple[Any, Any]:
@@ -62,18 +59,6 @@ def channel_frequency(channel: int | None, frequency: int | None) -> tuple[Any, 
     return channel, frequency
 
 
-def better(kept: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Whether ``kept`` beats ``new`` for the same network: stronger signal,
-    better signal-to-noise ratio, younger age, in that order."""
-    for name, higher in (("signal", True), ("snr", True), ("age", False)):
-        a, b = kept.get(name), new.get(name)
-        if a is None or b is None:
-            continue
-        if a != b:
-            return a > b if higher else abs(a) < abs(b)
-    return False
-
-
 def normalize_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
     """One network from a query or report in the pipeline's short names."""
     mac = normalize_mac(entry.get("macAddress"))
@@ -92,12 +77,3 @@ def normalize_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
         "ssid": entry.get("ssid") if isinstance(entry.get("ssid"), str) else None,
     }
     return out
-
-
-def dedupe(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    kept: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        current = kept.get(entry["mac"])
-        if current is None or not better(current, entry):
-            kept[entry["mac"]] = entry
-    return list(kept.values())

@@ -1,7 +1,7 @@
 """Answering geolocate queries from the learnt access points.
 
 The method, shared with the Bluetooth beacons, is
-:mod:`ichnaea_host.station_search` (weighted mean of the best-scored
+:mod:`ichnaea_host.stations.search` (weighted mean of the best-scored
 networks of each complete-linkage cluster, and the 95 % radius of that
 mean); this plugin supplies its limits (:class:`~.settings.WifiSettings`:
 clusters of at most 500 m, the 20 best-scored networks, a ``station_range``
@@ -11,11 +11,8 @@ and its shard tables.
 
 from __future__ import annotations
 
-import peewee
+from ichnaea_host.stations import MacPositionSource
 
-from ichnaea_host.station_search import MacPositionSource
-
-from .mac import shard_of
 from .models import SHARD_MODELS
 from .settings import WifiSettings
 
@@ -24,9 +21,4 @@ class WifiPositionSource(MacPositionSource):
     PLUGIN_NAME = "wifi"
     DEFAULT_ORDER = 20
     SETTINGS = WifiSettings
-
-    def model(self, shard: str) -> type[peewee.Model]:
-        return SHARD_MODELS[shard]
-
-    def shard_of(self, key: str) -> str:
-        return shard_of(key)
+    MODELS = SHARD_MODELS

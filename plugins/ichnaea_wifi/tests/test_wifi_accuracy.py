@@ -16,7 +16,7 @@ import pytest
 from ichnaea_host.app import create_app
 from ichnaea_host.geo import distance
 from ichnaea_host.settings import ConfigError, load_plugin_settings
-from ichnaea_host.station_search import aggregate
+from ichnaea_host.stations import cluster_position
 from ichnaea_wifi.mac import shard_of
 from ichnaea_wifi.models import SHARD_MODELS
 from ichnaea_wifi.settings import WifiSettings
@@ -146,7 +146,7 @@ def test_the_circle_holds_the_device_about_95_times_in_100():
         members = [station(LAT + y * M_LAT, LON + x * M_LON, mac(i))
                    for i, (x, y) in enumerate(zip(east, north, strict=True))]
         lookups = {m.mac: {"mac": m.mac} for m in members}
-        result = aggregate(members, lookups, now(), settings, "wifi")
+        result = cluster_position(members, lookups, now(), settings, "wifi")
         inside.append(distance(LAT, LON, result.lat, result.lon) <= result.accuracy)
     assert 0.90 <= np.mean(inside) <= 0.99
 

@@ -1,5 +1,6 @@
-"""Answering geolocate queries from learnt MAC stations (WiFi access points,
-Bluetooth beacons): the method both radio plugins share.
+"""Answering queries from learnt stations: positions from MAC stations (WiFi
+access points, Bluetooth beacons), the method both radio plugins share, and
+regions from any radio's stations.
 
 The steps follow the original service (spec/api.md §3.3): the known,
 unblocked networks of the query are looked up; fewer than two reveal nothing;
@@ -26,103 +27,41 @@ scored by the sum of its station scores. Two things differ, on purpose:
 
 Stations are read with one SQL statement per query: one ``SELECT`` per shard
 table, each naming its table and its keys, joined by ``UNION ALL``; rows come
-back as plain tuples (no model instances). A radio plugin subclasses
-:class:`MacPositionSource` with its name, settings class and shard tables.
+back as plain tuples (no model instances), through :mod:`.sql`. A radio
+plugin subclasses :class:`MacPositionSource` with its name, settings class and
+shard tables (``MODELS``).
+
+``/v1/country`` is answered from the regions stored on the stations
+(:class:`StationRegionSource`, :class:`MacRegionSource` for MAC radios).
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
-from datetime import date, datetime
-from typing import Any, ClassVar, NamedTuple
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
 
 import numpy as np
 import peewee
 
-from .interfaces import LocationSource, Position, Query
-from .log import get_logger
-from .settings import PluginSettings
-from .stations import is_blocked, station_score, utcnow
+from ..interfaces import LocationSource, Position, Query, Region
+from ..log import get_logger
+from ..regions import region_name, region_radius
+from ..settings import PluginSettings
+from .columns import ShardTables, Station, utcnow
+from .mac import MacShards
+from .rules import is_blocked, station_score
+from .sql import search_row_reader, search_statement
 
 EARTH_RADIUS = 6371009.0
 M_PER_DEGREE = EARTH_RADIUS * math.pi / 180.0
-COLUMNS = ("mac", "lat", "lon", "radius", "samples", "created", "modified", "last_seen",
-           "block_last", "block_count")
 DATABASE_ERRORS = (peewee.DatabaseError, peewee.InterfaceError, OSError)
-
-
-class Station(NamedTuple):
-    """The columns of a station row that locating needs."""
-
-    mac: str
-    lat: float
-    lon: float
-    radius: int | None
-    samples: int | None
-    created: datetime | None
-    modified: datetime | None
-    last_seen: date | None
-    block_last: date | None
-    block_count: int | None
 
 
 # ---------------------------------------------------------------------------
 # reading the stations
-
-
-#: columns read as one comma-separated text value: the MySQL driver decodes
-#: every value of every row in Python, and one text value split here costs a
-#: third of what these seven columns cost it (a locate reads 10-20 rows)
-PACKED = COLUMNS[3:]
-
-
-@functools.lru_cache(maxsize=2048)
-def statement(mysql: bool, quote: tuple[str, str], param: str,
-              tables: tuple[tuple[str, int], ...]) -> str:
-    """``SELECT .. UNION ALL SELECT ..``, one part per (table, number of keys),
-    for stations with a position: ``mac, lat, lon`` and the packed columns."""
-    q0, q1 = quote
-    values = [f"IFNULL({q0}{c}{q1}, '')" for c in PACKED]
-    packed = f"CONCAT_WS(',', {', '.join(values)})" if mysql else " || ',' || ".join(values)
-    columns = f"{q0}mac{q1}, {q0}lat{q1}, {q0}lon{q1}, {packed}"
-    parts = []
-    for table, count in tables:
-        keys = ", ".join([param] * count)
-        parts.append(f"SELECT {columns} FROM {q0}{table}{q1} WHERE {q0}mac{q1} IN ({keys}) "
-                     f"AND {q0}lat{q1} IS NOT NULL AND {q0}lon{q1} IS NOT NULL")
-    return " UNION ALL ".join(parts)
-
-
-def _mysql_row(row: tuple) -> Station:
-    """A row of MySQL's: numbers and dates in its canonical text forms."""
-    mac, lat, lon, packed = row
-    radius, samples, created, modified, last_seen, block_last, block_count = packed.split(",")
-    return Station(bytes(mac).hex(), lat, lon,
-                   int(radius) if radius else None,
-                   int(samples) if samples else None,
-                   datetime.fromisoformat(created) if created else None,
-                   datetime.fromisoformat(modified) if modified else None,
-                   date.fromisoformat(last_seen) if last_seen else None,
-                   date.fromisoformat(block_last) if block_last else None,
-                   int(block_count) if block_count else None)
-
-
-def _row_reader(db: peewee.Database, model: type[peewee.Model]) -> Callable[[tuple], Station]:
-    """Turns a row into a :class:`Station`: SQLite's text values go through
-    the model's fields, which accept every form the tables may hold."""
-    if isinstance(db, peewee.MySQLDatabase):
-        return _mysql_row
-    fields = model._meta.fields
-    key = fields["mac"].python_value
-    convert = [fields[name].python_value for name in PACKED]
-
-    def read_sqlite(row: tuple) -> Station:
-        mac, lat, lon, packed = row
-        rest = [f(v) if v else None for f, v in zip(convert, packed.split(","), strict=True)]
-        return Station(key(mac), float(lat), float(lon), *rest)
-    return read_sqlite
 
 
 def load_stations(db: peewee.Database, model: Callable[[str], type[peewee.Model]],
@@ -135,12 +74,12 @@ def load_stations(db: peewee.Database, model: Callable[[str], type[peewee.Model]
     if not by_shard:
         return []
     shards = sorted(by_shard.items())
-    sql = statement(isinstance(db, peewee.MySQLDatabase), tuple(db.quote),  # type: ignore[arg-type]
+    sql = search_statement(isinstance(db, peewee.MySQLDatabase), tuple(db.quote),  # type: ignore[arg-type]
                     db.param,
                     tuple((model(shard)._meta.table_name, len(keys)) for shard, keys in shards))
     params = [bytes.fromhex(mac) for _, keys in shards for mac in keys]
     rows = db.execute_sql(sql, params).fetchall()
-    read = _row_reader(db, model(shards[0][0]))
+    read = search_row_reader(db, model(shards[0][0]))
     today = utcnow().date()
     stations = []
     for row in rows:
@@ -231,7 +170,7 @@ def signal_amplitudes(signals: Sequence[int | None]) -> np.ndarray:
     return 10.0 ** ((dbm - dbm.max()) / 20.0)
 
 
-def aggregate(members: Sequence[Any], lookups: dict[str, dict[str, Any]], now: datetime,
+def cluster_position(members: Sequence[Any], lookups: dict[str, dict[str, Any]], now: datetime,
               settings: Any, kind: str) -> Position:
     """One position from a cluster: the weighted mean of its ``max_networks``
     best-scored networks, and the 95 % radius of that mean. ``kind`` is the
@@ -281,25 +220,19 @@ def connection_lost(db: peewee.Database) -> bool:
     return not db.connection().open
 
 
-class MacPositionSource(LocationSource):
+class MacPositionSource(MacShards, LocationSource):
     """Answers geolocate queries from the stations of one MAC radio.
 
     A radio plugin subclasses it with ``PLUGIN_NAME`` (also the key of its
     lookups in ``query.networks`` and the ``source`` of its answers),
     ``DEFAULT_ORDER``, ``SETTINGS`` (its settings class: ``cluster_meters``,
     ``max_networks``, ``station_range``, ``min_accuracy``, ``max_accuracy``)
-    and the two shard functions.
+    and ``MODELS`` (its shard tables).
     """
 
     KIND = "position"
     INTERNAL = True
     SETTINGS: ClassVar[type[PluginSettings]]
-
-    def model(self, shard: str) -> type[peewee.Model]:
-        raise NotImplementedError
-
-    def shard_of(self, key: str) -> str:
-        raise NotImplementedError
 
     @property
     def settings(self) -> Any:
@@ -332,6 +265,75 @@ class MacPositionSource(LocationSource):
             dist = pairwise_distances(np.array([s.lat for s in stations]),
                                       np.array([s.lon for s in stations]))
             groups = complete_linkage(dist, settings.cluster_meters)
-        return [aggregate([stations[i] for i in group], lookups, now, settings,
-                          self.PLUGIN_NAME)
+        return [cluster_position([stations[i] for i in group], lookups, now, settings,
+                                 self.PLUGIN_NAME)
                 for group in groups]
+
+
+# ---------------------------------------------------------------------------
+# regions
+
+
+def load_station_regions(db: peewee.Database, model_for_shard: Any, shard_of: Any,
+                         key_name: str, keys: Iterable[str]) -> list[Any]:
+    """Known, unblocked stations with a region, one query per shard table of
+    ``db`` (the web tier's read-only connection)."""
+    by_shard: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        by_shard[shard_of(key)].append(key)
+    today = utcnow().date()
+    found: list[Any] = []
+    for shard, shard_keys in sorted(by_shard.items()):
+        model = model_for_shard(shard)
+        key_field = getattr(model, key_name)
+        query = model.select().where(key_field.in_(shard_keys), model.region.is_null(False))
+        found.extend(row for row in query.bind(db) if not is_blocked(row, today))
+    return found
+
+
+def regions_from_stations(stations: Iterable[Any], source: str) -> list[Region]:
+    """One region answer per region the stations lie in, scored by their scores."""
+    now = utcnow()
+    scores: dict[str, float] = defaultdict(float)
+    for station in stations:
+        scores[station.region] += station_score(station, now)
+    results = []
+    for code, score in sorted(scores.items()):
+        name = region_name(code)
+        if name is not None:
+            results.append(Region(code=code, name=name, accuracy=region_radius(code),
+                                  score=score, source=source))
+    return results
+
+
+class StationRegionSource(ShardTables, LocationSource):
+    """Answers ``/v1/country`` from the regions stored on learnt stations.
+
+    A radio plugin subclasses it with ``PLUGIN_NAME`` (also the key of its
+    lookups in ``query.networks``), ``KEY``, its tables (``MODELS`` or
+    :meth:`model`) and :meth:`shard_of`.
+    """
+
+    KIND = "region"
+    INTERNAL = True
+    KEY: ClassVar[str] = "mac"
+
+    def should_search(self, query: Query, results: Any) -> bool:
+        return bool(query.networks.get(self.PLUGIN_NAME))
+
+    def search(self, query: Query) -> list[Region]:
+        keys = [n[self.KEY] for n in query.networks.get(self.PLUGIN_NAME) or []]
+        try:
+            stations = load_station_regions(self.context.db.ro, self.model, self.shard_of,
+                                            self.KEY, keys)
+        except DATABASE_ERRORS as exc:
+            get_logger("ichnaea.stations").warning("station_lookup_failed",
+                                                   source=self.PLUGIN_NAME,
+                                                   error=type(exc).__name__)
+            return []
+        return regions_from_stations(stations, self.PLUGIN_NAME)
+
+
+class MacRegionSource(MacShards, StationRegionSource):
+    """Answers ``/v1/country`` from the stations of one MAC radio: a plugin
+    sets ``PLUGIN_NAME``, ``DEFAULT_ORDER`` and ``MODELS``."""

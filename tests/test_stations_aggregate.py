@@ -9,7 +9,8 @@ import random
 import pytest
 
 from ichnaea_host.geo import circle_radius, distance
-from ichnaea_host.stations import station_radius, within
+from ichnaea_host.stations.aggregate import station_radius
+from ichnaea_host.stations.rules import within
 
 
 def test_station_radius_is_the_circle_radius():

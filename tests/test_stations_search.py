@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 import pytest
 
-from ichnaea_host.station_search import (
+from ichnaea_host.stations.search import (
     Station,
     complete_linkage,
     load_stations,

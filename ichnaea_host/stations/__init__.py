@@ -1,0 +1,100 @@
+"""The station kit: what a radio plugin builds its stations from.
+
+A station is a network (an access point, a beacon, a cell) whose position we
+learn from observations. The columns, the observation weights, the blocking
+rule, the transitions (new, change, confirm, replace, block ...) and the
+station score are the same for every network kind; a radio plugin supplies
+its key, its tables, its limits and its signal weight.
+
+One module per job, each importing only those above it in this list:
+
+``columns``
+    the station columns, :func:`shard_model`, :class:`ShardTables`, :func:`utcnow`
+``rules``
+    observation weights, agreement bounds, transitions, blocks, :func:`station_score`
+``mac``
+    MAC addresses (:func:`normalize_mac`, shards), :func:`bounded`, the choice
+    among duplicate entries (:func:`better`, :func:`dedupe`)
+``aggregate``
+    :class:`Aggregate`: the weighted centre, box and radius of observations
+``sql``
+    the statements that read and write station rows
+``updater``
+    :class:`StationShardUpdater`, and :class:`MacStationUpdater` for MAC radios
+``search``
+    :class:`MacPositionSource` (geolocate) and :class:`StationRegionSource`
+    (``/v1/country``)
+
+A MAC radio (as the wifi and blue plugins) needs only its tables
+(:func:`mac_shard_models`), one updater subclassing
+:class:`MacStationUpdater` with its :meth:`~MacStationUpdater.normalize_entry`,
+and the two sources; any other radio subclasses :class:`StationShardUpdater`.
+"""
+
+from __future__ import annotations
+
+from .aggregate import Aggregate, Point, station_radius
+from .columns import COPIED, ShardTables, Station, shard_model, station_fields, utcnow
+from .mac import (
+    MAC_RANKING,
+    MAC_SHARDS,
+    MIN_MAC_NETWORKS,
+    MacShards,
+    Ranking,
+    better,
+    bounded,
+    dedupe,
+    higher,
+    lower,
+    mac_shard,
+    mac_shard_models,
+    normalize_mac,
+    unique_networks,
+    younger,
+)
+from .rules import (
+    BLOCK_DAYS,
+    GNSS_SOURCE,
+    MAX_OLD_WEIGHT,
+    MAX_SAMPLES,
+    MAX_WEIGHT,
+    QUERY_SOURCE,
+    SOURCE_IDS,
+    TRANSITIONS,
+    accuracy_weight,
+    age_weight,
+    is_blocked,
+    speed_weight,
+    station_score,
+    within,
+)
+from .search import (
+    MacPositionSource,
+    MacRegionSource,
+    StationRegionSource,
+    cluster_position,
+    complete_linkage,
+    distance_matrix,
+    load_station_regions,
+    load_stations,
+    pairwise_distances,
+    regions_from_stations,
+    within_limit,
+)
+from .sql import mysql_literal, read_rows, write_rows
+from .updater import POSITION_FIELDS, REGIONS, MacStationUpdater, StationShardUpdater
+
+__all__ = [
+    "BLOCK_DAYS", "COPIED", "GNSS_SOURCE", "MAC_RANKING", "MAC_SHARDS", "MAX_OLD_WEIGHT",
+    "MAX_SAMPLES", "MAX_WEIGHT", "MIN_MAC_NETWORKS", "POSITION_FIELDS", "QUERY_SOURCE",
+    "REGIONS", "SOURCE_IDS", "TRANSITIONS",
+    "Aggregate", "MacPositionSource", "MacRegionSource", "MacShards", "MacStationUpdater",
+    "Point", "Ranking", "ShardTables", "Station", "StationRegionSource", "StationShardUpdater",
+    "accuracy_weight", "age_weight", "better", "bounded", "cluster_position",
+    "complete_linkage", "dedupe", "distance_matrix", "higher", "is_blocked",
+    "load_station_regions", "load_stations", "lower", "mac_shard", "mac_shard_models",
+    "mysql_literal", "normalize_mac", "pairwise_distances", "read_rows",
+    "regions_from_stations", "shard_model", "speed_weight", "station_fields",
+    "station_radius", "station_score", "unique_networks", "utcnow", "within",
+    "within_limit", "write_rows", "younger",
+]

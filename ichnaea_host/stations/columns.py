@@ -1,0 +1,91 @@
+"""The columns every station table has, and models of station shard tables.
+
+A station is a network (an access point, a beacon, a cell) whose position we
+learn from observations. Every network kind keeps the same columns besides
+its key; a radio plugin builds its models with :func:`shard_model` (one per
+shard table) and may add columns of its own (the cells' identity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any, ClassVar, NamedTuple
+
+import peewee
+
+from ..db import BaseModel
+
+
+def utcnow() -> datetime:
+    """Now, in the naive UTC the station columns hold, to the second."""
+    return datetime.utcnow().replace(microsecond=0)  # noqa: DTZ003 - naive UTC columns
+
+
+def station_fields() -> dict[str, peewee.Field]:
+    """The columns every station table has, besides its key."""
+    return {
+        "lat": peewee.DoubleField(null=True),
+        "lon": peewee.DoubleField(null=True),
+        "max_lat": peewee.DoubleField(null=True),
+        "min_lat": peewee.DoubleField(null=True),
+        "max_lon": peewee.DoubleField(null=True),
+        "min_lon": peewee.DoubleField(null=True),
+        "created": peewee.DateTimeField(null=True, index=True),
+        "modified": peewee.DateTimeField(null=True, index=True),
+        "radius": peewee.IntegerField(null=True),
+        "region": peewee.CharField(max_length=2, null=True, index=True),
+        "samples": peewee.BigIntegerField(null=True),
+        "source": peewee.SmallIntegerField(null=True),
+        "weight": peewee.DoubleField(null=True),
+        "last_seen": peewee.DateField(null=True),
+        "block_first": peewee.DateField(null=True),
+        "block_last": peewee.DateField(null=True),
+        "block_count": peewee.SmallIntegerField(null=True),
+    }
+
+
+#: the station columns an update starts from (all but the key and ``modified``)
+COPIED = ("lat", "lon", "max_lat", "min_lat", "max_lon", "min_lon", "created", "radius",
+          "region", "samples", "source", "weight", "last_seen", "block_first", "block_last",
+          "block_count")
+
+
+def shard_model(table: str, key_name: str, key_field: peewee.Field,
+                base: type[peewee.Model] = BaseModel) -> type[peewee.Model]:
+    """A peewee model for one station shard table."""
+    attrs: dict[str, Any] = {key_name: key_field, **station_fields(), "__module__": __name__}
+    attrs["Meta"] = type("Meta", (), {"table_name": table,
+                                      "indexes": ((("lat", "lon"), False),)})
+    return type(f"Station_{table}", (base,), attrs)
+
+
+class ShardTables:
+    """What the station classes of a radio know of its tables.
+
+    A plugin sets ``MODELS`` (shard name -> model) and ``shard_of`` (a key's
+    shard), or overrides :meth:`model` when its models are found otherwise.
+    """
+
+    MODELS: ClassVar[Mapping[str, type[peewee.Model]]] = {}
+
+    def model(self, shard: str) -> type[peewee.Model]:
+        return self.MODELS[shard]
+
+    def shard_of(self, key: str) -> str:
+        raise NotImplementedError
+
+
+class Station(NamedTuple):
+    """The columns of a MAC station row that locating needs."""
+
+    mac: str
+    lat: float
+    lon: float
+    radius: int | None
+    samples: int | None
+    created: datetime | None
+    modified: datetime | None
+    last_seen: date | None
+    block_last: date | None
+    block_count: int | None

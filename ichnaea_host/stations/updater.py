@@ -1,0 +1,254 @@
+"""Learning stations from observations: the update of one shard's batch.
+
+:class:`StationShardUpdater` applies the rules of :mod:`.rules` to the
+stations kept in sharded tables keyed by one column; a radio plugin supplies
+its key, its limits, its tables and its signal weight by subclassing it.
+:class:`MacStationUpdater` is that subclass for radios whose networks are
+named by a MAC address (WiFi, Bluetooth): such a plugin sets its tables, its
+report field and how one entry is read.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, ClassVar
+
+import peewee
+
+from .. import geocode
+from ..db import retry_on_lock
+from ..interfaces import StationUpdater, UpdateStats
+from .aggregate import Aggregate, Point, station_radius, union
+from .columns import COPIED, ShardTables, utcnow
+from .mac import MAC_RANKING, MacShards, Ranking, dedupe
+from .rules import (
+    GNSS_LABELS,
+    GNSS_SOURCE,
+    MAX_OLD_WEIGHT,
+    MAX_SAMPLES,
+    MAX_WEIGHT,
+    QUERY_SOURCE,
+    TRANSITIONS,
+    accuracy_weight,
+    age_weight,
+    is_blocked,
+    speed_weight,
+    within,
+)
+from .sql import read_rows, write_rows
+
+#: regions of the stations placed by this process, remembered per grid square
+REGIONS = geocode.RegionGrid()
+
+#: the position fields of a report every observation carries
+POSITION_FIELDS = ("lat", "lon", "accuracy", "altitude", "altitudeAccuracy", "heading",
+                   "pressure", "speed", "source", "timestamp")
+
+
+class StationShardUpdater(ShardTables, StationUpdater):
+    """Learns stations kept in sharded tables keyed by one column.
+
+    Subclasses set ``KEY`` (the key column), ``MAX_DIST`` (metres within which
+    observations of one station must agree), ``MAX_ACCURACY`` (observations
+    less precise than this weigh nothing), their tables (``MODELS`` or
+    :meth:`model`), :meth:`shard_of`, and may weigh signals
+    (:meth:`signal_weight`).
+    """
+
+    KEY: ClassVar[str] = "mac"
+    MAX_DIST: ClassVar[float] = 5000.0
+    MAX_ACCURACY: ClassVar[float] = 200.0
+
+    def signal_weight(self, observation: dict[str, Any]) -> float:
+        return 1.0
+
+    def region(self, lat: float, lon: float) -> str | None:
+        """The region code of a station's position (from the shipped region shapes)."""
+        return REGIONS.region(lat, lon)
+
+    def weight(self, observation: dict[str, Any]) -> float:
+        return (
+            self.signal_weight(observation)
+            * accuracy_weight(observation.get("accuracy"), self.MAX_ACCURACY)
+            * age_weight(observation.get("age"))
+            * speed_weight(observation.get("speed"))
+        )
+
+    # -- the update
+    def update(self, shard: str, observations: list[dict[str, Any]]) -> UpdateStats:
+        stats = UpdateStats()
+        key_name, weigh = self.KEY, self.weight
+        groups: dict[str, list[Point]] = {}
+        for obs in observations:
+            weight = weigh(obs)
+            key = obs.get(key_name)
+            if weight <= 0.0 or key is None:
+                stats.dropped += 1
+                continue
+            point = (obs["lat"], obs["lon"], weight, obs.get("source") == "query")
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [point]
+            else:
+                group.append(point)
+        if not groups:
+            return stats
+        model = self.model(shard)
+
+        def transaction() -> UpdateStats:
+            run = UpdateStats(dropped=stats.dropped)
+            with model._meta.database.atomic():
+                self._apply(model, groups, run)
+            return run
+
+        def count_retry(errno: int) -> None:
+            self.context.metrics.incr("data.station.dberror",
+                                      tags=[f"errno:{errno}", f"type:{self.PLUGIN_NAME}"])
+
+        return retry_on_lock(transaction, on_retry=count_retry)
+
+    def _apply(self, model: type[peewee.Model], groups: dict[str, list[Point]],
+               stats: UpdateStats) -> None:
+        now = utcnow()
+        today = now.date()
+        key_field = getattr(model, self.KEY)
+        rows = read_rows(model, key_field, list(groups))
+        writes: list[dict[str, Any]] = []
+        confirms: list[str] = []
+        for key, points in groups.items():
+            stats.observations += len(points)
+            row: Any = rows.get(key)
+            if row is not None and is_blocked(row, today):
+                continue
+            gnss = [p for p in points if not p[3]]
+            used, source = (gnss, GNSS_SOURCE) if gnss else (points, QUERY_SOURCE)
+            agg = Aggregate(used, self.MAX_DIST)
+            label = self._station_label(row, used, today)
+            status = TRANSITIONS[label][
+                f"{'gnss' if source == GNSS_SOURCE else 'query'}_"
+                f"{'consistent' if agg.consistent else 'inconsistent'}"]
+            if (source == QUERY_SOURCE and label in GNSS_LABELS
+                    and row.source != QUERY_SOURCE and status != "confirm"):
+                status = "no_change"  # locate queries never move or block a GNSS station
+            if status == "no_change":
+                continue
+            if status == "confirm":
+                if row.last_seen != today:
+                    confirms.append(key)
+                stats.confirmed += 1
+                continue
+            writes.append(self._values(status, key, row, agg, source, now))
+            if status in ("new", "new_block"):
+                stats.new += 1
+            elif status in ("change", "replace"):
+                stats.changed += 1
+            if status in ("block", "new_block"):
+                stats.blocked += 1
+        if writes:
+            write_rows(model, key_field, writes)
+        if confirms:
+            model.update(last_seen=today).where(key_field.in_(confirms)).execute()
+
+    def _station_label(self, row: Any, points: list[Point], today: date) -> str:
+        if row is None:
+            return "none"
+        lat, lon = row.lat, row.lon
+        if lat is None or lon is None:
+            return "no_position"
+        max_dist = self.MAX_DIST
+        if all(within(p[0], p[1], lat, lon, max_dist) for p in points):
+            return "agree_query_position" if row.source == QUERY_SOURCE else \
+                "agree_gnss_position"
+        if row.modified is not None and row.modified.date() < today - timedelta(days=365):
+            return "disagree_old_position"
+        return "disagree_position"
+
+    def _values(self, status: str, key: str, row: Any, agg: Aggregate, source: int,
+                now: datetime) -> dict[str, Any]:
+        today = now.date()
+        if row is None:
+            values = dict.fromkeys(COPIED)
+        else:
+            values = {name: getattr(row, name) for name in COPIED}
+        values[self.KEY] = key
+        values["modified"] = now
+        if status in ("new", "new_block"):
+            values["created"] = now
+        if status in ("new", "replace"):
+            values.update(self._position(agg.lat, agg.lon, agg.max_lat, agg.min_lat,
+                                         agg.max_lon, agg.min_lon, radius=agg.radius))
+            values.update(samples=min(agg.samples, MAX_SAMPLES),
+                          weight=min(agg.weight, MAX_WEIGHT), source=source, last_seen=today)
+        elif status == "change":
+            old_weight = 0.0 if row.lat is None else min(row.weight or 0.0, MAX_OLD_WEIGHT)
+            lat = (agg.lat * agg.weight + (row.lat or 0.0) * old_weight) / (agg.weight +
+                                                                           old_weight)
+            lon = (agg.lon * agg.weight + (row.lon or 0.0) * old_weight) / (agg.weight +
+                                                                           old_weight)
+            bounds = union(agg, row)
+            position = self._position(lat, lon, *bounds)
+            if row.region and row.lat is not None:
+                position["region"] = position["region"] or row.region
+            values.update(position)
+            values.update(samples=min((row.samples or 0) + agg.samples, MAX_SAMPLES),
+                          weight=min((row.weight or 0.0) + agg.weight, MAX_WEIGHT),
+                          source=source, last_seen=today)
+        elif status in ("block", "new_block"):
+            region = values["region"] if status == "block" else None
+            values.update(lat=None, lon=None, max_lat=None, min_lat=None, max_lon=None,
+                          min_lon=None, radius=None, samples=None, weight=None, source=None,
+                          last_seen=None, region=region, block_last=today,
+                          block_first=values["block_first"] or today,
+                          block_count=min((values["block_count"] or 0) + 1, 255))
+        return values
+
+    def _position(self, lat: float, lon: float, max_lat: float, min_lat: float,
+                  max_lon: float, min_lon: float, radius: int | None = None) -> dict[str, Any]:
+        if radius is None:
+            radius = station_radius(lat, lon, max_lat, max_lon, min_lat, min_lon)
+        return {
+            "lat": lat, "lon": lon, "max_lat": max_lat, "min_lat": min_lat,
+            "max_lon": max_lon, "min_lon": min_lon, "radius": radius,
+            "region": self.region(lat, lon),
+        }
+
+
+class MacStationUpdater(MacShards, StationShardUpdater):
+    """Learns the stations of a radio whose networks are named by a MAC address.
+
+    Subclasses set ``PLUGIN_NAME``, ``FIELD`` (the report's list of entries),
+    ``MODELS`` (:func:`~.mac.mac_shard_models`), the limits of
+    :class:`StationShardUpdater` and :meth:`normalize_entry`; they may set
+    ``RANKING`` (how duplicate entries of one report are chosen) and
+    ``UNSTORED`` (entry fields observations leave out, such as names).
+    """
+
+    RANKING: ClassVar[Ranking] = MAC_RANKING
+    UNSTORED: ClassVar[frozenset[str]] = frozenset()
+
+    def normalize_entry(self, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """One entry of a report in the pipeline's short names (``mac``,
+        ``signal``, ``age`` ...), or None when it is unusable (a plugin may
+        set a ``staticmethod`` of its function)."""
+        raise NotImplementedError
+
+    def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        normalize = self.normalize_entry
+        entries = [n for n in (normalize(e) for e in report.get(self.FIELD) or []
+                               if isinstance(e, dict)) if n is not None]
+        if not entries:
+            return {}
+        position = report["position"]
+        gps_age = position.get("gps_age") or 0
+        base = {k: position[k] for k in POSITION_FIELDS if position.get(k) is not None}
+        unstored, shard_of = self.UNSTORED, self.shard_of
+        out: dict[str, list[dict[str, Any]]] = {}
+        for entry in dedupe(entries, self.RANKING):
+            if gps_age:
+                entry["age"] = (entry.get("age") or 0) - gps_age
+            observation = base.copy()
+            for name, value in entry.items():
+                if value is not None and name not in unstored:
+                    observation[name] = value
+            out.setdefault(shard_of(entry["mac"]), []).append(observation)
+        return out
