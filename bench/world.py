@@ -831,16 +831,15 @@ def load(rt: Any, world: World, *, log: Any = print) -> None:
 def _drain_shards(part: int, parts: int) -> int:
     """Apply the queued observations of every ``parts``-th shard (a child process)."""
     from ichnaea_host.pipeline import station_queues, update_stations
-    from ichnaea_host.queues import station_queue_name
 
     configure_env()
     rt = runtime()
     runs = 0
     try:
-        for number, (name, shard) in enumerate(station_queues(rt)):
+        for number, queue in enumerate(station_queues(rt)):
             if number % parts == part:
-                while rt.queue(station_queue_name(name, shard)).size():
-                    update_stations(rt, name, shard)
+                while rt.queue(queue).size():
+                    update_stations(rt, queue.updater, queue.shard)
                     runs += 1
     finally:
         rt.close()
@@ -856,14 +855,14 @@ def drain_parallel(rt: Any, processes: int = 2) -> dict[str, int]:
     import multiprocessing
 
     from ichnaea_host.pipeline import drain, export_reports, update_incoming
-    from ichnaea_host.queues import export_queue_name
+    from ichnaea_host.queues import ExportPartition
     from ichnaea_host.runtime import INCOMING_QUEUE
 
     while rt.queue(INCOMING_QUEUE).size():
         update_incoming(rt)
-    export_queue = export_queue_name("internal")
+    export_queue = ExportPartition("internal")
     while rt.queue(export_queue).size():
-        export_reports(rt, "internal", export_queue, force=True)
+        export_reports(rt, export_queue, force=True)
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         runs = sum(pool.starmap(_drain_shards, [(p, processes) for p in range(processes)]))
     return {"update_stations": runs, **drain(rt)}

@@ -429,13 +429,14 @@ def export_failed(obj: Context, name: str | None, as_json: bool) -> None:
         _known_export(name)
     found = parked(rt, name)
     if as_json:
-        click.echo(json.dumps([{"export": e, "queue": q, "parked": failed_queue_name(q),
-                                "reports": n} for e, q, n in found], indent=2))
+        click.echo(json.dumps([{"export": p.export, "queue": p.key,
+                                "parked": failed_queue_name(p.key), "reports": n}
+                               for p, n in found], indent=2))
         return
-    total = sum(n for _, _, n in found)
+    total = sum(n for _, n in found)
     click.echo(f"{total} parked reports.")
-    for export_name, queue_key, count in found:
-        click.echo(f"{export_name:<20} {count:>8}  {failed_queue_name(queue_key)}")
+    for partition, count in found:
+        click.echo(f"{partition.export:<20} {count:>8}  {failed_queue_name(partition.key)}")
     if total:
         click.echo("Send them again with: ichnaea export replay NAME")
 

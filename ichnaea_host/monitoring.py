@@ -36,7 +36,7 @@ from huey.storage import RedisStorage
 from . import datamap
 from .log import get_logger
 from .pipeline import station_queues
-from .queues import station_queue_name
+from .queues import StationPartition
 from .runtime import INCOMING_QUEUE, Runtime
 from .worker import HUEY_NAME
 
@@ -60,7 +60,8 @@ def queue_tags(rt: Runtime) -> dict[str, list[str]]:
     for name, cls in sorted(rt.plugins.station_updaters().items()):
         data_type = cls.DATA_TYPE or name
         for shard in cls.SHARDS:
-            tags[station_queue_name(name, shard)] = ["queue_type:data", f"data_type:{data_type}"]
+            tags[StationPartition(name, shard).key] = ["queue_type:data",
+                                                   f"data_type:{data_type}"]
         for queue, extra_type in sorted(cls.EXTRA_QUEUES.items()):
             tags[queue] = ["queue_type:data", f"data_type:{extra_type}"]
     for shard in datamap.SHARDS:
@@ -82,7 +83,7 @@ def queue_sizes(rt: Runtime) -> dict[str, int]:
 
 def backlog(rt: Runtime, sizes: dict[str, int]) -> int:
     """Observations waiting in the station updaters' queues."""
-    return sum(sizes.get(station_queue_name(u, s), 0) for u, s in station_queues(rt))
+    return sum(sizes.get(queue.key, 0) for queue in station_queues(rt))
 
 
 # ---------------------------------------------------------------------------
