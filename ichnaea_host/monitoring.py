@@ -27,13 +27,14 @@ import json
 import math
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import peewee
 from huey.storage import RedisStorage
 
 from . import datamap
+from .clock import today_utc
 from .log import get_logger
 from .pipeline import station_queues
 from .queues import StationPartition
@@ -307,9 +308,6 @@ def _control(rt: Runtime, settings: RateSettings, waiting: int, length: int | No
 # ---------------------------------------------------------------------------
 # API key usage
 
-
-def today_utc() -> date:
-    return datetime.utcnow().date()  # noqa: DTZ003 - the web tier counts UTC days
 
 
 def monitor_api_key_limits(rt: Runtime, today: date | None = None) -> dict[tuple[str, str], int]:

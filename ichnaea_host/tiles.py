@@ -38,6 +38,7 @@ from typing import Any
 import click
 
 from . import datamap
+from .clock import today_utc
 from .content import content_settings, tiles_dir
 from .log import get_logger
 
@@ -231,7 +232,7 @@ def sync_grid(db: Any, out: Path, *, full: bool = False, today: date | None = No
     import numpy as np
 
     path = snapshot_path(out)
-    read_day = datamap.today_utc()  # the tables' days are the service's UTC days
+    read_day = today_utc()  # the tables' days are the service's UTC days
     kept = (min(today or read_day, read_day) - timedelta(days=datamap.KEEP_DAYS)).toordinal()
     found = None if full else _read_snapshot(path)
     if found is None:
@@ -495,7 +496,7 @@ class Renderer:
 
         self.grid = grid
         self.out = out
-        self.today = (today or datamap.today_utc()).toordinal()
+        self.today = (today or today_utc()).toordinal()
         state = read_state(out)
         last = state.get("grid_day")
         self.full = needs_full(state, full)

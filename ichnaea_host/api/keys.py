@@ -13,13 +13,14 @@ import random
 import re
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import peewee
 import redis
 from playhouse.pool import MaxConnectionsExceeded
 
+from ..clock import today_utc
 from ..interfaces import ApiKey as KeyValue
 from ..log import get_logger
 from ..models import ApiKey
@@ -108,7 +109,7 @@ def count_and_limit(rt: Runtime, key: KeyValue, api_type: str, metric_path: str,
     ``also_read`` names a Redis key read in the same round trip (the locate
     sample rate); its value comes second (None when unset or not counted).
     """
-    dashed, compact = _day_names(datetime.now(UTC).date())
+    dashed, compact = _day_names(today_utc())
     users = f"apiuser:{api_type}:{key.valid_key}:{dashed}"
     limit = f"apilimit:{key.valid_key}:{metric_path}:{compact}"
     commands: list[tuple[Any, ...]] = [("PFADD", users, ip or "127.0.0.1"),

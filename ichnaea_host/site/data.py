@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+from ..clock import today_utc
 from ..content import content_settings, exports_dir
 from ..log import get_logger
 from ..models import Stat
 from ..regions import region_name
-from ..stats import REGION_STATS_CACHE_KEY, stat_keys, today_utc
+from ..stats import REGION_STATS_CACHE_KEY, stat_keys
 
 log = get_logger("ichnaea.site")
 

@@ -21,6 +21,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from ichnaea_host.clock import today_utc
 from ichnaea_host.interfaces import Exporter
 from ichnaea_host.log import get_logger, redact_key
 
@@ -54,7 +55,7 @@ def parse_url(url: str | None) -> tuple[str, str]:
 
 def object_key(template: str, source: str, api_key: str,
                today: datetime.date | None = None) -> str:
-    today = today or datetime.datetime.now(datetime.UTC).date()
+    today = today or today_utc()
     try:
         prefix = template.format(source=source, api_key=api_key, year=today.year,
                                  month=today.month, day=today.day)
