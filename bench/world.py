@@ -800,12 +800,12 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 def load(rt: Any, world: World, *, log: Any = print) -> None:
     from ichnaea_host import migrate
-    from ichnaea_host.models import ApiKey, ExportConfig
+    from ichnaea_host.models import ApiKeyRow, ExportConfig
     from ichnaea_host.runtime import INCOMING_QUEUE
 
     migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
     ExportConfig.create(name="internal", batch=0, schema="internal")
-    ApiKey.create(valid_key=API_KEY, maxreq=0, allow_fallback=False, allow_locate=True,
+    ApiKeyRow.create(valid_key=API_KEY, maxreq=0, allow_fallback=False, allow_locate=True,
                   allow_region=True, store_sample_locate=0, store_sample_submit=100)
     now_ms = int(time.time() * 1000)
     for phase in (1, 2):
