@@ -39,7 +39,7 @@ import click
 
 from . import datamap
 from .clock import today_utc
-from .content import content_settings, tiles_dir
+from .content_settings import content_settings, tiles_dir
 from .log import get_logger
 
 log = get_logger("ichnaea.tiles")

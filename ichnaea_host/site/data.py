@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from ..clock import today_utc
-from ..content import content_settings, exports_dir
+from ..content_settings import content_settings, exports_dir
 from ..log import get_logger
 from ..models import Stat
 from ..regions import region_name

@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host.content import content_settings, exports_dir
+from ichnaea_host.content_settings import content_settings, exports_dir
 from ichnaea_host.db import is_mysql
 from ichnaea_host.interfaces import HostContext
 from ichnaea_host.log import get_logger
