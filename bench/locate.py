@@ -107,10 +107,10 @@ def load(db_uri: str, stations: int, seed: int, log: Any) -> None:
     world_mod.configure_env(db_uri, REDIS_URI)
     rt = world_mod.runtime()
     from ichnaea_host import migrate
-    from ichnaea_host.models import ApiKey
+    from ichnaea_host.models import ApiKeyRow
 
     migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
-    ApiKey.insert(valid_key=world_mod.API_KEY, maxreq=0, allow_fallback=False,
+    ApiKeyRow.insert(valid_key=world_mod.API_KEY, maxreq=0, allow_fallback=False,
                   allow_locate=True, allow_region=True, store_sample_locate=0,
                   store_sample_submit=0).on_conflict_replace().execute()
     rt.close()

@@ -800,12 +800,12 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 def load(rt: Any, world: World, *, log: Any = print) -> None:
     from ichnaea_host import migrate
-    from ichnaea_host.models import ApiKey, ExportConfig
+    from ichnaea_host.models import ApiKeyRow, ExportConfig
     from ichnaea_host.runtime import INCOMING_QUEUE
 
     migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
     ExportConfig.create(name="internal", batch=0, schema="internal")
-    ApiKey.create(valid_key=API_KEY, maxreq=0, allow_fallback=False, allow_locate=True,
+    ApiKeyRow.create(valid_key=API_KEY, maxreq=0, allow_fallback=False, allow_locate=True,
                   allow_region=True, store_sample_locate=0, store_sample_submit=100)
     now_ms = int(time.time() * 1000)
     for phase in (1, 2):
@@ -831,16 +831,15 @@ def load(rt: Any, world: World, *, log: Any = print) -> None:
 def _drain_shards(part: int, parts: int) -> int:
     """Apply the queued observations of every ``parts``-th shard (a child process)."""
     from ichnaea_host.pipeline import station_queues, update_stations
-    from ichnaea_host.queues import station_queue_name
 
     configure_env()
     rt = runtime()
     runs = 0
     try:
-        for number, (name, shard) in enumerate(station_queues(rt)):
+        for number, queue in enumerate(station_queues(rt)):
             if number % parts == part:
-                while rt.queue(station_queue_name(name, shard)).size():
-                    update_stations(rt, name, shard)
+                while rt.queue(queue).size():
+                    update_stations(rt, queue.updater, queue.shard)
                     runs += 1
     finally:
         rt.close()
@@ -856,14 +855,14 @@ def drain_parallel(rt: Any, processes: int = 2) -> dict[str, int]:
     import multiprocessing
 
     from ichnaea_host.pipeline import drain, export_reports, update_incoming
-    from ichnaea_host.queues import export_queue_name
+    from ichnaea_host.queues import ExportPartition
     from ichnaea_host.runtime import INCOMING_QUEUE
 
     while rt.queue(INCOMING_QUEUE).size():
         update_incoming(rt)
-    export_queue = export_queue_name("internal")
+    export_queue = ExportPartition("internal")
     while rt.queue(export_queue).size():
-        export_reports(rt, "internal", export_queue, force=True)
+        export_reports(rt, export_queue, force=True)
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
         runs = sum(pool.starmap(_drain_shards, [(p, processes) for p in range(processes)]))
     return {"update_stations": runs, **drain(rt)}

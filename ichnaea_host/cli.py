@@ -283,7 +283,7 @@ def apikey_create(obj: Context, key: str | None, **options: Any) -> None:
     import uuid
 
     from .api.keys import validated_key
-    from .models import ApiKey
+    from .models import ApiKeyRow
 
     _migrated(obj)
     key = key or str(uuid.uuid4())
@@ -291,9 +291,9 @@ def apikey_create(obj: Context, key: str | None, **options: Any) -> None:
         fail(f"invalid API key {key!r}: use 4 to 40 letters, digits or '-'")
     values = {**KEY_DEFAULTS, **_key_values(options)}
     _check_schema(obj, values)
-    if ApiKey.get_or_none(ApiKey.valid_key == key) is not None:
+    if ApiKeyRow.get_or_none(ApiKeyRow.valid_key == key) is not None:
         fail(f"API key '{key}' exists", code=1)
-    ApiKey.create(valid_key=key, **values)
+    ApiKeyRow.create(valid_key=key, **values)
     click.echo(f"Created API key: '{key}'")
 
 
@@ -303,16 +303,16 @@ def apikey_create(obj: Context, key: str | None, **options: Any) -> None:
 @pass_ctx
 def apikey_update(obj: Context, key: str, **options: Any) -> None:
     """Change columns of an existing API key."""
-    from .models import ApiKey
+    from .models import ApiKeyRow
 
     _migrated(obj)
     values = _key_values(options)
     _check_schema(obj, values)
-    row = ApiKey.get_or_none(ApiKey.valid_key == key)
+    row = ApiKeyRow.get_or_none(ApiKeyRow.valid_key == key)
     if row is None:
         fail(f"API key '{key}' does not exist", code=1)
     if values:
-        ApiKey.update(**values).where(ApiKey.valid_key == key).execute()
+        ApiKeyRow.update(**values).where(ApiKeyRow.valid_key == key).execute()
     click.echo(f"Updated API key: '{key}'")
 
 
@@ -321,10 +321,10 @@ def apikey_update(obj: Context, key: str, **options: Any) -> None:
 @pass_ctx
 def apikey_list(obj: Context, as_json: bool) -> None:
     """List API keys."""
-    from .models import ApiKey
+    from .models import ApiKeyRow
 
     _migrated(obj)
-    rows = list(ApiKey.select().order_by(ApiKey.valid_key))
+    rows = list(ApiKeyRow.select().order_by(ApiKeyRow.valid_key))
     if as_json:
         click.echo(json.dumps([_key_dict(r) for r in rows], indent=2))
         return
@@ -337,9 +337,9 @@ def apikey_list(obj: Context, as_json: bool) -> None:
 
 
 def _key_dict(row: Any) -> dict[str, Any]:
-    from .models import ApiKey
+    from .models import ApiKeyRow
 
-    return {"valid_key": row.valid_key, **{c: getattr(row, c) for c in ApiKey.COLUMNS}}
+    return {"valid_key": row.valid_key, **{c: getattr(row, c) for c in ApiKeyRow.COLUMNS}}
 
 
 @apikey.command("show")
@@ -347,10 +347,10 @@ def _key_dict(row: Any) -> dict[str, Any]:
 @pass_ctx
 def apikey_show(obj: Context, key: str) -> None:
     """Show every column of an API key."""
-    from .models import ApiKey
+    from .models import ApiKeyRow
 
     _migrated(obj)
-    row = ApiKey.get_or_none(ApiKey.valid_key == key)
+    row = ApiKeyRow.get_or_none(ApiKeyRow.valid_key == key)
     if row is None:
         fail(f"API key '{key}' does not exist", code=1)
     for name, value in _key_dict(row).items():
@@ -429,13 +429,14 @@ def export_failed(obj: Context, name: str | None, as_json: bool) -> None:
         _known_export(name)
     found = parked(rt, name)
     if as_json:
-        click.echo(json.dumps([{"export": e, "queue": q, "parked": failed_queue_name(q),
-                                "reports": n} for e, q, n in found], indent=2))
+        click.echo(json.dumps([{"export": p.export, "queue": p.key,
+                                "parked": failed_queue_name(p.key), "reports": n}
+                               for p, n in found], indent=2))
         return
-    total = sum(n for _, _, n in found)
+    total = sum(n for _, n in found)
     click.echo(f"{total} parked reports.")
-    for export_name, queue_key, count in found:
-        click.echo(f"{export_name:<20} {count:>8}  {failed_queue_name(queue_key)}")
+    for partition, count in found:
+        click.echo(f"{partition.export:<20} {count:>8}  {failed_queue_name(partition.key)}")
     if total:
         click.echo("Send them again with: ichnaea export replay NAME")
 

@@ -1,60 +1,19 @@
 """The host's built-in ``content`` plugin: the datamap jobs, ``ichnaea map`` and
-the settings of the public web site (``ICHNAEA_CONTENT__<NAME>``)."""
+the settings of the public web site (``ICHNAEA_CONTENT__<NAME>``, declared in
+:mod:`ichnaea_host.content_settings`)."""
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
 from typing import Any
 
+from .content_settings import ContentSettings, content_settings
 from .hookspecs import hookimpl
 from .interfaces import PeriodicJob
-from .settings import ConfigError, PluginSettings, setting
 
-PLUGIN_NAME = "content"
 #: seconds between datamap updates when cells are waiting (the original: 47)
 DATAMAP_INTERVAL = 10.0
 #: seconds between two incremental tile renders in the worker
 RENDER_INTERVAL = 600.0
-
-
-@dataclasses.dataclass(frozen=True)
-class ContentSettings(PluginSettings):
-    basemap_url: str = setting(
-        "", help="tile URL template of the map's base layer, e.g. "
-        "https://tile.example.org/{z}/{x}/{y}.png (empty: coverage on a plain background)")
-    basemap_attribution: str = setting("", help="attribution text shown for the base layer")
-    tiles_dir: str = setting("", help="folder of the coverage tiles (empty: <var>/tiles)")
-    exports_dir: str = setting(
-        "", help="folder of the public export files listed on /downloads when ASSET_BUCKET "
-        "is empty (empty: <var>/exports)")
-    s3_endpoint_url: str = setting(
-        "", help="URL of an S3-compatible server holding ASSET_BUCKET (empty: AWS)")
-    contact_email: str = setting("", help="address shown on the contact page")
-    render_tiles: bool = setting(
-        True, help="the worker draws the changed coverage tiles every ten minutes "
-        "(off: run 'ichnaea map render' yourself)")
-
-    def validate(self) -> None:
-        if self.basemap_url and not self.basemap_url.startswith(("http://", "https://")):
-            raise ConfigError("ICHNAEA_CONTENT__BASEMAP_URL",
-                              "expected an http:// or https:// URL template")
-        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
-            raise ConfigError("ICHNAEA_CONTENT__S3_ENDPOINT_URL",
-                              "expected an http:// or https:// URL")
-
-
-def content_settings(ctx: Any) -> ContentSettings:
-    found = ctx.plugin_settings(PLUGIN_NAME)
-    return found if isinstance(found, ContentSettings) else ContentSettings()
-
-
-def tiles_dir(ctx: Any) -> Path:
-    return Path(content_settings(ctx).tiles_dir or ctx.settings.var_path / "tiles")
-
-
-def exports_dir(ctx: Any) -> Path:
-    return Path(content_settings(ctx).exports_dir or ctx.settings.var_path / "exports")
 
 
 @hookimpl

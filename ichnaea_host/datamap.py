@@ -15,11 +15,12 @@ from __future__ import annotations
 import struct
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import peewee
 
+from .clock import today_utc
 from .db import BaseModel, BinaryKeyField, is_mysql, retry_on_lock
 from .interfaces import HostContext
 from .log import get_logger
@@ -36,9 +37,6 @@ KEEP_DAYS = 365
 CLAIM_RECOVERY_SECONDS = 600
 _GRID = struct.Struct("!II")
 
-
-def today_utc() -> date:
-    return datetime.utcnow().date()  # noqa: DTZ003 - the service's days are UTC days
 
 
 # ---------------------------------------------------------------------------

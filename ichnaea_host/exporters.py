@@ -14,7 +14,7 @@ import peewee
 from . import datamap
 from .interfaces import Exporter
 from .log import get_logger
-from .queues import station_queue_name
+from .queues import StationPartition
 from .reports import normalize_position
 
 log = get_logger("ichnaea.exporters")
@@ -74,7 +74,7 @@ class InternalExporter(Exporter):
                 for shard, observations in updater.split(report).items():
                     queue_name = queue_names.get((name, shard))
                     if queue_name is None:
-                        queue_name = queue_names[name, shard] = station_queue_name(name, shard)
+                        queue_name = queue_names[name, shard] = StationPartition(name, shard).key
                     per_queue[queue_name].extend(observations)
                     made += len(observations)
                 entries = report.get(fields[name]) if fields[name] else None

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="empty-body"
 """The hooks a plugin can implement.
 
 Every hook is prefixed ``ichnaea_``. Registration hooks return classes (or a
@@ -58,7 +59,6 @@ def ichnaea_register_location_sources() -> Sequence[type[LocationSource]]:
     the order of ``ICHNAEA_LOCATE_SOURCES`` / ``ICHNAEA_REGION_SOURCES``, or by
     their ``DEFAULT_ORDER``.
     """
-    return ()
 
 
 @hookspec
@@ -66,42 +66,36 @@ def ichnaea_register_report_fragments() -> Sequence[type[ReportFragment]]:
     """Return :class:`~ichnaea_host.interfaces.ReportFragment` subclasses: the
     per-network lists (``wifiAccessPoints`` ...) of submitted reports and
     geolocate queries."""
-    return ()
 
 
 @hookspec
 def ichnaea_register_station_updaters() -> Sequence[type[StationUpdater]]:
     """Return :class:`~ichnaea_host.interfaces.StationUpdater` subclasses: each
     splits reports into per-shard observations and writes its station tables."""
-    return ()
 
 
 @hookspec
 def ichnaea_register_exporters() -> Sequence[type[Exporter]]:
     """Return :class:`~ichnaea_host.interfaces.Exporter` subclasses, found by the
     ``schema`` column of ``export_config``."""
-    return ()
 
 
 @hookspec
 def ichnaea_register_fallback_schemas() -> Sequence[type[FallbackSchema]]:
     """Return :class:`~ichnaea_host.interfaces.FallbackSchema` subclasses, found
     by the ``fallback_schema`` column of ``api_key``."""
-    return ()
 
 
 @hookspec
 def ichnaea_migration_dirs() -> Sequence[MigrationDir]:
     """Return the folders of this plugin's database migrations. They run after
     the host's own, each with a history kept under its namespace."""
-    return ()
 
 
 @hookspec
 def ichnaea_register_periodic_jobs() -> Sequence[PeriodicJob]:
     """Return :class:`~ichnaea_host.interfaces.PeriodicJob` values the scheduler
     triggers (through the host's own Huey task ``ichnaea.periodic``)."""
-    return ()
 
 
 @hookspec
@@ -113,4 +107,3 @@ def ichnaea_register_commands(cli: click.Group) -> None:
 def ichnaea_register_heartbeat_checks() -> Sequence[type[HeartbeatCheck]]:
     """Return :class:`~ichnaea_host.interfaces.HeartbeatCheck` subclasses; each
     becomes one entry of ``/__heartbeat__`` under its ``PLUGIN_NAME``."""
-    return ()

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import redis
 
     from .db import Database
+    from .queues import ExportPartition, StationPartition
     from .settings import PluginSettings, Settings
 
 
@@ -45,7 +46,8 @@ class HostContext(Protocol):
 
     def enqueue(self, queue_name: str, items: Sequence[Any]) -> None: ...
 
-    def queue(self, name: str, batch: int | None = None) -> Any: ...
+    def queue(self, name: str | StationPartition | ExportPartition,
+              batch: int | None = None) -> Any: ...
 
     def station_updater_names(self) -> list[str]: ...
 
@@ -391,10 +393,12 @@ class Exporter(PluginClass):
     #: for exporters whose output does not depend on batch sizes
     MIN_TAKE: ClassVar[int] = 0
 
-    def __init__(self, context: HostContext, config: Any, queue_key: str) -> None:
+    def __init__(self, context: HostContext, config: Any, partition: ExportPartition) -> None:
         self.context = context
         self.config = config
-        self.queue_key = queue_key
+        #: the export queue this exporter sends a batch of (its source and API
+        #: key, when the exporter is ``PARTITIONED``)
+        self.partition = partition
 
     def send(self, items: list[dict[str, Any]]) -> None:
         raise NotImplementedError

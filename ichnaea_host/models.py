@@ -6,13 +6,19 @@ migrations themselves.
 
 from __future__ import annotations
 
+import dataclasses
+
 import peewee
 
 from .db import BaseModel
-from .interfaces import ApiKey as ApiKeyValue
+from .interfaces import ApiKey
 
 
-class ApiKey(BaseModel):
+class ApiKeyRow(BaseModel):
+    """The ``api_key`` table. The host and plugins work with the
+    :class:`~ichnaea_host.interfaces.ApiKey` of a row (:meth:`as_value`);
+    only storage code (the CLI, the key cache, tests) touches rows."""
+
     valid_key = peewee.CharField(max_length=40, primary_key=True)
     maxreq = peewee.IntegerField(null=True)
     allow_fallback = peewee.BooleanField(null=True, default=False)
@@ -30,14 +36,11 @@ class ApiKey(BaseModel):
     class Meta:
         table_name = "api_key"
 
-    COLUMNS = (
-        "maxreq", "allow_fallback", "allow_locate", "allow_region", "fallback_name",
-        "fallback_schema", "fallback_url", "fallback_ratelimit", "fallback_ratelimit_interval",
-        "fallback_cache_expire", "store_sample_locate", "store_sample_submit",
-    )
+    #: the columns besides the key itself: the fields of ApiKey
+    COLUMNS = tuple(f.name for f in dataclasses.fields(ApiKey) if f.name != "valid_key")
 
-    def as_value(self) -> ApiKeyValue:
-        return ApiKeyValue(
+    def as_value(self) -> ApiKey:
+        return ApiKey(
             valid_key=self.valid_key, **{name: getattr(self, name) for name in self.COLUMNS}
         )
 
@@ -93,4 +96,4 @@ class RegionStat(BaseModel):
         table_name = "region_stat"
 
 
-HOST_MODELS = (ApiKey, ExportConfig, Stat, RegionStat)
+HOST_MODELS = (ApiKeyRow, ExportConfig, Stat, RegionStat)

@@ -27,16 +27,17 @@ import json
 import math
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import peewee
 from huey.storage import RedisStorage
 
 from . import datamap
+from .clock import today_utc
 from .log import get_logger
 from .pipeline import station_queues
-from .queues import station_queue_name
+from .queues import StationPartition
 from .runtime import INCOMING_QUEUE, Runtime
 from .worker import HUEY_NAME
 
@@ -63,7 +64,8 @@ def queue_tags(rt: Runtime) -> dict[str, list[str]]:
     for name, cls in sorted(rt.plugins.station_updaters().items()):
         data_type = cls.DATA_TYPE or name
         for shard in cls.SHARDS:
-            tags[station_queue_name(name, shard)] = ["queue_type:data", f"data_type:{data_type}"]
+            tags[StationPartition(name, shard).key] = ["queue_type:data",
+                                                   f"data_type:{data_type}"]
         for queue, extra_type in sorted(cls.EXTRA_QUEUES.items()):
             tags[queue] = ["queue_type:data", f"data_type:{extra_type}"]
     for shard in datamap.SHARDS:
@@ -85,7 +87,7 @@ def queue_sizes(rt: Runtime) -> dict[str, int]:
 
 def backlog(rt: Runtime, sizes: dict[str, int]) -> int:
     """Observations waiting in the station updaters' queues."""
-    return sum(sizes.get(station_queue_name(u, s), 0) for u, s in station_queues(rt))
+    return sum(sizes.get(queue.key, 0) for queue in station_queues(rt))
 
 
 # ---------------------------------------------------------------------------
@@ -310,9 +312,6 @@ def _control(rt: Runtime, settings: RateSettings, waiting: int, length: int | No
 # ---------------------------------------------------------------------------
 # API key usage
 
-
-def today_utc() -> date:
-    return datetime.utcnow().date()  # noqa: DTZ003 - the web tier counts UTC days
 
 
 def monitor_api_key_limits(rt: Runtime, today: date | None = None) -> dict[tuple[str, str], int]:

@@ -17,7 +17,7 @@ from typing import Any
 from .interfaces import Exporter, UpdateStats
 from .log import get_logger
 from .models import ExportConfig
-from .queues import QUEUE_TTL, export_queue_name, station_queue_name
+from .queues import QUEUE_TTL, ExportPartition, StationPartition
 from .runtime import INCOMING_QUEUE, Runtime
 from .stats import record_update
 
@@ -34,10 +34,10 @@ def export_configs(rt: Runtime) -> list[ExportConfig]:
     return list(ExportConfig.select().order_by(ExportConfig.name))
 
 
-def update_incoming(rt: Runtime) -> list[tuple[str, str]]:
+def update_incoming(rt: Runtime) -> list[ExportPartition]:
     """Fan the next batch of incoming reports out to the export queues.
 
-    Returns the (export name, queue key) pairs that are ready to send.
+    Returns the export queues that are ready to send.
     """
     incoming = rt.queue(INCOMING_QUEUE)
     configs = export_configs(rt)
@@ -57,31 +57,34 @@ def update_incoming(rt: Runtime) -> list[tuple[str, str]]:
                 partitioned = bool(cls and cls.PARTITIONED)
                 for (api_key, source), group in groups.items():
                     if config.allowed(api_key, source):
-                        name = export_queue_name(config.name, source, api_key, partitioned)
-                        rt.queue(name, batch=config.batch or 0).enqueue(group, pipe=pipe)
+                        partition = ExportPartition.of(config.name, source, api_key,
+                                                       partitioned=partitioned)
+                        rt.queue(partition, batch=config.batch).enqueue(group, pipe=pipe)
             pipe.execute()
     return ready_exports(rt, configs)
 
 
-def ready_exports(rt: Runtime, configs: list[ExportConfig] | None = None) -> list[tuple[str, str]]:
-    """The (export name, queue key) pairs holding a full batch, or waiting for an hour."""
+def ready_exports(rt: Runtime,
+                  configs: list[ExportConfig] | None = None) -> list[ExportPartition]:
+    """The export queues holding a full batch, or waiting for an hour."""
     ready = []
     for config in export_configs(rt) if configs is None else configs:
-        for key in export_partitions(rt, config):
-            if rt.queue(key, batch=config.batch or 0).ready():
-                ready.append((config.name, key))
+        for partition in export_partitions(rt, config):
+            if rt.queue(partition, batch=config.batch).ready():
+                ready.append(partition)
     return ready
 
 
-def export_partitions(rt: Runtime, config: ExportConfig) -> list[str]:
+def export_partitions(rt: Runtime, config: ExportConfig) -> list[ExportPartition]:
+    """The queues of an export: its only one, or those of its partitions that exist."""
     cls = rt.plugins.exporters().get(config.schema or "")
     if cls is not None and cls.PARTITIONED:
-        pattern = export_queue_name(config.name) + ":*"
-        return sorted(
-            k.decode() for k in rt.redis.scan_iter(match=pattern, count=100)
-            if b"{" not in k  # claim helper keys
-        )
-    return [export_queue_name(config.name)]
+        pattern = ExportPartition(config.name).key + ":*"
+        found = (ExportPartition.parse(k.decode(), config.name)
+                 for k in rt.redis.scan_iter(match=pattern, count=100)
+                 if b"{" not in k)  # claim helper keys
+        return sorted((p for p in found if p is not None), key=lambda p: p.key)
+    return [ExportPartition(config.name)]
 
 
 def failed_queue_name(queue_key: str) -> str:
@@ -89,21 +92,22 @@ def failed_queue_name(queue_key: str) -> str:
     return f"{{{queue_key}}}:failed"
 
 
-def park(rt: Runtime, queue_key: str, items: list[dict[str, Any]]) -> None:
+def park(rt: Runtime, partition: ExportPartition, items: list[dict[str, Any]]) -> None:
     """Keep an undeliverable batch in the queue's dead-letter list, without expiry."""
-    failed = rt.queue(failed_queue_name(queue_key))
+    failed = rt.queue(failed_queue_name(partition.key))
     with rt.redis.pipeline() as pipe:
         failed.enqueue(items, pipe=pipe)
         pipe.persist(failed.key)
         pipe.execute()
 
 
-def export_reports(rt: Runtime, name: str, queue_key: str, *, force: bool = False) -> bool:
+def export_reports(rt: Runtime, partition: ExportPartition, *, force: bool = False) -> bool:
     """Send one batch of an export queue; True when the queue is still ready.
 
     A batch that fails ``EXPORT_ATTEMPTS`` times is parked in the queue's
     dead-letter list (``{queue}:failed``), never dropped.
     """
+    name = partition.export
     config = ExportConfig.get_or_none(ExportConfig.name == name)
     if config is None:
         return False
@@ -111,10 +115,10 @@ def export_reports(rt: Runtime, name: str, queue_key: str, *, force: bool = Fals
     if cls is None:
         log.warning("export_schema_unknown", export=name, schema=config.schema)
         return False
-    queue = rt.queue(queue_key, batch=config.batch or 0)
+    queue = rt.queue(partition, batch=config.batch)
     if not force and not queue.ready():
         return False
-    exporter: Exporter = cls(rt, config, queue_key)
+    exporter: Exporter = cls(rt, config, partition)
     tags = [f"key:{name}"]
     # ``batch`` is when a queue is ready; an exporter whose output does not
     # depend on batch sizes (internal) takes MIN_TAKE items a run, or the
@@ -135,9 +139,9 @@ def export_reports(rt: Runtime, name: str, queue_key: str, *, force: bool = Fals
             except cls.RETRIABLE as exc:
                 log.warning("export_failed", export=name, attempt=attempt, error=repr(exc))
                 if attempt == EXPORT_ATTEMPTS:
-                    park(rt, queue_key, items)
+                    park(rt, partition, items)
                     log.error("export_parked", export=name, items=len(items),
-                              queue=failed_queue_name(queue_key))
+                              queue=failed_queue_name(partition.key))
                 else:
                     time.sleep(0 if force else attempt**2)
             else:
@@ -163,25 +167,26 @@ return #items
 """
 
 
-def parked(rt: Runtime, name: str | None = None) -> list[tuple[str, str, int]]:
-    """(export name, queue key, parked reports) of every export queue holding
-    parked batches, for one export or all."""
+def parked(rt: Runtime, name: str | None = None) -> list[tuple[ExportPartition, int]]:
+    """(export queue, parked reports) of every export queue holding parked
+    batches, for one export or all."""
     configs = [c for c in export_configs(rt) if name is None or c.name == name]
     found = []
     for raw in rt.redis.scan_iter(match="{queue_export_*}:failed", count=1000):
         queue_key = raw.decode()[1:-len("}:failed")]
         for config in configs:
-            base = export_queue_name(config.name)
-            if queue_key == base or queue_key.startswith(base + ":"):
-                found.append((config.name, queue_key, int(rt.redis.llen(raw))))
-    return sorted(found)
+            partition = ExportPartition.parse(queue_key, config.name)
+            if partition is not None:
+                found.append((partition, int(rt.redis.llen(raw))))
+    return sorted(found, key=lambda f: (f[0].export, f[0].key))
 
 
 def replay(rt: Runtime, name: str) -> dict[str, int]:
     """Move the parked batches of an export back to its queues; return the
     reports moved per queue key."""
     moved = {}
-    for _, queue_key, _ in parked(rt, name):
+    for partition, _ in parked(rt, name):
+        queue_key = partition.key
         count = int(rt.redis.eval(_REPLAY, 2, queue_key, failed_queue_name(queue_key),
                                   QUEUE_TTL))
         if count:
@@ -194,15 +199,16 @@ def replay(rt: Runtime, name: str) -> dict[str, int]:
 # station updates
 
 
-def station_queues(rt: Runtime) -> list[tuple[str, str]]:
-    return [(name, shard) for name, cls in rt.plugins.station_updaters().items()
+def station_queues(rt: Runtime) -> list[StationPartition]:
+    """The observation queue of every shard of every station updater."""
+    return [StationPartition(name, shard) for name, cls in rt.plugins.station_updaters().items()
             for shard in cls.SHARDS]
 
 
 def update_stations(rt: Runtime, updater_name: str, shard: str) -> bool:
     """Apply one batch of observations to one shard; True when more are waiting."""
     updater = rt.updater(updater_name)
-    queue = rt.queue(station_queue_name(updater_name, shard))
+    queue = rt.queue(StationPartition(updater_name, shard))
     with queue.claim() as observations:
         if not observations:
             return False
@@ -230,15 +236,15 @@ def drain(rt: Runtime, *, max_rounds: int = 1000) -> dict[str, int]:
         for config in export_configs(rt):
             if config.schema not in rt.plugins.exporters():
                 continue
-            for key in export_partitions(rt, config):
-                while rt.queue(key).size():
-                    export_reports(rt, config.name, key, force=True)
+            for partition in export_partitions(rt, config):
+                while rt.queue(partition).size():
+                    export_reports(rt, partition, force=True)
                     runs["export_reports"] += 1
                     progress = True
-        for name, shard in station_queues(rt):
-            while rt.queue(station_queue_name(name, shard)).size():
-                update_stations(rt, name, shard)
-                runs[f"update_{name}"] += 1
+        for station_queue in station_queues(rt):
+            while rt.queue(station_queue).size():
+                update_stations(rt, station_queue.updater, station_queue.shard)
+                runs[f"update_{station_queue.updater}"] += 1
                 progress = True
         for job in rt.plugins.periodic_jobs.values():
             if job.drain and job.run(rt):

@@ -7,14 +7,20 @@ always on in the test suite), where it stops start-up. Operators choose
 plugins with ``ICHNAEA_PLUGINS`` (allow-list) and ``ICHNAEA_PLUGINS_DISABLED``.
 
 :class:`PluginHost` is the typed facade the rest of the host uses; views and
-tasks never call ``pm.hook`` themselves.
+tasks never call ``pm.hook`` themselves. Every hook is called through pluggy,
+one plugin at a time (``pm.subset_hook_caller`` leaving the others out): what a
+plugin returns is checked and kept under its name, and a plugin that raises is
+failed alone. With ``ICHNAEA_TRACE_PLUGINS`` each call is logged at DEBUG as a
+``hook_call`` line (hook, plugins, duration, outcome).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -89,8 +95,7 @@ class PluginHost:
         self.periodic_jobs: dict[str, PeriodicJob] = {}
         self.migration_dirs: list[MigrationDir] = []
         if settings.trace_plugins:
-            self.pm.trace.root.setwriter(lambda msg: log.debug("hook_trace", message=msg.rstrip()))
-            self.pm.enable_tracing()
+            _trace_hook_calls(self.pm)
 
     # -- loading
     def _fail(self, name: str, message: str, exc: BaseException | None = None) -> None:
@@ -161,24 +166,29 @@ class PluginHost:
             self.pm.unregister(name=name)
             self._fail(name, f"{type(exc).__name__}: {exc}", exc)
 
-    def _call(self, plugin: Any, hook: str, **kwargs: Any) -> Any:
-        impl = getattr(plugin, hook, None)
-        if impl is None:
-            return None
-        return impl(**kwargs)
+    def _call_one(self, plugin: object, hook: str, **kwargs: Any) -> list[Any]:
+        """Call ``hook`` through pluggy on this one plugin only; the others'
+        implementations are left out, so each answer and each failure is this
+        plugin's own. Returns what its implementations returned (none: [])."""
+        if hook not in {caller.name for caller in self.pm.get_hookcallers(plugin) or ()}:
+            return []
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        results: list[Any] = self.pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs)
+        return results
 
-    def _collect(self, name: str, plugin: Any, info: PluginInfo) -> None:
+    def _collect(self, name: str, plugin: object, info: PluginInfo) -> None:
         """Call the registration hooks of one plugin and validate what it returns."""
-        settings_cls = self._call(plugin, "ichnaea_register_settings")
-        if settings_cls is not None:
+        for settings_cls in self._call_one(plugin, "ichnaea_register_settings"):
+            if not (isinstance(settings_cls, type) and issubclass(settings_cls, PluginSettings)):
+                raise TypeError(_wrong("ichnaea_register_settings", settings_cls,
+                                       "a PluginSettings subclass"))
             self.plugin_settings[name] = load_plugin_settings(settings_cls, name)
             info.settings = _describe_settings(settings_cls, name)
         found: dict[str, dict[str, type[PluginClass]]] = {}
         for family, (hook, base) in FAMILIES.items():
-            classes = _as_list(self._call(plugin, hook))
-            for cls in classes:
+            for cls in _flatten(self._call_one(plugin, hook)):
                 if not (isinstance(cls, type) and issubclass(cls, base)):
-                    raise TypeError(f"{hook} returned {cls!r}, not a {base.__name__} subclass")
+                    raise TypeError(_wrong(hook, cls, f"a {base.__name__} subclass"))
                 if not cls.PLUGIN_NAME:
                     raise TypeError(f"{cls.__name__} has no PLUGIN_NAME")
                 key = cls.PLUGIN_NAME
@@ -191,8 +201,14 @@ class PluginHost:
                         f"{existing.__module__}.{existing.__name__} both claim {cls.PLUGIN_NAME!r}"
                     )
                 found.setdefault(family, {})[key] = cls
-        jobs = _as_list(self._call(plugin, "ichnaea_register_periodic_jobs"))
-        dirs = _as_list(self._call(plugin, "ichnaea_migration_dirs"))
+        jobs = _flatten(self._call_one(plugin, "ichnaea_register_periodic_jobs"))
+        for job in jobs:
+            if not isinstance(job, PeriodicJob):
+                raise TypeError(_wrong("ichnaea_register_periodic_jobs", job, "a PeriodicJob"))
+        dirs = _flatten(self._call_one(plugin, "ichnaea_migration_dirs"))
+        for folder in dirs:
+            if not isinstance(folder, MigrationDir):
+                raise TypeError(_wrong("ichnaea_migration_dirs", folder, "a MigrationDir"))
         for family, registered in found.items():
             self.registry[family].update(registered)
             info.registers[family] = sorted(registered)
@@ -240,11 +256,12 @@ class PluginHost:
                       key=lambda c: c.PLUGIN_NAME)
 
     def register_commands(self, cli: Any) -> None:
-        for impl in self.pm.hook.ichnaea_register_commands.get_hookimpls():
+        """Let each plugin add its commands; one that raises is reported alone."""
+        for name, plugin in list(self.pm.list_name_plugin()):
             try:
-                impl.function(cli=cli)
+                self._call_one(plugin, "ichnaea_register_commands", cli=cli)
             except Exception as exc:  # noqa: BLE001
-                self._fail(impl.plugin_name, f"commands: {type(exc).__name__}: {exc}", exc)
+                self._fail(name, f"commands: {type(exc).__name__}: {exc}", exc)
 
     def plugin_list(self) -> list[PluginInfo]:
         return [self.infos[name] for name in sorted(self.infos)]
@@ -266,14 +283,43 @@ class PluginHost:
                     )
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if isinstance(value, Iterable) and not isinstance(value, (str, bytes, type)):
-        return list(value)
-    return [value]
+def _flatten(results: list[Any]) -> list[Any]:
+    """The values of a registration hook's results: each result may be one
+    value or an iterable of them."""
+    values: list[Any] = []
+    for value in results:
+        if isinstance(value, Iterable) and not isinstance(value, (str, bytes, type)):
+            values.extend(value)
+        else:
+            values.append(value)
+    return values
+
+
+def _wrong(hook: str, value: Any, wanted: str) -> str:
+    return f"{hook} returned {value!r}, not {wanted}"
+
+
+def _trace_hook_calls(pm: pluggy.PluginManager) -> None:
+    """Log one ``hook_call`` line at DEBUG for every hook call pluggy makes:
+    the hook, the plugins whose implementations ran, the duration and the outcome."""
+    started = threading.local()
+
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl],
+               kwargs: Mapping[str, object]) -> None:
+        stack = getattr(started, "stack", None)
+        if stack is None:
+            stack = started.stack = []
+        stack.append(time.perf_counter())
+
+    def after(outcome: pluggy.Result[object], hook_name: str,
+              impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
+        duration_ms = (time.perf_counter() - started.stack.pop()) * 1000.0
+        error = outcome.exception
+        log.debug("hook_call", hook=hook_name, plugins=[impl.plugin_name for impl in impls],
+                  duration_ms=round(duration_ms, 3),
+                  outcome="ok" if error is None else f"error: {type(error).__name__}")
+
+    pm.add_hookcall_monitoring(before, after)
 
 
 def _describe_settings(cls: type[PluginSettings], name: str) -> list[dict[str, Any]]:

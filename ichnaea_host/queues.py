@@ -15,6 +15,7 @@ Every key of one queue shares its hash tag: the list keeps the original name
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import json
 import time
@@ -212,17 +213,78 @@ def gunzip(data: bytes) -> bytes:
     return out
 
 
-def station_queue_name(updater: str, shard: str) -> str:
-    """The observation queue of one station updater's shard: ``update_wifi_3``."""
-    return f"update_{updater}_{shard}"
+@dataclasses.dataclass(frozen=True)
+class StationPartition:
+    """The observation queue of one station updater's shard. Its Redis key is
+    ``update_<updater>_<shard>`` (``update_wifi_3``)."""
+
+    updater: str
+    shard: str
+
+    @property
+    def key(self) -> str:
+        return f"update_{self.updater}_{self.shard}"
+
+    @property
+    def trigger(self) -> str:
+        """The name under which the scheduler triggers this queue's task."""
+        return f"stations:{self.updater}:{self.shard}"
 
 
-def export_queue_name(export: str, source: str | None = None, api_key: str | None = None,
-                      partitioned: bool = False) -> str:
-    """An export's queue; partitioned exporters get one per (source, api key)."""
-    if not partitioned:
-        return f"queue_export_{export}"
-    return f"queue_export_{export}:{source or 'gnss'}:{api_key or 'no_key'}"
+#: what an export queue of a partitioned exporter is named after when its
+#: reports carry no source or no API key
+NO_SOURCE = "gnss"
+NO_KEY = "no_key"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportPartition:
+    """One queue of an export (an ``export_config`` row). An exporter that is not
+    partitioned has one queue, ``queue_export_<export>`` (``source`` and
+    ``api_key`` None); a partitioned one has a queue per position source and
+    API key, ``queue_export_<export>:<source>:<api key>``."""
+
+    export: str
+    source: str | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def of(cls, export: str, source: str | None, api_key: str | None,
+           *, partitioned: bool) -> ExportPartition:
+        """The queue that reports of this source and API key go to."""
+        if not partitioned:
+            return cls(export)
+        return cls(export, source or NO_SOURCE, api_key or NO_KEY)
+
+    @property
+    def partitioned(self) -> bool:
+        return self.source is not None
+
+    @property
+    def key(self) -> str:
+        base = f"queue_export_{self.export}"
+        if self.source is None:
+            return base
+        return f"{base}:{self.source}:{self.api_key}"
+
+    @property
+    def trigger(self) -> str:
+        """The name under which the scheduler triggers this queue's task."""
+        return f"export:{self.key}"
+
+    @classmethod
+    def parse(cls, key: str, export: str) -> ExportPartition | None:
+        """The queue of export ``export`` whose Redis key is ``key``, or None
+        when ``key`` is none of that export's queues."""
+        base = cls(export).key
+        if key == base:
+            return cls(export)
+        if not key.startswith(base + ":"):
+            return None
+        source, sep, api_key = key[len(base) + 1:].partition(":")
+        if not sep or not source or not api_key:
+            return None
+        return cls(export, source, api_key)
 
 
 # ---------------------------------------------------------------------------

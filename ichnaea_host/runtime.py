@@ -15,7 +15,7 @@ import redis
 from .db import Database
 from .metrics import Metrics
 from .plugins import PluginHost, build_plugin_host
-from .queues import DataQueue, EmbeddedRedis, connect_redis
+from .queues import DataQueue, EmbeddedRedis, ExportPartition, StationPartition, connect_redis
 from .settings import PluginSettings, Settings
 
 INCOMING_QUEUE = "update_incoming"
@@ -57,16 +57,20 @@ class Runtime:
     def plugin_settings(self, plugin_name: str) -> PluginSettings | None:
         return self.plugins.settings_for(plugin_name)
 
-    def queue(self, name: str, batch: int | None = None) -> DataQueue:
+    def queue(self, name: str | StationPartition | ExportPartition,
+              batch: int | None = None) -> DataQueue:
+        """The queue of this name or partition. A station shard's queue is
+        ready at its updater's ``BATCH``; other queues at ``batch`` (0: as
+        soon as they hold anything)."""
+        if isinstance(name, StationPartition):
+            if batch is None:
+                batch = self.plugins.station_updaters()[name.updater].BATCH
+            return DataQueue(self.redis, name.key, batch=batch)
+        if isinstance(name, ExportPartition):
+            return DataQueue(self.redis, name.key, batch=batch or 0)
         if name == INCOMING_QUEUE:
             return DataQueue(self.redis, name, batch=INCOMING_BATCH, compress=True)
-        if batch is None:
-            batch = 0
-            if name.startswith("update_"):
-                for updater_name, cls in self.plugins.station_updaters().items():
-                    if name.startswith(f"update_{updater_name}_"):
-                        batch = cls.BATCH
-        return DataQueue(self.redis, name, batch=batch)
+        return DataQueue(self.redis, name, batch=batch or 0)
 
     def enqueue(self, queue_name: str, items: Sequence[Any]) -> None:
         self.queue(queue_name).enqueue(items)

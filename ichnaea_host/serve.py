@@ -22,7 +22,7 @@ from typing import Any
 from . import migrate
 from .app import create_app
 from .log import get_logger
-from .models import ApiKey, ExportConfig
+from .models import ApiKeyRow, ExportConfig
 from .runtime import Runtime
 from .worker import EmbeddedConsumer, Scheduler, Worker
 
@@ -129,10 +129,10 @@ def first_start(rt: Runtime) -> str:
     applied = migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
     if applied:
         log.info("database_migrated", migrations=len(applied))
-    demo = (ApiKey.select().where(ApiKey.valid_key.startswith(DEMO_KEY_PREFIX))
-            .order_by(ApiKey.valid_key).first())
+    demo = (ApiKeyRow.select().where(ApiKeyRow.valid_key.startswith(DEMO_KEY_PREFIX))
+            .order_by(ApiKeyRow.valid_key).first())
     if demo is None:
-        demo = ApiKey.create(valid_key=DEMO_KEY_PREFIX + secrets.token_hex(6), maxreq=0,
+        demo = ApiKeyRow.create(valid_key=DEMO_KEY_PREFIX + secrets.token_hex(6), maxreq=0,
                              allow_fallback=False, allow_locate=True, allow_region=True,
                              store_sample_locate=100, store_sample_submit=100)
     if not ExportConfig.select().exists():

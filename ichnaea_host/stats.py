@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from peewee import SQL, fn
 
+from .clock import today_utc
 from .db import upsert
 from .interfaces import StationUpdater, UpdateStats
 from .log import get_logger
@@ -39,9 +40,6 @@ STAT_KEEP_DAYS = 730
 REGION_STATS_CACHE_KEY = "cache:stats_regions:4"
 STATCOUNTER_LOCK = "ichnaea:lock:update_statcounter"
 
-
-def today_utc() -> date:
-    return datetime.utcnow().date()  # noqa: DTZ003 - the service's days are UTC days
 
 
 def stat_keys(cls: type[StationUpdater]) -> tuple[int, int]:

@@ -180,9 +180,9 @@ def client(app: Any) -> Any:
 
 @pytest.fixture
 def api_key(runtime: Any) -> str:
-    from .models import ApiKey
+    from .models import ApiKeyRow
 
-    ApiKey.create(valid_key="test", maxreq=0, allow_fallback=False, allow_locate=True,
+    ApiKeyRow.create(valid_key="test", maxreq=0, allow_fallback=False, allow_locate=True,
                   allow_region=True, store_sample_locate=100, store_sample_submit=100)
     return "test"
 
@@ -190,13 +190,13 @@ def api_key(runtime: Any) -> str:
 @pytest.fixture
 def api_key_factory() -> Callable[..., str]:
     """Creates API keys in the current runtime's database: ``factory(name, **columns)``."""
-    from .models import ApiKey
+    from .models import ApiKeyRow
 
     def factory(name: str = "test", **columns: Any) -> str:
         values = {"maxreq": 0, "allow_fallback": False, "allow_locate": True,
                   "allow_region": True, "store_sample_locate": 100, "store_sample_submit": 100}
         values.update(columns)
-        ApiKey.insert(valid_key=name, **values).on_conflict_replace().execute()
+        ApiKeyRow.insert(valid_key=name, **values).on_conflict_replace().execute()
         return name
 
     return factory

@@ -38,7 +38,9 @@ from typing import Any
 import click
 
 from . import datamap
-from .content import content_settings, tiles_dir
+from .assets import asset_bucket, asset_client
+from .clock import today_utc
+from .content_settings import tiles_dir
 from .log import get_logger
 
 log = get_logger("ichnaea.tiles")
@@ -231,7 +233,7 @@ def sync_grid(db: Any, out: Path, *, full: bool = False, today: date | None = No
     import numpy as np
 
     path = snapshot_path(out)
-    read_day = datamap.today_utc()  # the tables' days are the service's UTC days
+    read_day = today_utc()  # the tables' days are the service's UTC days
     kept = (min(today or read_day, read_day) - timedelta(days=datamap.KEEP_DAYS)).toordinal()
     found = None if full else _read_snapshot(path)
     if found is None:
@@ -495,7 +497,7 @@ class Renderer:
 
         self.grid = grid
         self.out = out
-        self.today = (today or datamap.today_utc()).toordinal()
+        self.today = (today or today_utc()).toordinal()
         state = read_state(out)
         last = state.get("grid_day")
         self.full = needs_full(state, full)
@@ -633,14 +635,9 @@ def upload(rt: Any, out: Path | None = None) -> dict[str, int]:
     Only new and changed tiles are sent (size and MD5 against the listing);
     tiles the folder no longer has are deleted, 100 at a time.
     """
-    import boto3
-    from botocore.config import Config
-
     out = out or tiles_dir(rt)
-    bucket = rt.settings.asset_bucket
-    endpoint = content_settings(rt).s3_endpoint_url or None
-    config = Config(s3={"addressing_style": "path"}) if endpoint else None
-    s3 = boto3.client("s3", endpoint_url=endpoint, config=config)
+    bucket = asset_bucket(rt)
+    s3 = asset_client(rt)
     remote: dict[str, tuple[int, str]] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="tiles/"):
         for obj in page.get("Contents", []):

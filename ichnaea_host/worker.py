@@ -24,7 +24,7 @@ from huey.consumer import Consumer
 
 from . import pipeline
 from .log import get_logger
-from .queues import station_queue_name
+from .queues import ExportPartition, StationPartition
 from .runtime import INCOMING_QUEUE, Runtime
 
 log = get_logger("ichnaea.worker")
@@ -55,9 +55,9 @@ class Worker:
             try:
                 with self.timed("update_incoming"):
                     ready = pipeline.update_incoming(rt)
-                for export_name, key in ready:
-                    self.trigger(f"export:{key}", lambda n=export_name, k=key:
-                                 export_reports(n, k))
+                for partition in ready:
+                    self.trigger(partition.trigger, lambda p=partition:
+                                 export_reports(p.export, p.key))
             finally:
                 self.release("incoming")
             if rt.queue(INCOMING_QUEUE).size():
@@ -65,17 +65,24 @@ class Worker:
 
         @huey.task(name="ichnaea.export_reports", expires=300)
         def export_reports(name: str, queue_key: str) -> None:
+            # the task's arguments stay two strings: tasks queued by an older
+            # version still run
+            partition = ExportPartition.parse(queue_key, name)
+            if partition is None:
+                log.warning("export_queue_unknown", export=name, queue=queue_key)
+                self.release(f"export:{queue_key}")
+                return
             try:
                 with self.timed("export_reports"):
-                    more = pipeline.export_reports(rt, name, queue_key)
+                    more = pipeline.export_reports(rt, partition)
             finally:
-                self.release(f"export:{queue_key}")
+                self.release(partition.trigger)
             if more:
-                self.trigger(f"export:{queue_key}", lambda: export_reports(name, queue_key))
+                self.trigger(partition.trigger, lambda: export_reports(name, queue_key))
 
         @huey.task(name="ichnaea.update_stations", expires=120)
         def update_stations(updater: str, shard: str) -> None:
-            trigger = f"stations:{updater}:{shard}"
+            trigger = StationPartition(updater, shard).trigger
             try:
                 with self.timed("update_stations"):
                     more = pipeline.update_stations(rt, updater, shard)
@@ -142,12 +149,16 @@ class Worker:
         """Put the batches of claims older than ``older_than`` seconds (their
         worker died) back into their queues, and free those queues' triggers."""
         triggers = {INCOMING_QUEUE: "incoming"}
-        for updater, shard in pipeline.station_queues(self.rt):
-            triggers[station_queue_name(updater, shard)] = f"stations:{updater}:{shard}"
+        for station_queue in pipeline.station_queues(self.rt):
+            triggers[station_queue.key] = station_queue.trigger
         # export queues by their claims: a fully claimed partition has no list left
+        exports = [config.name for config in pipeline.export_configs(self.rt)]
         for raw in self.rt.redis.scan_iter(match="{queue_export_*}:claims", count=1000):
             key = raw.decode()[1:-len("}:claims")]
-            triggers[key] = f"export:{key}"
+            for export in exports:
+                partition = ExportPartition.parse(key, export)
+                if partition is not None:
+                    triggers[key] = partition.trigger
         moved = 0
         for name, trigger in triggers.items():
             count = self.rt.queue(name).recover(older_than)
@@ -194,30 +205,29 @@ class Scheduler(threading.Thread):
         jobs: list[tuple[str, float, int, int, Callable[[], Any]]] = []
         updaters = rt.plugins.station_updaters()
         names = [INCOMING_QUEUE]
-        for updater, shard in pipeline.station_queues(rt):
-            names.append(station_queue_name(updater, shard))
+        station_queues = pipeline.station_queues(rt)
+        names += [station_queue.key for station_queue in station_queues]
         with rt.redis.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.llen(name)
             sizes = dict(zip(names, pipe.execute(), strict=True))
         if sizes[INCOMING_QUEUE]:
             jobs.append(("incoming", 0.0, sizes[INCOMING_QUEUE], 1, w.update_incoming))
-        for updater, shard in pipeline.station_queues(rt):
-            size = sizes[station_queue_name(updater, shard)]
+        for station_queue in station_queues:
+            size = sizes[station_queue.key]
             if size:
-                cls = updaters[updater]
-                jobs.append((f"stations:{updater}:{shard}", getattr(cls, "INTERVAL", 5.0),
-                             size, cls.BATCH,
-                             lambda u=updater, s=shard: w.update_stations(u, s)))
+                cls = updaters[station_queue.updater]
+                jobs.append((station_queue.trigger, getattr(cls, "INTERVAL", 5.0), size, cls.BATCH,
+                             lambda q=station_queue: w.update_stations(q.updater, q.shard)))
         for job in rt.plugins.periodic_jobs.values():
             jobs.append((f"periodic:{job.name}", job.interval, 1, 10**9,
                          lambda n=job.name: w.periodic(n)))
         jobs.append(("recover", 60.0, 1, 10**9, w.recover))
         if self._due("exports", EXPORT_CHECK_INTERVAL, now):
             self.last_run["exports"] = now
-            for export_name, key in pipeline.ready_exports(rt):
-                jobs.append((f"export:{key}", 0.0, 1, 1,
-                             lambda n=export_name, k=key: w.export_reports(n, k)))
+            for partition in pipeline.ready_exports(rt):
+                jobs.append((partition.trigger, 0.0, 1, 1,
+                             lambda p=partition: w.export_reports(p.export, p.key)))
         for name, interval, size, batch, enqueue in jobs:
             if size >= batch or self._due(name, interval, now):
                 if w.trigger(name, enqueue):

@@ -25,6 +25,7 @@ from werkzeug.serving import make_server
 
 from ichnaea_host import datamap, tiles
 from ichnaea_host.app import create_app
+from ichnaea_host.clock import today_utc
 from ichnaea_host.models import RegionStat, Stat
 from ichnaea_host.site.data import month_ms
 
@@ -59,7 +60,7 @@ def tile_of(lat: float, lon: float, zoom: int) -> tuple[int, int]:
 
 
 def months_back(n: int) -> Any:
-    day = datamap.today_utc().replace(day=1)
+    day = today_utc().replace(day=1)
     for _ in range(n):
         day = (day - timedelta(days=1)).replace(day=1)
     return day

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ichnaea_host import datamap
+from ichnaea_host.clock import today_utc
 
 
 def report(lat: float, lon: float, n: int = 0, wifi: bool = True) -> dict:
@@ -44,11 +45,11 @@ def test_reports_with_observations_reach_the_datamap(client, api_key, internal_e
     assert list(cells("sw")) == [(20000, -10000)]
     assert cells("nw") == {} and cells("se") == {}
     row = cells("ne")[(50000, 10000)]
-    assert row.created == row.modified == datamap.today_utc()
+    assert row.created == row.modified == today_utc()
 
 
 def test_update_marks_old_cells_seen_today(runtime):
-    today = datamap.today_utc()
+    today = today_utc()
     model = datamap.MODELS["ne"]
     old, fresh = datamap.encode(50000, 10000), datamap.encode(50001, 10000)
     model.insert_many([
@@ -74,7 +75,7 @@ def test_bad_queue_items_are_dropped(runtime):
 
 
 def test_cleanup_deletes_cells_not_seen_for_a_year(runtime):
-    today = datamap.today_utc()
+    today = today_utc()
     model = datamap.MODELS["sw"]
     model.insert_many([
         {"grid": datamap.encode(1, -1), "created": today - timedelta(days=500),

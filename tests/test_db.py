@@ -100,3 +100,20 @@ def test_other_database_errors_are_not_retried():
     with pytest.raises(peewee.OperationalError):
         retry_on_lock(write)
     assert calls == [1]
+
+
+def test_an_api_key_row_gives_the_api_key_of_every_column(runtime):
+    import dataclasses
+
+    from ichnaea_host.interfaces import ApiKey
+    from ichnaea_host.models import ApiKeyRow
+
+    assert set(ApiKeyRow._meta.fields) == {f.name for f in dataclasses.fields(ApiKey)}
+    row = ApiKeyRow.create(valid_key="every-column", maxreq=5, allow_fallback=True,
+                           fallback_name="fb", fallback_url="http://127.0.0.1:9/",
+                           fallback_ratelimit=10, fallback_ratelimit_interval=60,
+                           store_sample_locate=0)
+    value = ApiKeyRow.get_by_id("every-column").as_value()
+    assert isinstance(value, ApiKey) and value.valid_key == row.valid_key
+    assert (value.maxreq, value.fallback_name, value.store_sample_locate) == (5, "fb", 0)
+    assert value.can_fallback() and not value.store_sample("locate")

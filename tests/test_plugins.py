@@ -142,3 +142,139 @@ def test_plugin_settings_are_validated():
         load_plugin_settings(WifiSettings, "wifi", env)
     assert load_plugin_settings(WifiSettings, "wifi", {"ICHNAEA_WIFI__MAX_NETWORKS": "7"}
                                 ).max_networks == 7
+
+
+def _loaded(host, name):
+    return {i.name: i for i in host.plugin_list()}[name]
+
+
+def test_hook_results_of_the_wrong_type_are_refused_naming_the_plugin():
+    from ichnaea_host import hookimpl
+
+    class NotAnExporter:
+        PLUGIN_NAME = "nope"
+
+    class Plugin:
+        @hookimpl
+        def ichnaea_register_exporters(self):
+            return [NotAnExporter]
+
+    with pytest.raises(PluginLoadError,
+                       match=r"plugin 'wrongtype'.*ichnaea_register_exporters.*not an? Exporter"):
+        build_plugin_host(settings(), entry_points=False, extra=[("wrongtype", Plugin())],
+                          strict=True)
+
+    class Settingsless:
+        @hookimpl
+        def ichnaea_register_settings(self):
+            return dict
+
+    host = build_plugin_host(settings(), entry_points=False,
+                             extra=[("badsettings", Settingsless())], strict=False)
+    info = _loaded(host, "badsettings")
+    assert info.enabled is False
+    assert "ichnaea_register_settings" in info.error and "PluginSettings" in info.error
+
+
+def test_a_plugin_raising_in_a_hook_does_not_break_the_others():
+    from ichnaea_host import hookimpl
+    from ichnaea_host.interfaces import Exporter
+
+    class Fine(Exporter):
+        PLUGIN_NAME = "fine"
+
+    class Good:
+        @hookimpl
+        def ichnaea_register_exporters(self):
+            return Fine  # one class, not a list, is accepted too
+
+    class Boom:
+        @hookimpl
+        def ichnaea_register_exporters(self):
+            raise RuntimeError("exporters exploded")
+
+    host = build_plugin_host(settings(), entry_points=False,
+                             extra=[("good", Good()), ("boom", Boom())], strict=False)
+    assert _loaded(host, "boom").enabled is False
+    assert "RuntimeError: exporters exploded" in _loaded(host, "boom").error
+    assert _loaded(host, "good").enabled
+    assert host.exporters()["fine"] is Fine and "internal" in host.exporters()
+    # what "good" registered was asked of "good" alone
+    assert _loaded(host, "good").registers == {"exporters": ["fine"]}
+
+    with pytest.raises(PluginLoadError, match="plugin 'boom'.*exporters exploded"):
+        build_plugin_host(settings(), entry_points=False,
+                          extra=[("good", Good()), ("boom", Boom())], strict=True)
+
+
+def test_a_plugin_failing_to_add_commands_leaves_the_others_commands():
+    import click
+
+    from ichnaea_host import hookimpl
+
+    class Adds:
+        @hookimpl
+        def ichnaea_register_commands(self, cli):
+            cli.add_command(click.Command("hello", callback=lambda: None))
+
+    class Fails:
+        @hookimpl
+        def ichnaea_register_commands(self, cli):
+            raise RuntimeError("no commands today")
+
+    host = build_plugin_host(settings(), entry_points=False,
+                             extra=[("adds", Adds()), ("fails", Fails())], strict=False)
+    group = click.Group("ichnaea")
+    host.register_commands(group)
+    assert "hello" in group.commands
+    assert "no commands today" in _loaded(host, "fails").error
+
+
+def _hook_calls_logged(tmp_path, *args, **env):
+    """The ``hook_call`` lines an ``ichnaea`` process wrote to stderr."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ICHNAEA_", "LOGGING_"))}
+    environ.update(env)
+    done = subprocess.run([sys.executable, "-m", "ichnaea_host.cli", *args],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=environ)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == "hook_call"]
+
+
+TRACE = {"ICHNAEA_TRACE_PLUGINS": "true", "LOGGING_LEVEL": "DEBUG"}
+
+
+def test_tracing_logs_each_hook_call(tmp_path):
+    calls = _hook_calls_logged(tmp_path, "plugins", "list", "--json", **TRACE)
+    for call in calls:
+        assert call["level"] == "debug" and call["outcome"] == "ok"
+        assert isinstance(call["duration_ms"], float) and call["duration_ms"] >= 0
+        assert len(call["plugins"]) == 1  # each plugin is asked on its own
+    logged = sorted((call["hook"], call["plugins"][0]) for call in calls)
+    host = build_plugin_host(settings())
+    implemented = sorted(
+        (caller.name, name)
+        for name, plugin in host.pm.list_name_plugin()
+        for caller in host.pm.get_hookcallers(plugin) or ()
+        if caller.name != "ichnaea_register_commands"  # asked only when commands are listed
+    )
+    assert logged == implemented  # every implementation once, nothing else
+    assert ("ichnaea_register_exporters", "export_s3") in logged
+    assert ("ichnaea_register_settings", "wifi") in logged
+
+    calls = _hook_calls_logged(tmp_path, "--help", **TRACE)
+    commands = {call["plugins"][0] for call in calls
+                if call["hook"] == "ichnaea_register_commands"}
+    assert {"cell", "content"} <= commands
+
+
+def test_no_hook_call_lines_without_tracing(tmp_path):
+    assert _hook_calls_logged(tmp_path, "plugins", "list", **{"LOGGING_LEVEL": "DEBUG"}) == []
+    assert _hook_calls_logged(tmp_path, "plugins", "list", ICHNAEA_TRACE_PLUGINS="true",
+                              LOGGING_LEVEL="INFO") == []

@@ -104,3 +104,38 @@ def test_keys_of_one_queue_share_a_hash_slot(redis):
         tag = key[key.index("{") + 1:key.index("}")] if "{" in key else key
         assert tag == "update_wifi_3"
     queue.recover(older_than=0)
+
+
+def test_station_partitions_name_their_queue_and_trigger():
+    from ichnaea_host.queues import StationPartition
+
+    queue = StationPartition("wifi", "3")
+    assert (queue.key, queue.trigger) == ("update_wifi_3", "stations:wifi:3")
+
+
+def test_export_partitions_round_trip_through_their_keys():
+    from ichnaea_host.queues import ExportPartition
+
+    whole = ExportPartition.of("backup", "query", "key1", partitioned=False)
+    assert whole == ExportPartition("backup") and whole.key == "queue_export_backup"
+    assert not whole.partitioned and whole.trigger == "export:queue_export_backup"
+    part = ExportPartition.of("backup", "query", "key:with:colons", partitioned=True)
+    assert part.key == "queue_export_backup:query:key:with:colons"
+    # reports without source or key go to the gnss and no_key queues, as the original
+    assert ExportPartition.of("backup", None, None, partitioned=True).key == \
+        "queue_export_backup:gnss:no_key"
+    for partition in (whole, part):
+        assert ExportPartition.parse(partition.key, "backup") == partition
+    assert ExportPartition.parse(part.key, "back") is None  # another export's queue
+    assert ExportPartition.parse("queue_export_backup:query", "backup") is None
+    assert ExportPartition.parse("update_wifi_3", "backup") is None
+
+
+def test_a_station_queue_takes_its_updaters_batch(runtime):
+    from ichnaea_host.queues import StationPartition
+
+    cls = runtime.plugins.station_updaters()["wifi"]
+    assert runtime.queue(StationPartition("wifi", "0")).batch == cls.BATCH
+    assert runtime.queue(StationPartition("wifi", "0"), batch=7).batch == 7
+    # a name is only a name: no batch guessed from it
+    assert runtime.queue("update_wifi_0").batch == 0

@@ -15,6 +15,7 @@ from moto.server import ThreadedMotoServer
 
 from ichnaea_host import datamap, tiles
 from ichnaea_host.app import create_app
+from ichnaea_host.clock import today_utc
 from ichnaea_host.models import RegionStat, Stat
 from ichnaea_host.site.data import month_ms
 from ichnaea_host.stats import REGION_STATS_CACHE_KEY
@@ -117,7 +118,7 @@ def test_base_map_setting(make_runtime, monkeypatch):
 def test_tiles_are_served(client, runtime):
     lat_s, lon_s = datamap.scale(51.5, -0.12)
     datamap.MODELS["nw"].insert(grid=datamap.encode(lat_s, lon_s), created=date.today(),
-                                modified=datamap.today_utc()).execute()
+                                modified=today_utc()).execute()
     tiles.render(runtime)
     folder = runtime.settings.var_path / "tiles"
     tile = client.get("/static/datamap/tiles/0/0/0.png")
@@ -137,7 +138,7 @@ def add_stat(key: int, day: date, value: int) -> None:
 
 
 def test_stats_json(client):
-    today = datamap.today_utc()
+    today = today_utc()
     this_month = today.replace(day=1)
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     add_stat(4, last_month, 5)                          # unique_wifi
@@ -159,7 +160,7 @@ def test_stats_json(client):
 
 
 def test_stats_page(client):
-    today = datamap.today_utc()
+    today = today_utc()
     add_stat(4, today - timedelta(days=2), 1_000_000)
     add_stat(4, today - timedelta(days=1), 1_500_000)  # the latest total counts
     add_stat(3, today, 2_009_000)
@@ -222,7 +223,7 @@ def test_regions_page_shows_new_figures(client, runtime, make_runtime):
 
 
 def test_pages_without_redis(make_runtime, client):
-    add_stat(4, datamap.today_utc(), 42)
+    add_stat(4, today_utc(), 42)
     down = app_for(make_runtime(redis_uri=DOWN))
     for path in PAGES:
         response = down.get(path)
@@ -331,7 +332,7 @@ def test_downloads_from_the_asset_bucket(make_runtime, s3_url, monkeypatch):
 
 def test_cached_values_of_another_version_are_ignored(client, runtime):
     """A Redis shared with another version may hold other shapes under the same keys."""
-    add_stat(4, datamap.today_utc(), 3)
+    add_stat(4, today_utc(), 3)
     RegionStat.insert(region="DE", gsm=1, wcdma=0, lte=0, blue=0, wifi=2).execute()
     runtime.redis.set("cache:stats_wifi_json:2", json.dumps([[[1700000000000, 9]]]))
     runtime.redis.set("cache:stats_regions:4", json.dumps([{"region": "DE", "gsm": 1}]))

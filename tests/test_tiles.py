@@ -18,13 +18,14 @@ from PIL import Image
 
 from ichnaea_host import datamap, tiles
 from ichnaea_host.cli import cli
+from ichnaea_host.clock import today_utc
 
 LONDON = (51.5, -0.12)
 TOKYO = (35.68, 139.76)
 
 
 def add_cell(lat: float, lon: float, days_ago: int = 0) -> None:
-    day = datamap.today_utc() - timedelta(days=days_ago)
+    day = today_utc() - timedelta(days=days_ago)
     lat_s, lon_s = datamap.scale(lat, lon)
     model = datamap.MODELS[datamap.shard_of(lat_s, lon_s)]
     model.insert(grid=datamap.encode(lat_s, lon_s), created=day, modified=day).execute()
@@ -68,7 +69,7 @@ def test_full_render(runtime, tmp_path):
     drawn = {c for c in seen if c[3]}
     assert drawn and {c[:3] for c in drawn} == {(0x00, 0x88, 0xFF)}
     state = json.loads((out / "data.json").read_text())
-    assert state["grid_day"] == datamap.today_utc().isoformat()
+    assert state["grid_day"] == today_utc().isoformat()
     assert state["tile_count"] == 13 and "updated" in state
 
 
@@ -102,7 +103,7 @@ def see_again(lat: float, lon: float) -> None:
     """A known cell seen again today (as the datamap update does)."""
     lat_s, lon_s = datamap.scale(lat, lon)
     model = datamap.MODELS[datamap.shard_of(lat_s, lon_s)]
-    model.update(modified=datamap.today_utc()).where(
+    model.update(modified=today_utc()).where(
         model.grid == datamap.encode(lat_s, lon_s)).execute()
 
 
@@ -122,7 +123,7 @@ def test_incremental_tiles_are_those_of_a_full_render(runtime, tmp_path):
     tiles.render(runtime, incremental)
     add_cell(48.86, 2.35)  # Paris, new
     see_again(LONDON[0] + 0.003 * 7, LONDON[1])  # 200 days old, seen again
-    tomorrow = datamap.today_utc() + timedelta(days=1)
+    tomorrow = today_utc() + timedelta(days=1)
     stats = tiles.render(runtime, incremental, today=tomorrow)
     assert not stats.full and stats.tile_new and stats.tile_changed
     assert stats.tile_unchanged + stats.tile_changed + stats.tile_new < stats.tile_count
@@ -160,7 +161,7 @@ def test_ageing_cells_fade_then_vanish(runtime, tmp_path):
     x, y = tile_of(*LONDON, 11)
     tile = out / f"11/{x}/{y}.png"
     first = tile.read_bytes()
-    later = datamap.today_utc() + timedelta(days=30)  # four points
+    later = today_utc() + timedelta(days=30)  # four points
     stats = tiles.render(runtime, out, today=later)
     assert stats.tile_changed + stats.tile_unchanged == 13  # all drawn again ...
     assert tile.read_bytes() != first  # ... and fainter where a point is missing

@@ -101,3 +101,21 @@ def test_periodic_jobs_run_at_once_on_a_freshly_booted_machine(runtime):
     assert "periodic:update_statcounter" not in scheduler.run_once(now=6.0)
     worker.release("periodic:update_statcounter")
     assert "periodic:update_statcounter" in scheduler.run_once(now=606.0)
+
+
+def test_export_task_for_a_queue_of_another_export_sends_nothing(runtime):
+    from ichnaea_host.models import ExportConfig
+
+    worker = Worker(runtime)
+    worker.huey.immediate = True
+    ExportConfig.create(name="partner", batch=0, schema="dummy")
+    runtime.queue("queue_export_other").enqueue([{"report": {"n": 1}}])
+    runtime.queue("queue_export_partner").enqueue([{"report": {"n": 2}}])
+    assert worker.trigger("export:queue_export_other",
+                          lambda: worker.export_reports("partner", "queue_export_other"))
+    assert runtime.queue("queue_export_other").size() == 1  # not partner's queue: untouched
+    assert worker.trigger("export:queue_export_other", lambda: None)  # its trigger is free
+    assert worker.trigger("export:queue_export_partner",
+                          lambda: worker.export_reports("partner", "queue_export_partner"))
+    assert runtime.queue("queue_export_partner").size() == 0
+    assert worker.trigger("export:queue_export_partner", lambda: None)

@@ -13,16 +13,17 @@ import random
 import re
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import peewee
 import redis
 from playhouse.pool import MaxConnectionsExceeded
 
-from ..interfaces import ApiKey as KeyValue
+from ..clock import today_utc
+from ..interfaces import ApiKey
 from ..log import get_logger
-from ..models import ApiKey
+from ..models import ApiKeyRow
 from ..runtime import Runtime
 
 log = get_logger("ichnaea.api.keys")
@@ -46,10 +47,10 @@ class KeyCache:
 
     def __init__(self, ttl: float | None = None) -> None:
         self.ttl = ttl if ttl is not None else CACHE_TTL + random.uniform(-30, 30)
-        self._data: dict[str, tuple[float, KeyValue | None]] = {}
+        self._data: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
 
-    def get(self, rt: Runtime, key: str) -> tuple[KeyValue | None, bool]:
+    def get(self, rt: Runtime, key: str) -> tuple[ApiKey | None, bool]:
         """Return (key or None, database_ok)."""
         now = time.monotonic()
         with self._lock:
@@ -57,7 +58,7 @@ class KeyCache:
             if hit is not None and hit[0] > now:
                 return hit[1], True
         try:
-            row = rt.db.read(ApiKey.select().where(ApiKey.valid_key == key)).first()
+            row = rt.db.read(ApiKeyRow.select().where(ApiKeyRow.valid_key == key)).first()
         except DATABASE_ERRORS as exc:
             log.warning("api_key_lookup_failed", error=type(exc).__name__)
             return None, False
@@ -97,7 +98,7 @@ def _day_names(day: date) -> tuple[str, str]:
     return f"{day:%Y-%m-%d}", f"{day:%Y%m%d}"
 
 
-def count_and_limit(rt: Runtime, key: KeyValue, api_type: str, metric_path: str,
+def count_and_limit(rt: Runtime, key: ApiKey, api_type: str, metric_path: str,
                     ip: str | None, *, also_read: str | None = None
                     ) -> tuple[int | None, bytes | None]:
     """Count the request and its client for the day; return today's count for
@@ -108,7 +109,7 @@ def count_and_limit(rt: Runtime, key: KeyValue, api_type: str, metric_path: str,
     ``also_read`` names a Redis key read in the same round trip (the locate
     sample rate); its value comes second (None when unset or not counted).
     """
-    dashed, compact = _day_names(datetime.now(UTC).date())
+    dashed, compact = _day_names(today_utc())
     users = f"apiuser:{api_type}:{key.valid_key}:{dashed}"
     limit = f"apilimit:{key.valid_key}:{metric_path}:{compact}"
     commands: list[tuple[Any, ...]] = [("PFADD", users, ip or "127.0.0.1"),

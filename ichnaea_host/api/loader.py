@@ -29,9 +29,26 @@ def _join(prefix: str, name: str | int) -> str:
     return f"{prefix}.{name}" if prefix else str(name)
 
 
-def _messages(exc: ValidationError) -> list[tuple[str, str]]:
-    from .schemas import flatten_messages
+def flatten_messages(messages: Any, prefix: str = "") -> dict[str, str]:
+    """marshmallow's nested messages as ``{"items.0.position.latitude": "..."}``."""
+    out: dict[str, str] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":
+                name = prefix
+            out.update(flatten_messages(value, name))
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out[prefix] = " ".join(messages)
+    elif isinstance(messages, list):
+        for value in messages:
+            out.update(flatten_messages(value, prefix))
+    else:
+        out[prefix] = str(messages)
+    return out
 
+
+def _messages(exc: ValidationError) -> list[tuple[str, str]]:
     return list(flatten_messages(exc.messages).items())
 
 

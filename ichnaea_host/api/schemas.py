@@ -274,25 +274,6 @@ def submit_schema(fragments: Sequence[ReportFragment], version: str = "v2") -> S
 # Loading
 
 
-def flatten_messages(messages: Any, prefix: str = "") -> dict[str, str]:
-    """marshmallow's nested messages as ``{"items.0.position.latitude": "..."}``."""
-    out: dict[str, str] = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            if key == "_schema":
-                name = prefix
-            out.update(flatten_messages(value, name))
-    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        out[prefix] = " ".join(messages)
-    elif isinstance(messages, list):
-        for value in messages:
-            out.update(flatten_messages(value, prefix))
-    else:
-        out[prefix] = str(messages)
-    return out
-
-
 def load(schema: Schema, data: Any) -> dict[str, Any]:
     """Validate a decoded body; a wrong type anywhere is a parse error."""
     if not isinstance(data, dict):

@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from ..content import content_settings, exports_dir
+from ..assets import asset_bucket, asset_client
+from ..clock import today_utc
+from ..content_settings import exports_dir
 from ..log import get_logger
 from ..models import Stat
 from ..regions import region_name
-from ..stats import REGION_STATS_CACHE_KEY, stat_keys, today_utc
+from ..stats import REGION_STATS_CACHE_KEY, stat_keys
 
 log = get_logger("ichnaea.site")
 
@@ -315,16 +317,10 @@ def local_downloads(folder: Path, url: Callable[[str], str]) -> dict[str, list[d
 
 
 def bucket_downloads(rt: Any) -> dict[str, list[dict[str, Any]]]:
-    import boto3
-    from botocore.config import Config
-
-    endpoint = content_settings(rt).s3_endpoint_url or None
-    config = Config(s3={"addressing_style": "path"}, connect_timeout=3, read_timeout=10,
-                    retries={"max_attempts": 1}) if endpoint else None
-    s3 = boto3.client("s3", endpoint_url=endpoint, config=config)
+    s3 = asset_client(rt, in_request=True)
     base = rt.settings.asset_url.rstrip("/") + "/"
     files = []
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=rt.settings.asset_bucket,
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=asset_bucket(rt),
                                                            Prefix="export/")
     for page in pages:
         for obj in page.get("Contents", []):
@@ -336,6 +332,6 @@ def bucket_downloads(rt: Any) -> dict[str, list[dict[str, Any]]]:
 
 def downloads(rt: Any, url: Callable[[str], str]) -> dict[str, list[dict[str, Any]]]:
     """The export files: ``{"full": [...], "diff1": [...], "diff2": [...]}``."""
-    if rt.settings.asset_bucket:
+    if asset_bucket(rt):
         return bucket_downloads(rt)
     return local_downloads(exports_dir(rt), url)

@@ -29,7 +29,7 @@ from flask import (
 )
 from markupsafe import Markup
 
-from ..content import content_settings, exports_dir, tiles_dir
+from ..content_settings import content_settings, exports_dir, tiles_dir
 from ..log import get_logger
 from . import data
 

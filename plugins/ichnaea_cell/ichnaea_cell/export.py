@@ -24,7 +24,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host.content import content_settings, exports_dir
+from ichnaea_host.assets import asset_bucket, asset_client
+from ichnaea_host.content_settings import exports_dir
 from ichnaea_host.db import is_mysql
 from ichnaea_host.interfaces import HostContext
 from ichnaea_host.log import get_logger
@@ -233,28 +234,15 @@ def write_file(path: Path, lines: Iterator[str],
     return count
 
 
-def s3_client(context: HostContext) -> Any:
-    import boto3  # late: only with a bucket
-    from botocore.config import Config
-
-    endpoint = content_settings(context).s3_endpoint_url or None
-    config = Config(s3={"addressing_style": "path"}) if endpoint else None
-    return boto3.client("s3", endpoint_url=endpoint, config=config)
-
-
-def bucket_of(context: HostContext) -> str:
-    return context.settings.asset_bucket or ""
-
-
 def exists(context: HostContext, name: str) -> bool:
     """Whether the export file ``name`` was written already (folder or bucket)."""
-    bucket = bucket_of(context)
+    bucket = asset_bucket(context)
     if not bucket:
         return (exports_dir(context) / name).is_file()
     from botocore.exceptions import ClientError
 
     try:
-        s3_client(context).head_object(Bucket=bucket, Key=f"export/{name}")
+        asset_client(context).head_object(Bucket=bucket, Key=f"export/{name}")
     except ClientError as exc:
         if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
             return False
@@ -269,7 +257,7 @@ def write_export(context: HostContext, name: str, lines: Iterator[str],
 
     To ``output`` when given, else to ``ASSET_BUCKET`` under ``export/``
     when a bucket is set, else to the exports folder."""
-    bucket = bucket_of(context)
+    bucket = asset_bucket(context)
     if output is not None or not bucket:
         path = (output or exports_dir(context)) / name
         count = write_file(path, lines, progress)
@@ -278,7 +266,7 @@ def write_export(context: HostContext, name: str, lines: Iterator[str],
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
             count = write_file(path, lines, progress)
-            s3_client(context).upload_file(str(path), bucket, f"export/{name}")
+            asset_client(context).upload_file(str(path), bucket, f"export/{name}")
         where = f"s3://{bucket}/export/{name}"
     log.info("cell_export_written", file=where, rows=count)
     return where, count

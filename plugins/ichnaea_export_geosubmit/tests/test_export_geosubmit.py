@@ -10,7 +10,7 @@ import socket
 import pytest
 from structlog.testing import capture_logs
 
-from ichnaea_host.models import ApiKey, ExportConfig
+from ichnaea_host.models import ApiKeyRow, ExportConfig
 from ichnaea_host.pipeline import failed_queue_name
 
 UPSTREAM_KEY = "upstream-secret-key"
@@ -134,7 +134,7 @@ def test_connection_refused_is_retriable(client, api_key, drain, runtime):
 
 
 def test_skip_keys_and_sources(client, api_key, drain, local_http_server):
-    ApiKey.create(valid_key="skipme", maxreq=0, store_sample_submit=100)
+    ApiKeyRow.create(valid_key="skipme", maxreq=0, store_sample_submit=100)
     export(local_http_server, skip_keys="skipme,other", skip_sources="fused")
     submit(client, api_key, [report(10.0, 10.0, "gnss", n=1), report(11.0, 11.0, "fused", n=2)])
     submit(client, "skipme", [report(12.0, 12.0, n=3)])

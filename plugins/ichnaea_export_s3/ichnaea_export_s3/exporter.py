@@ -21,9 +21,9 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+from ichnaea_host.clock import today_utc
 from ichnaea_host.interfaces import Exporter
 from ichnaea_host.log import get_logger, redact_key
-from ichnaea_host.queues import export_queue_name
 
 from .settings import S3Settings
 
@@ -53,17 +53,9 @@ def parse_url(url: str | None) -> tuple[str, str]:
     return parts.netloc, path
 
 
-def partition(queue_key: str, export_name: str) -> tuple[str, str]:
-    """(source, api key) of a partitioned export queue's key."""
-    prefix = export_queue_name(export_name) + ":"
-    rest = queue_key[len(prefix):] if queue_key.startswith(prefix) else queue_key
-    source, _, api_key = rest.partition(":")
-    return source or "gnss", api_key or "no_key"
-
-
 def object_key(template: str, source: str, api_key: str,
                today: datetime.date | None = None) -> str:
-    today = today or datetime.datetime.now(datetime.UTC).date()
+    today = today or today_utc()
     try:
         prefix = template.format(source=source, api_key=api_key, year=today.year,
                                  month=today.month, day=today.day)
@@ -119,7 +111,10 @@ class S3Exporter(Exporter):
 
     def send(self, items: list[dict[str, Any]]) -> None:
         bucket, template = parse_url(self.config.url)
-        source, api_key = partition(self.queue_key, self.config.name)
+        # PARTITIONED: the host hands over a queue of one source and API key
+        source, api_key = self.partition.source, self.partition.api_key
+        if source is None or api_key is None:
+            raise S3ExportError(f"not an export queue of one source and key: {self.partition}")
         key = object_key(template, source, api_key)
         body = encode_batch(items)
         from botocore.exceptions import BotoCoreError, ClientError

@@ -15,7 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from ichnaea_host.app import create_app
-from ichnaea_host.models import ApiKey, ExportConfig
+from ichnaea_host.models import ApiKeyRow, ExportConfig
 from ichnaea_host.pipeline import drain as run_drain
 from ichnaea_host.pipeline import failed_queue_name
 
@@ -159,7 +159,7 @@ def test_bucket_root_and_plain_path(client, api_key, drain, s3, bucket):
 
 
 def test_skip_keys_and_sources(client, api_key, drain, s3, bucket):
-    ApiKey.create(valid_key="skipme", maxreq=0, store_sample_submit=100)
+    ApiKeyRow.create(valid_key="skipme", maxreq=0, store_sample_submit=100)
     ExportConfig.create(name="picky", batch=0, schema="s3", url=f"s3://{bucket}/{TEMPLATE}",
                         skip_keys="skipme", skip_sources="fused,query")
     submit(client, api_key, [report(10.0, 10.0, n=1), report(11.0, 11.0, "fused", n=2)])
@@ -194,7 +194,7 @@ def test_server_error_three_times_parks_the_batch(make_runtime, aws_env, monkeyp
     monkeypatch.setenv("ICHNAEA_EXPORT_S3__ENDPOINT_URL", local_http_server.url)
     monkeypatch.setenv("ICHNAEA_EXPORT_S3__MAX_ATTEMPTS", "1")
     rt = make_runtime()
-    ApiKey.create(valid_key="key1", maxreq=0, store_sample_submit=100)
+    ApiKeyRow.create(valid_key="key1", maxreq=0, store_sample_submit=100)
     ExportConfig.create(name="broken", batch=0, schema="s3", url=f"s3://bucket/{TEMPLATE}")
     client = create_app(runtime=rt).test_client()
     submit(client, "key1", [report(3.0, 4.0, n=7)])

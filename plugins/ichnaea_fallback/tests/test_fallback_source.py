@@ -15,7 +15,7 @@ from ichnaea_fallback.cache import FallbackCache
 from ichnaea_host import hookimpl
 from ichnaea_host.app import create_app
 from ichnaea_host.interfaces import LocationSource, Position, ReportFragment
-from ichnaea_host.models import ApiKey
+from ichnaea_host.models import ApiKeyRow
 
 KEY = "fallback-key-123"
 TOKEN = "t0k3n-s3cr3t"
@@ -118,7 +118,7 @@ def setup(make_runtime, local_http_server, monkeypatch):
             fallback_ratelimit=10, fallback_ratelimit_interval=60,
             fallback_cache_expire=60, store_sample_locate=0, store_sample_submit=0)
         values.update(columns)
-        ApiKey.create(**values)
+        ApiKeyRow.create(**values)
         return Env(rt, app.test_client(), local_http_server)
 
     return build
@@ -311,7 +311,7 @@ def test_cache_disabled(setup):
 def test_cache_is_shared_by_keys_of_one_provider_only(setup):
     env = setup()
     for name, provider in (("same-provider", "upstream"), ("other-provider", "elsewhere")):
-        ApiKey.create(valid_key=name, maxreq=0, allow_fallback=True, allow_locate=True,
+        ApiKeyRow.create(valid_key=name, maxreq=0, allow_fallback=True, allow_locate=True,
                       fallback_name=provider, fallback_schema="ichnaea/v1",
                       fallback_url=VENDORS["ichnaea/v1"].url(env.server),
                       fallback_ratelimit=0, fallback_ratelimit_interval=60,

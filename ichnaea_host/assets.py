@@ -1,0 +1,32 @@
+"""The asset bucket (``ASSET_BUCKET``): where the map tiles and the public
+export files go when it is set. One S3 client for it, used by the site's
+downloads page, the tiles' upload and the cell export; it talks to
+``ICHNAEA_CONTENT__S3_ENDPOINT_URL`` (an S3-compatible server, with path-style
+addressing) or, without one, to AWS. boto3 is imported only when a client is
+made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .content_settings import content_settings
+
+
+def asset_bucket(ctx: Any) -> str:
+    """The bucket's name; empty when the service keeps its assets in folders."""
+    return str(ctx.settings.asset_bucket or "")
+
+
+def asset_client(ctx: Any, *, in_request: bool = False) -> Any:
+    """A boto3 S3 client for the asset bucket. ``in_request``: for a web
+    request, which must not hang on a slow server (short timeouts, no retry)."""
+    import boto3
+    from botocore.config import Config
+
+    endpoint = content_settings(ctx).s3_endpoint_url or None
+    config = None
+    if endpoint:
+        quick: dict[str, Any] = dict(connect_timeout=3, read_timeout=10,
+                                     retries={"max_attempts": 1}) if in_request else {}
+        config = Config(s3={"addressing_style": "path"}, **quick)
+    return boto3.client("s3", endpoint_url=endpoint, config=config)
