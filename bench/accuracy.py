@@ -82,7 +82,7 @@ def is_hit(query: dict[str, Any], answer: tuple[float, float, float] | None) -> 
 
 def score(queries: list[dict[str, Any]],
           answers: list[tuple[float, float, float] | None]) -> dict[str, Any]:
-    from ichnaea_host.geo import distance
+    from ichnaea_host.core.geo import distance
 
     errors, accuracies, inside = [], [], []
     for query, answer in zip(queries, answers, strict=True):

@@ -102,7 +102,7 @@ def fresh_database() -> int:
     """Drop and create the database; return the server's InnoDB buffer pool in MiB."""
     import pymysql
 
-    from ichnaea_host.db import _parse_mysql
+    from ichnaea_host.core.db import _parse_mysql
 
     name, options = _parse_mysql(DB_URI)
     conn: Any = pymysql.connect(**{k: options[k] for k in ("host", "port", "user", "password")})

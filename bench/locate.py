@@ -83,7 +83,7 @@ def group_centre(seed: int, group: int) -> tuple[float, float]:
 def _connect(uri: str) -> Any:
     import pymysql
 
-    from ichnaea_host.db import _parse_mysql
+    from ichnaea_host.core.db import _parse_mysql
 
     name, options = _parse_mysql(uri)
     conn = pymysql.connect(**{k: options[k] for k in ("host", "port", "user", "password")},
@@ -106,8 +106,8 @@ def load(db_uri: str, stations: int, seed: int, log: Any) -> None:
         return
     world_mod.configure_env(db_uri, REDIS_URI)
     rt = world_mod.runtime()
-    from ichnaea_host import migrate
-    from ichnaea_host.models import ApiKeyRow
+    from ichnaea_host.core import migrate
+    from ichnaea_host.core.models import ApiKeyRow
 
     migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
     ApiKeyRow.insert(valid_key=world_mod.API_KEY, maxreq=0, allow_fallback=False,

@@ -54,7 +54,7 @@ def ichnaea_path() -> str:
 def connect(database: bool = True) -> tuple[str, Any]:
     import pymysql
 
-    from ichnaea_host.db import _parse_mysql
+    from ichnaea_host.core.db import _parse_mysql
 
     name, options = _parse_mysql(DB_URI)
     kwargs = {k: options[k] for k in ("host", "port", "user", "password")}
@@ -77,8 +77,8 @@ def fill(rng: Any) -> list[str]:
                    capture_output=True)
 
     os.environ.update(env())
-    from ichnaea_host import geocode
-    from ichnaea_host.runtime import Runtime
+    from ichnaea_host.core import geocode
+    from ichnaea_host.plugins.runtime import Runtime
     from ichnaea_host.site import data
 
     rt = Runtime()

@@ -45,7 +45,7 @@ import pymysql
 import redis
 import requests
 
-ICHNAEA = [sys.executable, "-m", "ichnaea_host.cli"]
+ICHNAEA = [sys.executable, "-m", "ichnaea_host.cli.commands"]
 KEY = "bench-pipeline"
 PER_REQUEST = 100
 CLIENTS = 4

@@ -68,7 +68,7 @@ def ichnaea(*args: str) -> float:
 def connect(database: bool = True) -> tuple[str, Any]:
     import pymysql
 
-    from ichnaea_host.db import _parse_mysql
+    from ichnaea_host.core.db import _parse_mysql
 
     name, options = _parse_mysql(DB_URI)
     kwargs = {k: options[k] for k in ("host", "port", "user", "password")}
@@ -110,7 +110,7 @@ def grid_cells(rng: Any, count: int, cities: Any) -> tuple[Any, Any]:
 
 def insert(conn: Any, lat: Any, lon: Any, created: list[date], modified: list[date],
            ignore: bool = False) -> None:
-    from ichnaea_host import datamap
+    from ichnaea_host.pipeline import datamap
 
     rows: dict[str, list[tuple[bytes, date, date]]] = {s: [] for s in datamap.SHARDS}
     for la, lo, c, m in zip(lat.tolist(), lon.tolist(), created, modified, strict=True):

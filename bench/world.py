@@ -747,8 +747,8 @@ def configure_env(db_uri: str = DB_URI, redis_uri: str = REDIS_URI) -> None:
 
 
 def runtime() -> Any:
-    from ichnaea_host.log import configure_logging
-    from ichnaea_host.runtime import Runtime
+    from ichnaea_host.core.log import configure_logging
+    from ichnaea_host.plugins.runtime import Runtime
 
     configure_logging(os.environ.get("LOGGING_LEVEL", "WARNING"))
     return Runtime()
@@ -767,7 +767,7 @@ def loaded_world(rt: Any) -> str | None:
 def _drop_database(db_uri: str) -> None:
     import pymysql
 
-    from ichnaea_host.db import _parse_mysql
+    from ichnaea_host.core.db import _parse_mysql
 
     name, options = _parse_mysql(db_uri)
     conn = pymysql.connect(**{k: options[k] for k in ("host", "port", "user", "password")})
@@ -799,9 +799,9 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 def load(rt: Any, world: World, *, log: Any = print) -> None:
-    from ichnaea_host import migrate
-    from ichnaea_host.models import ApiKeyRow, ExportConfig
-    from ichnaea_host.runtime import INCOMING_QUEUE
+    from ichnaea_host.core import migrate
+    from ichnaea_host.core.models import ApiKeyRow, ExportConfig
+    from ichnaea_host.plugins.runtime import INCOMING_QUEUE
 
     migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
     ExportConfig.create(name="internal", batch=0, schema="internal")
@@ -830,7 +830,7 @@ def load(rt: Any, world: World, *, log: Any = print) -> None:
 
 def _drain_shards(part: int, parts: int) -> int:
     """Apply the queued observations of every ``parts``-th shard (a child process)."""
-    from ichnaea_host.pipeline import station_queues, update_stations
+    from ichnaea_host.pipeline.tasks import station_queues, update_stations
 
     configure_env()
     rt = runtime()
@@ -854,9 +854,9 @@ def drain_parallel(rt: Any, processes: int = 2) -> dict[str, int]:
     """
     import multiprocessing
 
-    from ichnaea_host.pipeline import drain, export_reports, update_incoming
-    from ichnaea_host.queues import ExportPartition
-    from ichnaea_host.runtime import INCOMING_QUEUE
+    from ichnaea_host.core.queues import ExportPartition
+    from ichnaea_host.pipeline.tasks import drain, export_reports, update_incoming
+    from ichnaea_host.plugins.runtime import INCOMING_QUEUE
 
     while rt.queue(INCOMING_QUEUE).size():
         update_incoming(rt)
@@ -874,7 +874,7 @@ def age_stations(rt: Any, world: World) -> None:
     from ichnaea_blue.models import SHARD_MODELS as BLUE_MODELS
     from ichnaea_cell.cells import RADIO_CODES, RADIO_NAMES
     from ichnaea_cell.models import CELL_MODELS
-    from ichnaea_host.db import upsert
+    from ichnaea_host.core.db import upsert
     from ichnaea_host.stations import utcnow
     from ichnaea_wifi.models import SHARD_MODELS as WIFI_MODELS
 

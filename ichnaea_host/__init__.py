@@ -3,7 +3,7 @@ Mozilla Location Service. This package is the small host; radio types, GeoIP,
 fallback providers and export targets are plugins.
 """
 
-from .hookspecs import hookimpl
+from ichnaea_host.core.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 

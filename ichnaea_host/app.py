@@ -11,15 +11,15 @@ from flask import Flask, Response, g, request
 from playhouse.pool import PooledMySQLDatabase
 from werkzeug.exceptions import HTTPException
 
-from . import monitor, site
-from .api import schemas
-from .api.errors import APIError, ServiceUnavailable
-from .api.keys import KeyCache, client_ip
-from .api.observe import metric_path
-from .api.views import bp as api_bp
-from .log import enabled_for, get_logger
-from .runtime import Runtime
-from .settings import Settings
+from ichnaea_host import site
+from ichnaea_host.api import monitor, schemas
+from ichnaea_host.api.errors import APIError, ServiceUnavailable
+from ichnaea_host.api.keys import KeyCache, client_ip
+from ichnaea_host.api.observe import metric_path
+from ichnaea_host.api.views import bp as api_bp
+from ichnaea_host.core.log import enabled_for, get_logger
+from ichnaea_host.core.settings import Settings
+from ichnaea_host.plugins.runtime import Runtime
 
 log = get_logger("ichnaea.request")
 

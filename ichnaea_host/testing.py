@@ -10,7 +10,7 @@ tests can use them without a conftest:
     missing server skips, or fails with ``ICHNAEA_TEST_REQUIRE_SERVICES=1``.
     ``ICHNAEA_TEST_BACKENDS=sqlite`` limits the set.
 ``make_runtime``
-    builds a :class:`~ichnaea_host.runtime.Runtime` on a migrated, empty
+    builds a :class:`~ichnaea_host.plugins.runtime.Runtime` on a migrated, empty
     database, with every installed plugin loaded strictly; keyword arguments
     override settings (``plugins_disabled=["geoip"]`` ...).
 ``runtime``, ``app``, ``client``
@@ -20,7 +20,7 @@ tests can use them without a conftest:
 ``drain``
     runs the whole pipeline synchronously (``ichnaea process``).
 ``plugin_host``
-    the runtime's loaded plugins (:class:`~ichnaea_host.plugins.PluginHost`).
+    the runtime's loaded plugins (:class:`~ichnaea_host.plugins.manager.PluginHost`).
 ``immediate_worker``
     the host's Huey tasks running synchronously in the test (``huey.immediate``).
 ``local_http_server``
@@ -72,7 +72,7 @@ class _Servers:
 
     def embedded_url(self) -> str:
         if self.embedded is None:
-            from .queues import EmbeddedRedis
+            from ichnaea_host.core.queues import EmbeddedRedis
 
             self.embedded = EmbeddedRedis(self.tmp / "redis")
         return self.embedded.url()
@@ -127,10 +127,10 @@ def _empty_tables(rt: Any) -> None:
 @pytest.fixture
 def make_runtime(backend_uris: tuple[str, str], _ichnaea_servers: _Servers,
                  tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    from . import migrate
-    from .plugins import build_plugin_host
-    from .runtime import Runtime
-    from .settings import Settings
+    from ichnaea_host.core import migrate
+    from ichnaea_host.core.settings import Settings
+    from ichnaea_host.plugins.manager import build_plugin_host
+    from ichnaea_host.plugins.runtime import Runtime
 
     db_uri, redis_uri = backend_uris
     made: list[Any] = []
@@ -166,7 +166,7 @@ def runtime(make_runtime: Callable[..., Any]) -> Any:
 
 @pytest.fixture
 def app(runtime: Any) -> Any:
-    from .app import create_app
+    from ichnaea_host.app import create_app
 
     application = create_app(runtime=runtime)
     application.testing = True
@@ -180,7 +180,7 @@ def client(app: Any) -> Any:
 
 @pytest.fixture
 def api_key(runtime: Any) -> str:
-    from .models import ApiKeyRow
+    from ichnaea_host.core.models import ApiKeyRow
 
     ApiKeyRow.create(valid_key="test", maxreq=0, allow_fallback=False, allow_locate=True,
                   allow_region=True, store_sample_locate=100, store_sample_submit=100)
@@ -190,7 +190,7 @@ def api_key(runtime: Any) -> str:
 @pytest.fixture
 def api_key_factory() -> Callable[..., str]:
     """Creates API keys in the current runtime's database: ``factory(name, **columns)``."""
-    from .models import ApiKeyRow
+    from ichnaea_host.core.models import ApiKeyRow
 
     def factory(name: str = "test", **columns: Any) -> str:
         values = {"maxreq": 0, "allow_fallback": False, "allow_locate": True,
@@ -204,7 +204,7 @@ def api_key_factory() -> Callable[..., str]:
 
 @pytest.fixture
 def internal_export(runtime: Any) -> str:
-    from .models import ExportConfig
+    from ichnaea_host.core.models import ExportConfig
 
     ExportConfig.create(name="internal", batch=0, schema="internal")
     return "internal"
@@ -212,7 +212,7 @@ def internal_export(runtime: Any) -> str:
 
 @pytest.fixture
 def drain(runtime: Any) -> Callable[[], dict[str, int]]:
-    from .pipeline import drain as run_drain
+    from ichnaea_host.pipeline.tasks import drain as run_drain
 
     return lambda: run_drain(runtime)
 
@@ -226,7 +226,7 @@ def plugin_host(runtime: Any) -> Any:
 def immediate_worker(runtime: Any) -> Any:
     """The host's tasks (``update_incoming``, ``export_reports``, ``update_stations``,
     ``periodic``) bound to the runtime; calling one runs it at once."""
-    from .worker import Worker
+    from ichnaea_host.pipeline.worker import Worker
 
     worker = Worker(runtime)
     worker.huey.immediate = True

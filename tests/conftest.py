@@ -12,7 +12,7 @@ import pytest
 ACME_HOOKS = '''
 """A third-party position source: answers every query that carries networks."""
 from ichnaea_host import hookimpl
-from ichnaea_host.interfaces import LocationSource, Position
+from ichnaea_host.core.interfaces import LocationSource, Position
 
 
 class AcmeSource(LocationSource):

@@ -6,7 +6,7 @@ import pytest
 
 from ichnaea_host import hookimpl
 from ichnaea_host.api.openapi import checking_client
-from ichnaea_host.interfaces import HeartbeatCheck
+from ichnaea_host.core.interfaces import HeartbeatCheck
 
 
 @pytest.fixture
@@ -130,9 +130,9 @@ def test_heartbeat_gives_the_schema_version(client):
 
 def test_heartbeat_with_the_database_down(backend_uris, tmp_path):
     from ichnaea_host.app import create_app
-    from ichnaea_host.plugins import build_plugin_host
-    from ichnaea_host.runtime import Runtime
-    from ichnaea_host.settings import Settings
+    from ichnaea_host.core.settings import Settings
+    from ichnaea_host.plugins.manager import build_plugin_host
+    from ichnaea_host.plugins.runtime import Runtime
 
     settings = Settings.from_env({}, db_readwrite_uri="mysql+pymysql://root@127.0.0.1:1/gone",
                                  redis_uri=backend_uris[1], var_dir=str(tmp_path / "var"))
@@ -212,9 +212,9 @@ def test_version_lists_plugins(client):
 def test_web_tier_starts_and_answers_without_the_database(backend_uris, tmp_path):
     """MariaDB is down when the service starts: GeoIP answers, submissions are queued."""
     from ichnaea_host.app import create_app
-    from ichnaea_host.plugins import build_plugin_host
-    from ichnaea_host.runtime import Runtime
-    from ichnaea_host.settings import Settings
+    from ichnaea_host.core.settings import Settings
+    from ichnaea_host.plugins.manager import build_plugin_host
+    from ichnaea_host.plugins.runtime import Runtime
 
     _, redis_uri = backend_uris
     settings = Settings.from_env({}, db_readwrite_uri="mysql+pymysql://root@127.0.0.1:1/gone",

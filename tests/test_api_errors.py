@@ -13,7 +13,7 @@ from marshmallow import Schema, fields
 
 from ichnaea_host import hookimpl
 from ichnaea_host.api.openapi import checking_client
-from ichnaea_host.interfaces import LocationSource, ReportFragment
+from ichnaea_host.core.interfaces import LocationSource, ReportFragment
 
 LONDON = {"X-Forwarded-For": "81.2.69.160"}
 ENDPOINTS = ["/v1/geolocate", "/v1/country", "/v2/geosubmit", "/v1/geosubmit", "/v1/submit"]

@@ -293,8 +293,8 @@ def test_every_field_with_every_awkward_value(app, api_key, document):
 @functools.cache
 def composed_schemas() -> dict:
     from ichnaea_host.api import schemas
-    from ichnaea_host.plugins import build_plugin_host
-    from ichnaea_host.settings import Settings
+    from ichnaea_host.core.settings import Settings
+    from ichnaea_host.plugins.manager import build_plugin_host
 
     host = build_plugin_host(Settings.from_env({}), strict=True)
     fragments = [cls() for cls in host.report_fragments()]

@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from ichnaea_host import datamap, tiles
 from ichnaea_host.app import create_app
-from ichnaea_host.clock import today_utc
-from ichnaea_host.models import RegionStat, Stat
+from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.models import RegionStat, Stat
+from ichnaea_host.pipeline import datamap
+from ichnaea_host.site import tiles
 from ichnaea_host.site.data import month_ms
 
 CHROMIUM = "/usr/bin/chromium"

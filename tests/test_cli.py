@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ichnaea_host.cli import cli
+from ichnaea_host.cli.commands import cli
 
 
 @pytest.fixture

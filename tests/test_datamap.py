@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ichnaea_host import datamap
-from ichnaea_host.clock import today_utc
+from ichnaea_host.core.clock import today_utc
+from ichnaea_host.pipeline import datamap
 
 
 def report(lat: float, lon: float, n: int = 0, wifi: bool = True) -> dict:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ichnaea_host import migrate
-from ichnaea_host.db import excluded, insert_ignore, upsert
-from ichnaea_host.models import ExportConfig, Stat
+from ichnaea_host.core import migrate
+from ichnaea_host.core.db import excluded, insert_ignore, upsert
+from ichnaea_host.core.models import ExportConfig, Stat
 
 
 def test_migrations_create_every_table(runtime):
@@ -69,7 +69,7 @@ def test_lock_and_write_conflicts_are_retried_and_logged(errno):
     import peewee
     from structlog.testing import capture_logs
 
-    from ichnaea_host.db import retry_on_lock
+    from ichnaea_host.core.db import retry_on_lock
 
     calls, seen = [], []
 
@@ -89,7 +89,7 @@ def test_lock_and_write_conflicts_are_retried_and_logged(errno):
 def test_other_database_errors_are_not_retried():
     import peewee
 
-    from ichnaea_host.db import retry_on_lock
+    from ichnaea_host.core.db import retry_on_lock
 
     calls = []
 
@@ -105,8 +105,8 @@ def test_other_database_errors_are_not_retried():
 def test_an_api_key_row_gives_the_api_key_of_every_column(runtime):
     import dataclasses
 
-    from ichnaea_host.interfaces import ApiKey
-    from ichnaea_host.models import ApiKeyRow
+    from ichnaea_host.core.interfaces import ApiKey
+    from ichnaea_host.core.models import ApiKeyRow
 
     assert set(ApiKeyRow._meta.fields) == {f.name for f in dataclasses.fields(ApiKey)}
     row = ApiKeyRow.create(valid_key="every-column", maxreq=5, allow_fallback=True,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from ichnaea_host import geocode
+from ichnaea_host.core import geocode
 
 LONDON = (51.5074, -0.1278)
 BERLIN = (52.52, 13.405)

@@ -12,7 +12,7 @@ import sys
 HUEY_ERRORS = """
 import logging, sys
 import redis
-from ichnaea_host.log import configure_logging
+from ichnaea_host.core.log import configure_logging
 
 configure_logging("INFO")
 error = {error}

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ichnaea_host.monitoring import (
+from ichnaea_host.pipeline.monitoring import (
     monitor_api_key_limits,
     monitor_api_users,
     monitor_queue_size_and_rate_control,
@@ -154,8 +154,8 @@ def test_proportional_control_of_the_backlog(rt, statsd):
 
 def test_locate_queries_stop_feeding_the_pipeline_while_it_is_behind(rt, api_key_factory):
     from ichnaea_host.app import create_app
-    from ichnaea_host.models import ExportConfig
-    from ichnaea_host.pipeline import drain
+    from ichnaea_host.core.models import ExportConfig
+    from ichnaea_host.pipeline.tasks import drain
     from ichnaea_wifi.models import SHARD_MODELS
 
     client = create_app(runtime=rt).test_client()
@@ -217,7 +217,7 @@ def test_engine_without_innodb_metrics_runs_the_controller(rt, backend, monkeypa
     monitoring job goes on without the history guard."""
     if backend != "mysql":
         pytest.skip("the history guard reads MySQL's information_schema")
-    import ichnaea_host.monitoring as monitoring
+    import ichnaea_host.pipeline.monitoring as monitoring
 
     monkeypatch.setattr(monitoring, "TRX_HISTORY_SQL",
                         "SELECT count FROM information_schema.no_such_metrics")
@@ -323,7 +323,7 @@ def test_api_users_of_a_quiet_day_only_show_the_week(rt, statsd):
 
 
 def test_scheduler_runs_the_monitoring_jobs(rt):
-    from ichnaea_host.worker import Scheduler, Worker
+    from ichnaea_host.pipeline.worker import Scheduler, Worker
 
     worker = Worker(rt)
     worker.huey.immediate = True

@@ -21,12 +21,12 @@ import pytest
 from click.testing import CliRunner
 
 from ichnaea_host import hookimpl
-from ichnaea_host.cli import cli
-from ichnaea_host.interfaces import Exporter
-from ichnaea_host.pipeline import drain, failed_queue_name
-from ichnaea_host.worker import Scheduler, Worker
+from ichnaea_host.cli.commands import cli
+from ichnaea_host.core.interfaces import Exporter
+from ichnaea_host.pipeline.tasks import drain, failed_queue_name
+from ichnaea_host.pipeline.worker import Scheduler, Worker
 
-ICHNAEA = [sys.executable, "-m", "ichnaea_host.cli"]
+ICHNAEA = [sys.executable, "-m", "ichnaea_host.cli.commands"]
 
 # A station kind whose updates can be slowed down (ICHNAEA_CRASHTEST__DELAY):
 # each batch is written, then the worker waits *inside* the transaction.
@@ -34,7 +34,7 @@ CRASHTEST_HOOKS = '''
 from pathlib import Path
 
 from ichnaea_host import hookimpl
-from ichnaea_host.interfaces import MigrationDir
+from ichnaea_host.core.interfaces import MigrationDir
 
 
 @hookimpl
@@ -58,8 +58,8 @@ CRASHTEST_UPDATER = '''
 import dataclasses
 import time
 
-from ichnaea_host.db import MacField
-from ichnaea_host.settings import PluginSettings, setting
+from ichnaea_host.core.db import MacField
+from ichnaea_host.core.settings import PluginSettings, setting
 from ichnaea_host.stations import StationShardUpdater, shard_model
 
 MODEL = shard_model("crashtest_station", "mac", MacField(primary_key=True))
@@ -97,7 +97,7 @@ class SlowUpdater(StationShardUpdater):
 CRASHTEST_MIGRATION = '''
 import peewee as pw
 
-from ichnaea_host.db import MacField
+from ichnaea_host.core.db import MacField
 from ichnaea_host.stations import station_fields
 
 
@@ -230,8 +230,8 @@ class CollectorPlugin:
 
 def test_claims_of_a_vanished_export_partition_are_recovered(make_runtime, api_key_factory):
     from ichnaea_host.app import create_app
-    from ichnaea_host.models import ExportConfig
-    from ichnaea_host.pipeline import update_incoming
+    from ichnaea_host.core.models import ExportConfig
+    from ichnaea_host.pipeline.tasks import update_incoming
 
     rt = make_runtime(extra=(("collector", CollectorPlugin()),))
     key = api_key_factory("archived")
@@ -266,7 +266,7 @@ REPORT = {"position": {"latitude": 51.5, "longitude": -0.1, "accuracy": 10},
 
 def test_parked_exports_are_listed_and_replayed(runtime, client, api_key, invoke,
                                                 local_http_server):
-    from ichnaea_host.models import ExportConfig
+    from ichnaea_host.core.models import ExportConfig
 
     closing = {"Connection": "close"}  # no idle keep-alive to wait for at the end
     local_http_server.respond = lambda req: (503, closing, b"down")

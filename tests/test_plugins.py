@@ -6,8 +6,8 @@ import importlib
 
 import pytest
 
-from ichnaea_host.plugins import PluginLoadError, build_plugin_host
-from ichnaea_host.settings import ConfigError, Settings
+from ichnaea_host.core.settings import ConfigError, Settings
+from ichnaea_host.plugins.manager import PluginLoadError, build_plugin_host
 
 SEVEN = {"wifi", "cell", "blue", "geoip", "fallback", "export_s3", "export_geosubmit"}
 
@@ -69,7 +69,7 @@ def test_disabled_and_allow_list():
     assert infos["geoip"].enabled is False
     assert "geoip" not in [c.PLUGIN_NAME for c in host.position_sources()]
 
-    from ichnaea_host.plugins import BUILTIN_PLUGINS
+    from ichnaea_host.plugins.manager import BUILTIN_PLUGINS
 
     host = build_plugin_host(settings(plugins=["wifi"]), strict=True)
     enabled = {i.name for i in host.plugin_list() if i.enabled}
@@ -102,7 +102,7 @@ def test_unknown_locate_source_is_a_config_error():
 
 def test_duplicate_plugin_names_are_rejected():
     from ichnaea_host import hookimpl
-    from ichnaea_host.interfaces import Exporter
+    from ichnaea_host.core.interfaces import Exporter
 
     class Clash(Exporter):
         PLUGIN_NAME = "internal"
@@ -135,7 +135,7 @@ def test_misspelt_hook_fails_loudly():
 
 def test_plugin_settings_are_validated():
     env = {"ICHNAEA_WIFI__MAX_NETWORKS": "many"}
-    from ichnaea_host.settings import load_plugin_settings
+    from ichnaea_host.core.settings import load_plugin_settings
     from ichnaea_wifi.settings import WifiSettings
 
     with pytest.raises(ConfigError, match="ICHNAEA_WIFI__MAX_NETWORKS"):
@@ -178,7 +178,7 @@ def test_hook_results_of_the_wrong_type_are_refused_naming_the_plugin():
 
 def test_a_plugin_raising_in_a_hook_does_not_break_the_others():
     from ichnaea_host import hookimpl
-    from ichnaea_host.interfaces import Exporter
+    from ichnaea_host.core.interfaces import Exporter
 
     class Fine(Exporter):
         PLUGIN_NAME = "fine"
@@ -240,7 +240,7 @@ def _hook_calls_logged(tmp_path, *args, **env):
     environ = {k: v for k, v in os.environ.items()
                if not k.startswith(("ICHNAEA_", "LOGGING_"))}
     environ.update(env)
-    done = subprocess.run([sys.executable, "-m", "ichnaea_host.cli", *args],
+    done = subprocess.run([sys.executable, "-m", "ichnaea_host.cli.commands", *args],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path, env=environ)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ichnaea_host.queues import DataQueue
+from ichnaea_host.core.queues import DataQueue
 
 
 @pytest.fixture
@@ -107,14 +107,14 @@ def test_keys_of_one_queue_share_a_hash_slot(redis):
 
 
 def test_station_partitions_name_their_queue_and_trigger():
-    from ichnaea_host.queues import StationPartition
+    from ichnaea_host.core.queues import StationPartition
 
     queue = StationPartition("wifi", "3")
     assert (queue.key, queue.trigger) == ("update_wifi_3", "stations:wifi:3")
 
 
 def test_export_partitions_round_trip_through_their_keys():
-    from ichnaea_host.queues import ExportPartition
+    from ichnaea_host.core.queues import ExportPartition
 
     whole = ExportPartition.of("backup", "query", "key1", partitioned=False)
     assert whole == ExportPartition("backup") and whole.key == "queue_export_backup"
@@ -132,7 +132,7 @@ def test_export_partitions_round_trip_through_their_keys():
 
 
 def test_a_station_queue_takes_its_updaters_batch(runtime):
-    from ichnaea_host.queues import StationPartition
+    from ichnaea_host.core.queues import StationPartition
 
     cls = runtime.plugins.station_updaters()["wifi"]
     assert runtime.queue(StationPartition("wifi", "0")).batch == cls.BATCH

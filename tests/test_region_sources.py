@@ -61,7 +61,7 @@ OVERLAPS = [((43.94, 12.45), "SM", "San Marino"), ((54.5044, -8.058), "IE", "Ire
 
 
 def test_stations_where_outlines_overlap(client, runtime, api_key, internal_export, drain):
-    from ichnaea_host.stats import update_statregion
+    from ichnaea_host.pipeline.stats import update_statregion
 
     for n, (position, code, name) in enumerate(OVERLAPS):
         wifis = [{"macAddress": f"d0000000{n:02x}{i:02x}"} for i in range(3)]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ICHNAEA = [sys.executable, "-m", "ichnaea_host.cli"]
+ICHNAEA = [sys.executable, "-m", "ichnaea_host.cli.commands"]
 
 
 def free_port() -> int:

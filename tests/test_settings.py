@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ichnaea_host.settings import ConfigError, Settings
+from ichnaea_host.core.settings import ConfigError, Settings
 
 
 def test_defaults_are_embedded():
@@ -60,7 +60,7 @@ def test_password_is_not_echoed():
 
 def test_cli_stops_with_one_clear_line(tmp_path):
     env = dict(os.environ, DB_READWRITE_URI="oracle://nope", ICHNAEA_VAR_DIR=str(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "ichnaea_host.cli", "db", "status"],
+    result = subprocess.run([sys.executable, "-m", "ichnaea_host.cli.commands", "db", "status"],
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -13,12 +13,13 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from ichnaea_host import datamap, tiles
 from ichnaea_host.app import create_app
-from ichnaea_host.clock import today_utc
-from ichnaea_host.models import RegionStat, Stat
+from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.models import RegionStat, Stat
+from ichnaea_host.pipeline import datamap
+from ichnaea_host.pipeline.stats import REGION_STATS_CACHE_KEY
+from ichnaea_host.site import tiles
 from ichnaea_host.site.data import month_ms
-from ichnaea_host.stats import REGION_STATS_CACHE_KEY
 
 PAGES = {
     "/": "Overview", "/api": "API", "/contact": "Contact Us", "/downloads": "Downloads",

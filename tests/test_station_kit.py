@@ -13,9 +13,9 @@ import pytest
 from marshmallow import EXCLUDE, Schema, fields
 
 from ichnaea_host import hookimpl
-from ichnaea_host.db import MacField
-from ichnaea_host.interfaces import LenientInteger, Query, ReportFragment
-from ichnaea_host.settings import PluginSettings, setting
+from ichnaea_host.core.db import MacField
+from ichnaea_host.core.interfaces import LenientInteger, Query, ReportFragment
+from ichnaea_host.core.settings import PluginSettings, setting
 from ichnaea_host.stations import (
     MAC_RANKING,
     MacPositionSource,
@@ -150,7 +150,7 @@ def report(lat: float, lon: float, beacons: list[dict[str, Any]] | None = None) 
 def fake_radio(make_runtime, api_key_factory):
     """(runtime, test client, API key) with the fake radio plugged in and its table made."""
     from ichnaea_host.app import create_app
-    from ichnaea_host.models import ExportConfig
+    from ichnaea_host.core.models import ExportConfig
 
     rt = make_runtime(extra=(("fake", FakeRadio()),))
     MODEL.create_table(safe=True)
@@ -161,7 +161,7 @@ def fake_radio(make_runtime, api_key_factory):
 
 
 def test_a_fake_radio_learns_stations_and_locates_with_them(fake_radio):
-    from ichnaea_host.pipeline import drain
+    from ichnaea_host.pipeline.tasks import drain
 
     rt, client, key = fake_radio
     assert {i.name: i for i in rt.plugins.plugin_list()}["fake"].enabled
@@ -197,7 +197,7 @@ def test_a_fake_radio_keeps_the_entry_seen_nearest_the_position(fake_radio):
     """Of two entries of one beacon in a report, the one seen nearest the
     position's time is kept: an entry 30 s *after* the fix (age -30000) weighs
     nothing (ages beyond 20 s do), so keeping it would learn nothing."""
-    from ichnaea_host.pipeline import drain
+    from ichnaea_host.pipeline.tasks import drain
 
     rt, client, key = fake_radio
     beacons = [{"macAddress": m, "age": 0} for m in MACS[:2]]

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from ichnaea_host.geo import circle_radius, distance
+from ichnaea_host.core.geo import circle_radius, distance
 from ichnaea_host.stations.aggregate import station_radius
 from ichnaea_host.stations.rules import within
 

@@ -73,7 +73,7 @@ def test_a_lost_database_connection_is_replaced(backend, client, api_key, runtim
         pytest.skip("only MySQL connections are kept between requests")
     import pymysql
 
-    from ichnaea_host.db import _parse_mysql
+    from ichnaea_host.core.db import _parse_mysql
     from ichnaea_wifi.mac import shard_of
     from ichnaea_wifi.models import SHARD_MODELS
 

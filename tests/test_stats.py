@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 import pytest
 
 from ichnaea_host import hookimpl
-from ichnaea_host.interfaces import StationUpdater, UpdateStats
-from ichnaea_host.models import RegionStat, Stat
-from ichnaea_host.stats import (
+from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
+from ichnaea_host.core.models import RegionStat, Stat
+from ichnaea_host.pipeline.stats import (
     REGION_STATS_CACHE_KEY,
     cleanup_stat,
     stat_keys,
@@ -85,8 +85,8 @@ def statsd() -> Any:
 
 def test_station_updates_feed_the_daily_stats(make_runtime, api_key_factory, statsd):
     from ichnaea_host.app import create_app
-    from ichnaea_host.models import ExportConfig
-    from ichnaea_host.pipeline import drain
+    from ichnaea_host.core.models import ExportConfig
+    from ichnaea_host.pipeline.tasks import drain
 
     rt = make_runtime(statsd_host="127.0.0.1", statsd_port=statsd.port)
     client = create_app(runtime=rt).test_client()
@@ -115,9 +115,9 @@ def test_station_updates_feed_the_daily_stats(make_runtime, api_key_factory, sta
 
 def test_internal_export_counts_reports_and_observations_per_key(make_runtime, api_key_factory,
                                                                   statsd):
-    from ichnaea_host.models import ExportConfig
-    from ichnaea_host.pipeline import drain
-    from ichnaea_host.runtime import INCOMING_QUEUE
+    from ichnaea_host.core.models import ExportConfig
+    from ichnaea_host.pipeline.tasks import drain
+    from ichnaea_host.plugins.runtime import INCOMING_QUEUE
 
     rt = make_runtime(statsd_host="127.0.0.1", statsd_port=statsd.port)
     key = api_key_factory("stats")
@@ -213,7 +213,7 @@ def test_stat_keys_name_no_radio():
 
 
 def test_a_third_party_updater_gets_its_own_stats(make_runtime):
-    from ichnaea_host.pipeline import drain
+    from ichnaea_host.pipeline.tasks import drain
 
     rt = make_runtime(extra=(("acme", AcmePlugin()),))
     rt.queue("update_acme_0").enqueue([{"n": i} for i in range(5)])

@@ -32,8 +32,8 @@ def test_plugin_from_the_template(tmp_path, monkeypatch, make_runtime, backend):
     assert (info.distribution, info.enabled) == ("ichnaea-example", True)
 
     from ichnaea_host.app import create_app
-    from ichnaea_host.models import ExportConfig
-    from ichnaea_host.pipeline import drain
+    from ichnaea_host.core.models import ExportConfig
+    from ichnaea_host.pipeline.tasks import drain
 
     ExportConfig.create(name="files", schema="example", batch=0)
     client = create_app(runtime=rt).test_client()

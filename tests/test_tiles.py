@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from ichnaea_host import datamap, tiles
-from ichnaea_host.cli import cli
-from ichnaea_host.clock import today_utc
+from ichnaea_host.cli.commands import cli
+from ichnaea_host.core.clock import today_utc
+from ichnaea_host.pipeline import datamap
+from ichnaea_host.site import tiles
 
 LONDON = (51.5, -0.12)
 TOKYO = (35.68, 139.76)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ichnaea_host.worker import EmbeddedConsumer, Scheduler, Worker
+from ichnaea_host.pipeline.worker import EmbeddedConsumer, Scheduler, Worker
 
 BODY = {"items": [{"position": {"latitude": 59.33, "longitude": 18.06, "accuracy": 5},
                    "wifiAccessPoints": [{"macAddress": "b00000000001", "signalStrength": -50},
@@ -62,9 +62,9 @@ def test_real_consumer_threads(runtime, client, api_key, internal_export):
 
 
 def test_failed_export_is_parked_not_lost(runtime, client, api_key):
-    from ichnaea_host import pipeline
-    from ichnaea_host.interfaces import Exporter
-    from ichnaea_host.models import ExportConfig
+    from ichnaea_host.core.interfaces import Exporter
+    from ichnaea_host.core.models import ExportConfig
+    from ichnaea_host.pipeline import tasks as pipeline
 
     class Unreachable(Exporter):
         PLUGIN_NAME = "unreachable"
@@ -104,7 +104,7 @@ def test_periodic_jobs_run_at_once_on_a_freshly_booted_machine(runtime):
 
 
 def test_export_task_for_a_queue_of_another_export_sends_nothing(runtime):
-    from ichnaea_host.models import ExportConfig
+    from ichnaea_host.core.models import ExportConfig
 
     worker = Worker(runtime)
     worker.huey.immediate = True

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Request, g
 from werkzeug.exceptions import ClientDisconnected
 
-from .errors import ParseError
+from ichnaea_host.api.errors import ParseError
 
 #: body limit as sent (compressed or not); a 2000-report gzip batch is far below it
 MAX_BODY_BYTES = 20 * 1024 * 1024

@@ -20,11 +20,11 @@ import peewee
 import redis
 from playhouse.pool import MaxConnectionsExceeded
 
-from ..clock import today_utc
-from ..interfaces import ApiKey
-from ..log import get_logger
-from ..models import ApiKeyRow
-from ..runtime import Runtime
+from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.interfaces import ApiKey
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.models import ApiKeyRow
+from ichnaea_host.plugins.runtime import Runtime
 
 log = get_logger("ichnaea.api.keys")
 

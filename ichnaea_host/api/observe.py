@@ -14,9 +14,9 @@ from typing import Any
 
 from flask import g
 
-from ..interfaces import ACCURACY_ORDER, ApiKey, Query, accuracy_class
-from ..log import redact_key
-from ..runtime import Runtime
+from ichnaea_host.core.interfaces import ACCURACY_ORDER, ApiKey, Query, accuracy_class
+from ichnaea_host.core.log import redact_key
+from ichnaea_host.plugins.runtime import Runtime
 
 
 def note(**fields: Any) -> None:

@@ -14,9 +14,14 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from .. import __version__
-from ..interfaces import LenientBoolean, LenientFloat, LenientInteger, ReportFragment
-from . import schemas
+from ichnaea_host import __version__
+from ichnaea_host.api import schemas
+from ichnaea_host.core.interfaces import (
+    LenientBoolean,
+    LenientFloat,
+    LenientInteger,
+    ReportFragment,
+)
 
 REF = "#/components/schemas/"
 

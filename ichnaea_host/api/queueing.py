@@ -18,12 +18,12 @@ from typing import Any
 
 import redis
 
-from ..interfaces import ApiKey, Position, Query, ReportFragment
-from ..log import get_logger
-from ..results import best_position
-from ..runtime import INCOMING_QUEUE, Runtime
-from .errors import ServiceUnavailable
-from .schemas import gather_position, now_ms
+from ichnaea_host.api.errors import ServiceUnavailable
+from ichnaea_host.api.results import best_position
+from ichnaea_host.api.schemas import gather_position, now_ms
+from ichnaea_host.core.interfaces import ApiKey, Position, Query, ReportFragment
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime
 
 log = get_logger("ichnaea.api.queueing")
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..interfaces import Position, Query, Region
-from ..log import get_logger
-from ..results import best_position, best_position_cluster, best_region, satisfies
-from ..runtime import Runtime
+from ichnaea_host.api.results import best_position, best_position_cluster, best_region, satisfies
+from ichnaea_host.core.interfaces import Position, Query, Region
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.plugins.runtime import Runtime
 
 log = get_logger("ichnaea.search")
 

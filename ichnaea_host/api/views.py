@@ -12,11 +12,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from ..interfaces import ApiKey, Query, ReportFragment
-from ..runtime import Runtime
-from . import openapi, queueing, schemas
-from .decode import decode_json
-from .errors import (
+from ichnaea_host.api import openapi, queueing, schemas
+from ichnaea_host.api.decode import decode_json
+from ichnaea_host.api.errors import (
     CORS_HEADERS,
     APIError,
     DailyLimitExceeded,
@@ -24,9 +22,11 @@ from .errors import (
     LocationNotFound,
     ParseError,
 )
-from .keys import KeyCache, count_and_limit, validated_key
-from .observe import key_tag, note, note_key, query_metrics, result_metrics
-from .search import search_position, search_region
+from ichnaea_host.api.keys import KeyCache, count_and_limit, validated_key
+from ichnaea_host.api.observe import key_tag, note, note_key, query_metrics, result_metrics
+from ichnaea_host.api.search import search_position, search_region
+from ichnaea_host.core.interfaces import ApiKey, Query, ReportFragment
+from ichnaea_host.plugins.runtime import Runtime
 
 bp = Blueprint("api", __name__)
 

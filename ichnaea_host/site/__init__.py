@@ -7,6 +7,6 @@ opt-out and contact, with the original's JSON endpoints (``/map.json``,
 ``make assets``) and are served from ``static/vendor``.
 """
 
-from .views import bp, not_found
+from ichnaea_host.site.views import bp, not_found
 
 __all__ = ["bp", "not_found"]

@@ -7,7 +7,7 @@ because Redis or the database is down; it says what it could not show.
 
 The host knows no kind of network here either: the series and the regional
 columns are those of the installed station updaters (``PLUGIN_NAME``,
-:func:`ichnaea_host.stats.stat_keys`), labelled as the original did for its
+:func:`ichnaea_host.pipeline.stats.stat_keys`), labelled as the original did for its
 three kinds, or as a station updater class declares in ``SITE_LABELS``.
 """
 
@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from ..assets import asset_bucket, asset_client
-from ..clock import today_utc
-from ..content_settings import exports_dir
-from ..log import get_logger
-from ..models import Stat
-from ..regions import region_name
-from ..stats import REGION_STATS_CACHE_KEY, stat_keys
+from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.models import Stat
+from ichnaea_host.core.regions import region_name
+from ichnaea_host.pipeline.stats import REGION_STATS_CACHE_KEY, stat_keys
+from ichnaea_host.site.assets import asset_bucket, asset_client
+from ichnaea_host.site.content_settings import exports_dir
 
 log = get_logger("ichnaea.site")
 

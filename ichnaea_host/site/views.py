@@ -29,9 +29,9 @@ from flask import (
 )
 from markupsafe import Markup
 
-from ..content_settings import content_settings, exports_dir, tiles_dir
-from ..log import get_logger
-from . import data
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.site import data
+from ichnaea_host.site.content_settings import content_settings, exports_dir, tiles_dir
 
 log = get_logger("ichnaea.site")
 

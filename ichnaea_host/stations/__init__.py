@@ -33,9 +33,16 @@ and the two sources; any other radio subclasses :class:`StationShardUpdater`.
 
 from __future__ import annotations
 
-from .aggregate import Aggregate, Point, station_radius
-from .columns import COPIED, ShardTables, Station, shard_model, station_fields, utcnow
-from .mac import (
+from ichnaea_host.stations.aggregate import Aggregate, Point, station_radius
+from ichnaea_host.stations.columns import (
+    COPIED,
+    ShardTables,
+    Station,
+    shard_model,
+    station_fields,
+    utcnow,
+)
+from ichnaea_host.stations.mac import (
     MAC_RANKING,
     MAC_SHARDS,
     MIN_MAC_NETWORKS,
@@ -52,7 +59,7 @@ from .mac import (
     unique_networks,
     younger,
 )
-from .rules import (
+from ichnaea_host.stations.rules import (
     BLOCK_DAYS,
     GNSS_SOURCE,
     MAX_OLD_WEIGHT,
@@ -68,7 +75,7 @@ from .rules import (
     station_score,
     within,
 )
-from .search import (
+from ichnaea_host.stations.search import (
     MacPositionSource,
     MacRegionSource,
     StationRegionSource,
@@ -81,8 +88,13 @@ from .search import (
     regions_from_stations,
     within_limit,
 )
-from .sql import mysql_literal, read_rows, write_rows
-from .updater import POSITION_FIELDS, REGIONS, MacStationUpdater, StationShardUpdater
+from ichnaea_host.stations.sql import mysql_literal, read_rows, write_rows
+from ichnaea_host.stations.updater import (
+    POSITION_FIELDS,
+    REGIONS,
+    MacStationUpdater,
+    StationShardUpdater,
+)
 
 __all__ = [
     "BLOCK_DAYS", "COPIED", "GNSS_SOURCE", "MAC_RANKING", "MAC_SHARDS", "MAX_OLD_WEIGHT",

@@ -8,8 +8,8 @@ import operator
 from collections.abc import Iterable
 from typing import Any
 
-from ..geo import A, F, circle_radius, distance
-from .rules import within
+from ichnaea_host.core.geo import A, F, circle_radius, distance
+from ichnaea_host.stations.rules import within
 
 #: what the updater keeps of an observation: (lat, lon, weight, from a query)
 Point = tuple[float, float, float, bool]

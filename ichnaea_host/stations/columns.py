@@ -14,7 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import peewee
 
-from ..db import BaseModel
+from ichnaea_host.core.db import BaseModel
 
 
 def utcnow() -> datetime:

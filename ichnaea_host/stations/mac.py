@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 import peewee
 
-from ..db import MacField
-from .columns import ShardTables, shard_model
+from ichnaea_host.core.db import MacField
+from ichnaea_host.stations.columns import ShardTables, shard_model
 
 INVALID_MACS = frozenset({"000000000000", "ffffffffffff", "01005e901000"})
 HEX12 = re.compile(r"^[0-9a-f]{12}$")

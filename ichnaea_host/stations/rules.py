@@ -9,7 +9,7 @@ import math
 from datetime import date, datetime
 from typing import Any
 
-from ..geo import distance
+from ichnaea_host.core.geo import distance
 
 SOURCE_IDS = {"fixed": 0, "gnss": 3, "fused": 6, "query": 9}
 QUERY_SOURCE = SOURCE_IDS["query"]

@@ -46,14 +46,14 @@ from typing import Any, ClassVar
 import numpy as np
 import peewee
 
-from ..interfaces import LocationSource, Position, Query, Region
-from ..log import get_logger
-from ..regions import region_name, region_radius
-from ..settings import PluginSettings
-from .columns import ShardTables, Station, utcnow
-from .mac import MacShards
-from .rules import is_blocked, station_score
-from .sql import search_row_reader, search_statement
+from ichnaea_host.core.interfaces import LocationSource, Position, Query, Region
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.regions import region_name, region_radius
+from ichnaea_host.core.settings import PluginSettings
+from ichnaea_host.stations.columns import ShardTables, Station, utcnow
+from ichnaea_host.stations.mac import MacShards
+from ichnaea_host.stations.rules import is_blocked, station_score
+from ichnaea_host.stations.sql import search_row_reader, search_statement
 
 EARTH_RADIUS = 6371009.0
 M_PER_DEGREE = EARTH_RADIUS * math.pi / 180.0

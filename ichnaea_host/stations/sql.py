@@ -20,8 +20,8 @@ from typing import Any
 import peewee
 from pymysql.converters import escape_string
 
-from ..db import BinaryKeyField, is_mysql, select_for_update
-from .columns import Station
+from ichnaea_host.core.db import BinaryKeyField, is_mysql, select_for_update
+from ichnaea_host.stations.columns import Station
 
 # ---------------------------------------------------------------------------
 # reading and writing station rows on MySQL, without peewee's query objects
@@ -113,7 +113,7 @@ def write_rows(model: type[peewee.Model], key_field: peewee.Field,
                rows: list[dict[str, Any]], chunk: int = 500) -> None:
     """Insert the station rows, replacing every column of the existing ones.
 
-    The same statement as :func:`ichnaea_host.db.upsert` with every column
+    The same statement as :func:`ichnaea_host.core.db.upsert` with every column
     preserved, written out directly: building it through peewee's query
     objects cost more than running it.
     """

@@ -15,13 +15,13 @@ from typing import Any, ClassVar
 
 import peewee
 
-from .. import geocode
-from ..db import retry_on_lock
-from ..interfaces import StationUpdater, UpdateStats
-from .aggregate import Aggregate, Point, station_radius, union
-from .columns import COPIED, ShardTables, utcnow
-from .mac import MAC_RANKING, MacShards, Ranking, dedupe
-from .rules import (
+from ichnaea_host.core import geocode
+from ichnaea_host.core.db import retry_on_lock
+from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
+from ichnaea_host.stations.aggregate import Aggregate, Point, station_radius, union
+from ichnaea_host.stations.columns import COPIED, ShardTables, utcnow
+from ichnaea_host.stations.mac import MAC_RANKING, MacShards, Ranking, dedupe
+from ichnaea_host.stations.rules import (
     GNSS_LABELS,
     GNSS_SOURCE,
     MAX_OLD_WEIGHT,
@@ -35,7 +35,7 @@ from .rules import (
     speed_weight,
     within,
 )
-from .sql import read_rows, write_rows
+from ichnaea_host.stations.sql import read_rows, write_rows
 
 #: regions of the stations placed by this process, remembered per grid square
 REGIONS = geocode.RegionGrid()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ichnaea_host.models import ExportConfig
+from ichnaea_host.core.models import ExportConfig
 
 
 def test_discovered(runtime):
@@ -18,7 +18,7 @@ def test_submitted_reports_arrive_in_files(make_runtime, tmp_path, monkeypatch):
     monkeypatch.setenv("ICHNAEA_EXAMPLE__FOLDER", str(tmp_path / "out"))
     rt = make_runtime()
     from ichnaea_host.app import create_app
-    from ichnaea_host.pipeline import drain
+    from ichnaea_host.pipeline.tasks import drain
 
     ExportConfig.create(name="files", schema="example", batch=0)
     client = create_app(runtime=rt).test_client()

@@ -13,8 +13,8 @@ import pytest
 from ichnaea_blue.models import SHARD_MODELS
 from ichnaea_blue.settings import BlueSettings
 from ichnaea_host.app import create_app
-from ichnaea_host.geo import distance
-from ichnaea_host.settings import ConfigError, load_plugin_settings
+from ichnaea_host.core.geo import distance
+from ichnaea_host.core.settings import ConfigError, load_plugin_settings
 
 LAT, LON = 51.5, -0.1
 M_LAT = 1 / 111_195  # one metre of latitude, in degrees

@@ -6,7 +6,7 @@ import json
 
 from click.testing import CliRunner
 
-from ichnaea_host.cli import cli
+from ichnaea_host.cli.commands import cli
 
 
 def test_plugins_list_shows_blue(monkeypatch, tmp_path):

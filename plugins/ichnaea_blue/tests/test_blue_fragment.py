@@ -13,8 +13,8 @@ from ichnaea_blue.fragment import BlueFragment
 from ichnaea_blue.mac import normalize_entry, normalize_mac, shard_of
 from ichnaea_blue.settings import BlueSettings
 from ichnaea_blue.updater import BlueUpdater
-from ichnaea_host.reports import normalize_position
-from ichnaea_host.settings import ConfigError, load_plugin_settings
+from ichnaea_host.core.settings import ConfigError, load_plugin_settings
+from ichnaea_host.pipeline.reports import normalize_position
 from ichnaea_host.stations import cluster_position, complete_linkage, distance_matrix, utcnow
 
 A, B, C = "ab:cd:ef:01:23:45", "ab-cd-ef-01-23-46", "abcd.ef01.2347"

@@ -17,7 +17,7 @@ import math
 import struct
 from typing import Any
 
-from ichnaea_host import geocode
+from ichnaea_host.core import geocode
 from ichnaea_host.stations import Ranking, higher, lower, younger
 from ichnaea_host.stations import bounded as in_range
 from ichnaea_host.stations import dedupe as dedupe_entries

@@ -24,11 +24,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host.assets import asset_bucket, asset_client
-from ichnaea_host.content_settings import exports_dir
-from ichnaea_host.db import is_mysql
-from ichnaea_host.interfaces import HostContext
-from ichnaea_host.log import get_logger
+from ichnaea_host.core.db import is_mysql
+from ichnaea_host.core.interfaces import HostContext
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.site.assets import asset_bucket, asset_client
+from ichnaea_host.site.content_settings import exports_dir
 from ichnaea_host.stations import utcnow
 
 from .models import CELL_MODELS

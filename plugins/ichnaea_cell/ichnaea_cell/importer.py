@@ -38,10 +38,10 @@ from typing import IO, Any, NamedTuple
 
 import peewee
 
-from ichnaea_host import geocode
-from ichnaea_host.db import retry_on_lock
-from ichnaea_host.interfaces import HostContext
-from ichnaea_host.log import get_logger
+from ichnaea_host.core import geocode
+from ichnaea_host.core.db import retry_on_lock
+from ichnaea_host.core.interfaces import HostContext
+from ichnaea_host.core.log import get_logger
 
 from .cells import (
     AREAID_BYTES,
@@ -622,7 +622,9 @@ def _runtime(ctx: Any) -> Any:
     obj = ctx.find_root().obj
     if obj is not None and hasattr(obj, "runtime"):
         return obj.runtime()
-    from ichnaea_host.runtime import Runtime  # pragma: no cover - outside the ichnaea command
+    from ichnaea_host.plugins.runtime import (
+        Runtime,  # pragma: no cover - outside the ichnaea command
+    )
 
     return Runtime()  # pragma: no cover
 

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import peewee
 
-from ichnaea_host import geocode, regions
-from ichnaea_host.geo import distance
-from ichnaea_host.interfaces import HostContext, LocationSource, Position, Query, Region
-from ichnaea_host.log import get_logger
+from ichnaea_host.core import geocode, regions
+from ichnaea_host.core.geo import distance
+from ichnaea_host.core.interfaces import HostContext, LocationSource, Position, Query, Region
+from ichnaea_host.core.log import get_logger
 from ichnaea_host.stations import is_blocked, station_score, utcnow
 
 from .cells import SIGNAL_RANGE, areaid_hex, cellid_hex, decode_cellid

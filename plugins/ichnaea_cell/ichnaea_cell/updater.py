@@ -10,10 +10,10 @@ import peewee
 import redis
 from peewee import SQL, fn
 
-from ichnaea_host import geocode
-from ichnaea_host.interfaces import HostContext, UpdateStats
-from ichnaea_host.log import get_logger
-from ichnaea_host.queues import DataQueue
+from ichnaea_host.core import geocode
+from ichnaea_host.core.interfaces import HostContext, UpdateStats
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.queues import DataQueue
 from ichnaea_host.stations import POSITION_FIELDS, Aggregate, StationShardUpdater
 
 from .cells import (

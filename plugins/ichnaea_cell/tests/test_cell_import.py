@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from ichnaea_cell.cells import encode_areaid, encode_cellid
 from ichnaea_cell.models import CELL_MODELS
 from ichnaea_cell.updater import AREA_QUEUE
-from ichnaea_host.cli import cli
+from ichnaea_host.cli.commands import cli
 
 HEADER = ("radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,"
           "averageSignal")
@@ -221,7 +221,7 @@ def test_regions_near_borders(runtime, invoke, tmp_path):
     position-by-position look-up gives, remembered squares or not."""
     import random
 
-    from ichnaea_host import geocode
+    from ichnaea_host.core import geocode
 
     rng = random.Random(9)
     # Basel (CH/DE/FR), Lake Constance (DE/CH/AT), Strait of Dover (GB/FR), Tijuana (MX/US)
@@ -244,7 +244,7 @@ def test_regions_near_borders(runtime, invoke, tmp_path):
 def test_remembered_regions_match_the_exact_look_up():
     import random
 
-    from ichnaea_host import geocode
+    from ichnaea_host.core import geocode
 
     rng = random.Random(4)
     remembered = geocode.CellRegions()

@@ -172,8 +172,8 @@ def test_many_areas_take_several_runs(client, api_key, internal_export, drain, r
 
 
 def test_region_stats_count_cells_per_radio(client, api_key, internal_export, drain, runtime):
-    from ichnaea_host.models import RegionStat
-    from ichnaea_host.stats import update_statregion
+    from ichnaea_host.core.models import RegionStat
+    from ichnaea_host.pipeline.stats import update_statregion
 
     submit(client, api_key,
            report(LONDON, tower(1), tower(2), tower(3, radio="lte"), tower(4, radio="nr")),

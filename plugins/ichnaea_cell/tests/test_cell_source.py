@@ -12,7 +12,7 @@ from ichnaea_cell.cells import RADIO_CODES, encode_cellid
 from ichnaea_cell.models import CELL_MODELS
 from ichnaea_cell.settings import CellSettings
 from ichnaea_host.app import create_app
-from ichnaea_host.settings import ConfigError, load_plugin_settings
+from ichnaea_host.core.settings import ConfigError, load_plugin_settings
 
 LONDON = (51.5, -0.1)
 LONDON_EAST = (51.5, 0.0)  # 6.9 km east

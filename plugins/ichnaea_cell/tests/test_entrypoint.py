@@ -1,7 +1,7 @@
 """The cell plugin is installed and discovered through its entry point."""
 
-from ichnaea_host.plugins import build_plugin_host
-from ichnaea_host.settings import Settings
+from ichnaea_host.core.settings import Settings
+from ichnaea_host.plugins.manager import build_plugin_host
 
 
 def test_discovered_and_enabled():

@@ -4,8 +4,8 @@ registers the ``geosubmit`` exporter and its settings."""
 import subprocess
 import sys
 
-from ichnaea_host.plugins import build_plugin_host
-from ichnaea_host.settings import Settings
+from ichnaea_host.core.settings import Settings
+from ichnaea_host.plugins.manager import build_plugin_host
 
 
 def test_discovered_and_enabled():

@@ -10,8 +10,8 @@ import socket
 import pytest
 from structlog.testing import capture_logs
 
-from ichnaea_host.models import ApiKeyRow, ExportConfig
-from ichnaea_host.pipeline import failed_queue_name
+from ichnaea_host.core.models import ApiKeyRow, ExportConfig
+from ichnaea_host.pipeline.tasks import failed_queue_name
 
 UPSTREAM_KEY = "upstream-secret-key"
 

@@ -4,8 +4,8 @@ the ``s3`` exporter and its settings, without importing boto3."""
 import subprocess
 import sys
 
-from ichnaea_host.plugins import build_plugin_host
-from ichnaea_host.settings import Settings
+from ichnaea_host.core.settings import Settings
+from ichnaea_host.plugins.manager import build_plugin_host
 
 
 def test_discovered_and_enabled():
@@ -22,8 +22,8 @@ def test_discovered_and_enabled():
 def test_boto3_is_imported_late():
     code = (
         "import sys\n"
-        "from ichnaea_host.plugins import build_plugin_host\n"
-        "from ichnaea_host.settings import Settings\n"
+        "from ichnaea_host.plugins.manager import build_plugin_host\n"
+        "from ichnaea_host.core.settings import Settings\n"
         "host = build_plugin_host(Settings.from_env({}, plugins=['export_s3']), strict=True)\n"
         "assert 's3' in host.exporters()\n"
         "assert 'boto3' not in sys.modules and 'botocore' not in sys.modules\n"

@@ -15,9 +15,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from ichnaea_host.app import create_app
-from ichnaea_host.models import ApiKeyRow, ExportConfig
-from ichnaea_host.pipeline import drain as run_drain
-from ichnaea_host.pipeline import failed_queue_name
+from ichnaea_host.core.models import ApiKeyRow, ExportConfig
+from ichnaea_host.pipeline.tasks import drain as run_drain
+from ichnaea_host.pipeline.tasks import failed_queue_name
 
 TEMPLATE = "backups/{source}/{api_key}/{year}/{month}/{day}"
 KEY_RE = re.compile(

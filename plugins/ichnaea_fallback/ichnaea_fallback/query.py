@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ichnaea_host.interfaces import Query
+from ichnaea_host.core.interfaces import Query
 from ichnaea_host.stations import Ranking, dedupe, higher, lower, normalize_mac, younger
 from ichnaea_host.stations import bounded as in_range
 

@@ -15,9 +15,9 @@ from ichnaea_fallback.schemas import (
     UnwiredLabsV1Schema,
 )
 from ichnaea_fallback.settings import FallbackSettings
-from ichnaea_host.geo import distance
-from ichnaea_host.interfaces import ApiKey, Query
-from ichnaea_host.settings import ConfigError, load_plugin_settings
+from ichnaea_host.core.geo import distance
+from ichnaea_host.core.interfaces import ApiKey, Query
+from ichnaea_host.core.settings import ConfigError, load_plugin_settings
 
 BLUE = [{"macAddress": "1a:2b:3c:4d:5e:01", "age": 10, "name": "tag", "signalStrength": -70},
         {"macAddress": "1a2b3c4d5e02", "signalStrength": -80}]

@@ -14,8 +14,8 @@ from marshmallow import EXCLUDE, Schema, fields
 from ichnaea_fallback.cache import FallbackCache
 from ichnaea_host import hookimpl
 from ichnaea_host.app import create_app
-from ichnaea_host.interfaces import LocationSource, Position, ReportFragment
-from ichnaea_host.models import ApiKeyRow
+from ichnaea_host.core.interfaces import LocationSource, Position, ReportFragment
+from ichnaea_host.core.models import ApiKeyRow
 
 KEY = "fallback-key-123"
 TOKEN = "t0k3n-s3cr3t"

@@ -10,7 +10,7 @@ import pytest
 
 from ichnaea_geoip.source import GeoIPPositionSource, GeoIPRegionSource
 from ichnaea_host.app import create_app
-from ichnaea_host.interfaces import Query
+from ichnaea_host.core.interfaces import Query
 
 LONDON_IP = "81.2.69.160"
 LONDON_IP6 = "2a02:ff80::1"
@@ -203,7 +203,7 @@ def test_records_without_a_radius_and_the_radius_scale(make_runtime, api_key, tm
 
 @pytest.mark.parametrize("value", ["0", "-1", "wide"])
 def test_radius_scale_must_be_a_positive_number(make_runtime, monkeypatch, value):
-    from ichnaea_host.settings import ConfigError
+    from ichnaea_host.core.settings import ConfigError
 
     monkeypatch.setenv("ICHNAEA_GEOIP__RADIUS_SCALE", value)
     with pytest.raises(ConfigError, match="ICHNAEA_GEOIP__RADIUS_SCALE"):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ichnaea_host import hookimpl
-from ichnaea_host.interfaces import MigrationDir
+from ichnaea_host.core.interfaces import MigrationDir
 
 
 @hookimpl

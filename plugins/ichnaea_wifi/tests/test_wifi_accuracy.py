@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from ichnaea_host.app import create_app
-from ichnaea_host.geo import distance
-from ichnaea_host.settings import ConfigError, load_plugin_settings
+from ichnaea_host.core.geo import distance
+from ichnaea_host.core.settings import ConfigError, load_plugin_settings
 from ichnaea_host.stations import cluster_position
 from ichnaea_wifi.mac import shard_of
 from ichnaea_wifi.models import SHARD_MODELS

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from ichnaea_host.app import create_app
-from ichnaea_host.geo import distance
-from ichnaea_host.plugins import build_plugin_host
-from ichnaea_host.settings import ConfigError, Settings, load_plugin_settings
+from ichnaea_host.core.geo import distance
+from ichnaea_host.core.settings import ConfigError, Settings, load_plugin_settings
+from ichnaea_host.plugins.manager import build_plugin_host
 from ichnaea_host.stations import complete_linkage, pairwise_distances
 from ichnaea_wifi.mac import shard_of
 from ichnaea_wifi.models import SHARD_MODELS

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ichnaea_host.geo import distance
-from ichnaea_host.pipeline import update_stations
-from ichnaea_host.reports import normalize_position
+from ichnaea_host.core.geo import distance
+from ichnaea_host.pipeline.reports import normalize_position
+from ichnaea_host.pipeline.tasks import update_stations
 from ichnaea_host.stations import MAX_OLD_WEIGHT, is_blocked
 from ichnaea_wifi.mac import shard_of
 from ichnaea_wifi.models import SHARD_MODELS

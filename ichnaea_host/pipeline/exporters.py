@@ -1,6 +1,6 @@
 """The two exporters every installation has: ``dummy`` and ``internal``.
 
-They are registered by the host's built-in plugin (:mod:`ichnaea_host.builtin`)
+They are registered by the host's built-in plugin (:mod:`ichnaea_host.pipeline.builtin`)
 through the same hooks as every other exporter.
 """
 
@@ -11,11 +11,11 @@ from typing import Any
 
 import peewee
 
-from . import datamap
-from .interfaces import Exporter
-from .log import get_logger
-from .queues import StationPartition
-from .reports import normalize_position
+from ichnaea_host.core.interfaces import Exporter
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.queues import StationPartition
+from ichnaea_host.pipeline import datamap
+from ichnaea_host.pipeline.reports import normalize_position
 
 log = get_logger("ichnaea.exporters")
 

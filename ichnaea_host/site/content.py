@@ -1,14 +1,14 @@
 """The host's built-in ``content`` plugin: the datamap jobs, ``ichnaea map`` and
 the settings of the public web site (``ICHNAEA_CONTENT__<NAME>``, declared in
-:mod:`ichnaea_host.content_settings`)."""
+:mod:`ichnaea_host.site.content_settings`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .content_settings import ContentSettings, content_settings
-from .hookspecs import hookimpl
-from .interfaces import PeriodicJob
+from ichnaea_host.core.hookspecs import hookimpl
+from ichnaea_host.core.interfaces import PeriodicJob
+from ichnaea_host.site.content_settings import ContentSettings, content_settings
 
 #: seconds between datamap updates when cells are waiting (the original: 47)
 DATAMAP_INTERVAL = 10.0
@@ -24,7 +24,7 @@ def ichnaea_register_settings() -> Any:
 def render_tiles(ctx: Any) -> bool:
     """The periodic job: draw the changed tiles into the tiles folder (no upload)."""
     if content_settings(ctx).render_tiles:
-        from .tiles import render
+        from ichnaea_host.site.tiles import render
 
         render(ctx)
     return False
@@ -32,7 +32,7 @@ def render_tiles(ctx: Any) -> bool:
 
 @hookimpl
 def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
-    from . import datamap
+    from ichnaea_host.pipeline import datamap
 
     return [
         PeriodicJob("update_datamap", DATAMAP_INTERVAL, datamap.update_datamap, drain=True),
@@ -43,6 +43,6 @@ def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
 
 @hookimpl
 def ichnaea_register_commands(cli: Any) -> None:
-    from .tiles import map_group
+    from ichnaea_host.site.tiles import map_group
 
     cli.add_command(map_group)

@@ -1,6 +1,6 @@
 """The data pipeline's steps, as plain functions of a :class:`Runtime`.
 
-Huey tasks (:mod:`ichnaea_host.worker`) and ``ichnaea process`` call these;
+Huey tasks (:mod:`ichnaea_host.pipeline.worker`) and ``ichnaea process`` call these;
 each returns True when its queue still holds work.
 
 update_incoming -> one queue per ``export_config`` row -> exporter plugin
@@ -14,12 +14,12 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from .interfaces import Exporter, UpdateStats
-from .log import get_logger
-from .models import ExportConfig
-from .queues import QUEUE_TTL, ExportPartition, StationPartition
-from .runtime import INCOMING_QUEUE, Runtime
-from .stats import record_update
+from ichnaea_host.core.interfaces import Exporter, UpdateStats
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.models import ExportConfig
+from ichnaea_host.core.queues import QUEUE_TTL, ExportPartition, StationPartition
+from ichnaea_host.pipeline.stats import record_update
+from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime
 
 log = get_logger("ichnaea.pipeline")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hookspecs import hookimpl
+from ichnaea_host.core.hookspecs import hookimpl
 
 
 @hookimpl
 def ichnaea_register_exporters() -> list[Any]:
-    from .exporters import DummyExporter, InternalExporter
+    from ichnaea_host.pipeline.exporters import DummyExporter, InternalExporter
 
     return [DummyExporter, InternalExporter]

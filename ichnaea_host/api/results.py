@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from .geo import distance
-from .interfaces import ACCURACY_ORDER, Position, Query, Region
+from ichnaea_host.core.geo import distance
+from ichnaea_host.core.interfaces import ACCURACY_ORDER, Position, Query, Region
 
 
 def best_position_cluster(results: Sequence[Position]) -> list[Position]:

@@ -1,6 +1,6 @@
 """The datamap: where reports were collected, as a grid of 0.001 degree cells.
 
-The coverage map is drawn from it (:mod:`ichnaea_host.tiles`). The internal
+The coverage map is drawn from it (:mod:`ichnaea_host.site.tiles`). The internal
 exporter hands every batch's report positions to :func:`queue_positions`;
 each position becomes an 8-byte grid cell (``!II`` of latitude + 90000 and
 longitude + 180000, both scaled by 1000 and rounded half-to-even) in one of
@@ -20,11 +20,11 @@ from typing import Any
 
 import peewee
 
-from .clock import today_utc
-from .db import BaseModel, BinaryKeyField, is_mysql, retry_on_lock
-from .interfaces import HostContext
-from .log import get_logger
-from .queues import DataQueue
+from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.db import BaseModel, BinaryKeyField, is_mysql, retry_on_lock
+from ichnaea_host.core.interfaces import HostContext
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.queues import DataQueue
 
 log = get_logger("ichnaea.datamap")
 

@@ -1,7 +1,7 @@
 """The per-process runtime: settings, plugins, database, Redis and queues.
 
 One :class:`Runtime` is built per process (web, worker, CLI) and handed to
-plugin objects as their :class:`~ichnaea_host.interfaces.HostContext`.
+plugin objects as their :class:`~ichnaea_host.core.interfaces.HostContext`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,17 @@ from typing import Any
 
 import redis
 
-from .db import Database
-from .metrics import Metrics
-from .plugins import PluginHost, build_plugin_host
-from .queues import DataQueue, EmbeddedRedis, ExportPartition, StationPartition, connect_redis
-from .settings import PluginSettings, Settings
+from ichnaea_host.core.db import Database
+from ichnaea_host.core.metrics import Metrics
+from ichnaea_host.core.queues import (
+    DataQueue,
+    EmbeddedRedis,
+    ExportPartition,
+    StationPartition,
+    connect_redis,
+)
+from ichnaea_host.core.settings import PluginSettings, Settings
+from ichnaea_host.plugins.manager import PluginHost, build_plugin_host
 
 INCOMING_QUEUE = "update_incoming"
 INCOMING_BATCH = 5000

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 import redis
 
-from .log import get_logger
+from ichnaea_host.core.log import get_logger
 
 log = get_logger("ichnaea.queues")
 

@@ -1,6 +1,6 @@
 """The classes plugins subclass, and the values that pass between host and plugins.
 
-Every hook of :mod:`ichnaea_host.hookspecs` registers *classes*; each class has
+Every hook of :mod:`ichnaea_host.core.hookspecs` registers *classes*; each class has
 a ``PLUGIN_NAME`` that is unique within its family. The host decides order,
 configuration and the loops that call them. Nothing here knows a radio type,
 a vendor or an export target by name.
@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     import click
     import redis
 
-    from .db import Database
-    from .queues import ExportPartition, StationPartition
-    from .settings import PluginSettings, Settings
+    from ichnaea_host.core.db import Database
+    from ichnaea_host.core.queues import ExportPartition, StationPartition
+    from ichnaea_host.core.settings import PluginSettings, Settings
 
 
 # ---------------------------------------------------------------------------
@@ -351,7 +351,7 @@ class StationUpdater(PluginClass):
     #: queue of cell areas to recompute: ``{"update_cellarea": "cellarea"}``
     EXTRA_QUEUES: ClassVar[dict[str, str]] = {}
     #: ``stat.key`` values of (observations, new stations); None: the host's scheme,
-    #: see :func:`ichnaea_host.stats.stat_keys`
+    #: see :func:`ichnaea_host.pipeline.stats.stat_keys`
     STAT_KEYS: ClassVar[tuple[int, int] | None] = None
     #: how the web site shows this kind of network: "title", "series" (the stats
     #: JSON's series title), "region_columns" ({region_stat column: label}) and

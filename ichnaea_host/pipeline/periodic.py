@@ -1,6 +1,6 @@
 """The host's periodic jobs: statistics and monitoring.
 
-Registered like a plugin's (:data:`ichnaea_host.plugins.BUILTIN_PLUGINS`), and
+Registered like a plugin's (:data:`ichnaea_host.plugins.manager.BUILTIN_PLUGINS`), and
 triggered by the scheduler through the task ``ichnaea.periodic``. Intervals
 are the original's, except the region statistics: hourly instead of daily,
 so that a new installation's stats page fills within the hour.
@@ -10,49 +10,49 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hookspecs import hookimpl
-from .interfaces import PeriodicJob
+from ichnaea_host.core.hookspecs import hookimpl
+from ichnaea_host.core.interfaces import PeriodicJob
 
 DAY = 86400.0
 
 
 def _update_statcounter(rt: Any) -> bool:
-    from .stats import update_statcounter
+    from ichnaea_host.pipeline.stats import update_statcounter
 
     update_statcounter(rt)
     return False
 
 
 def _update_statregion(rt: Any) -> bool:
-    from .stats import update_statregion
+    from ichnaea_host.pipeline.stats import update_statregion
 
     update_statregion(rt)
     return False
 
 
 def _cleanup_stat(rt: Any) -> bool:
-    from .stats import cleanup_stat
+    from ichnaea_host.pipeline.stats import cleanup_stat
 
     cleanup_stat(rt)
     return False
 
 
 def _monitor_queues(rt: Any) -> bool:
-    from .monitoring import monitor_queue_size_and_rate_control
+    from ichnaea_host.pipeline.monitoring import monitor_queue_size_and_rate_control
 
     monitor_queue_size_and_rate_control(rt)
     return False
 
 
 def _monitor_api_key_limits(rt: Any) -> bool:
-    from .monitoring import monitor_api_key_limits
+    from ichnaea_host.pipeline.monitoring import monitor_api_key_limits
 
     monitor_api_key_limits(rt)
     return False
 
 
 def _monitor_api_users(rt: Any) -> bool:
-    from .monitoring import monitor_api_users
+    from ichnaea_host.pipeline.monitoring import monitor_api_users
 
     monitor_api_users(rt)
     return False

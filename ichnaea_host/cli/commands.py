@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from .log import configure_logging
-from .settings import ConfigError, Settings
+from ichnaea_host.core.log import configure_logging
+from ichnaea_host.core.settings import ConfigError, Settings
 
 BOOL = click.Choice(["true", "false"])
 
@@ -32,7 +32,7 @@ class Context:
         return self._settings
 
     def runtime(self, **overrides: Any) -> Any:
-        from .runtime import Runtime
+        from ichnaea_host.plugins.runtime import Runtime
 
         if self._runtime is None:
             settings = self.settings
@@ -69,7 +69,7 @@ class IchnaeaGroup(click.Group):
         self._plugins_loaded = True
         try:
             obj = ctx.ensure_object(Context)
-            from .plugins import build_plugin_host
+            from ichnaea_host.plugins.manager import build_plugin_host
 
             obj.plugins = build_plugin_host(obj.settings)
             obj.plugins.register_commands(self)
@@ -88,7 +88,7 @@ class IchnaeaGroup(click.Group):
         return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from .plugins import PluginLoadError
+        from ichnaea_host.plugins.manager import PluginLoadError
 
         try:
             return super().invoke(ctx)
@@ -121,7 +121,7 @@ def cli() -> None:
 @pass_ctx
 def run(obj: Context, host: str | None, port: int | None) -> None:
     """Run everything in one process: web, worker and scheduler."""
-    from .serve import run_all
+    from ichnaea_host.cli.serve import run_all
 
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     run_all(obj.runtime(**overrides))
@@ -138,8 +138,8 @@ def run(obj: Context, host: str | None, port: int | None) -> None:
 def serve(obj: Context, host: str | None, port: int | None, workers: int,
           threads: int | None) -> None:
     """Run the web service only (waitress)."""
-    from .runtime import Runtime
-    from .serve import serve as serve_web
+    from ichnaea_host.cli.serve import serve as serve_web
+    from ichnaea_host.plugins.runtime import Runtime
 
     settings = obj.settings
     serve_web(lambda: Runtime(settings), host or settings.host, port or settings.port,
@@ -153,7 +153,7 @@ def serve(obj: Context, host: str | None, port: int | None, workers: int,
 @pass_ctx
 def worker(obj: Context, scheduler: bool, threads: int | None) -> None:
     """Run a Huey consumer for the data pipeline."""
-    from .serve import run_worker
+    from ichnaea_host.cli.serve import run_worker
 
     run_worker(obj.runtime(), scheduler=scheduler,
                threads=threads or obj.settings.worker_threads)
@@ -163,7 +163,7 @@ def worker(obj: Context, scheduler: bool, threads: int | None) -> None:
 @pass_ctx
 def process(obj: Context) -> None:
     """Drain every queue now, synchronously, and exit."""
-    from .pipeline import drain
+    from ichnaea_host.pipeline.tasks import drain
 
     runs = drain(obj.runtime())
     if runs:
@@ -185,7 +185,7 @@ def db() -> None:
 @pass_ctx
 def db_upgrade(obj: Context) -> None:
     """Apply every pending migration."""
-    from . import migrate
+    from ichnaea_host.core import migrate
 
     rt = obj.runtime()
     applied = migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
@@ -199,7 +199,7 @@ def db_upgrade(obj: Context) -> None:
 @pass_ctx
 def db_status(obj: Context, as_json: bool) -> None:
     """Show applied and pending migrations per namespace."""
-    from . import migrate
+    from ichnaea_host.core import migrate
 
     rt = obj.runtime()
     status = migrate.status(rt.db.rw, rt.plugins.migration_dirs)
@@ -260,7 +260,7 @@ def _check_schema(obj: Context, values: dict[str, Any]) -> None:
 
 
 def _migrated(obj: Context) -> Any:
-    from . import migrate
+    from ichnaea_host.core import migrate
 
     rt = obj.runtime()
     pending = migrate.pending(rt.db.rw, rt.plugins.migration_dirs)
@@ -282,8 +282,8 @@ def apikey_create(obj: Context, key: str | None, **options: Any) -> None:
     """Create an API key (a random one when KEY is omitted)."""
     import uuid
 
-    from .api.keys import validated_key
-    from .models import ApiKeyRow
+    from ichnaea_host.api.keys import validated_key
+    from ichnaea_host.core.models import ApiKeyRow
 
     _migrated(obj)
     key = key or str(uuid.uuid4())
@@ -303,7 +303,7 @@ def apikey_create(obj: Context, key: str | None, **options: Any) -> None:
 @pass_ctx
 def apikey_update(obj: Context, key: str, **options: Any) -> None:
     """Change columns of an existing API key."""
-    from .models import ApiKeyRow
+    from ichnaea_host.core.models import ApiKeyRow
 
     _migrated(obj)
     values = _key_values(options)
@@ -321,7 +321,7 @@ def apikey_update(obj: Context, key: str, **options: Any) -> None:
 @pass_ctx
 def apikey_list(obj: Context, as_json: bool) -> None:
     """List API keys."""
-    from .models import ApiKeyRow
+    from ichnaea_host.core.models import ApiKeyRow
 
     _migrated(obj)
     rows = list(ApiKeyRow.select().order_by(ApiKeyRow.valid_key))
@@ -337,7 +337,7 @@ def apikey_list(obj: Context, as_json: bool) -> None:
 
 
 def _key_dict(row: Any) -> dict[str, Any]:
-    from .models import ApiKeyRow
+    from ichnaea_host.core.models import ApiKeyRow
 
     return {"valid_key": row.valid_key, **{c: getattr(row, c) for c in ApiKeyRow.COLUMNS}}
 
@@ -347,7 +347,7 @@ def _key_dict(row: Any) -> dict[str, Any]:
 @pass_ctx
 def apikey_show(obj: Context, key: str) -> None:
     """Show every column of an API key."""
-    from .models import ApiKeyRow
+    from ichnaea_host.core.models import ApiKeyRow
 
     _migrated(obj)
     row = ApiKeyRow.get_or_none(ApiKeyRow.valid_key == key)
@@ -377,7 +377,7 @@ def export() -> None:
 def export_add(obj: Context, name: str, schema: str, batch: int, url: str | None,
                skip_keys: str | None, skip_sources: str | None) -> None:
     """Add or replace an export target."""
-    from .models import ExportConfig
+    from ichnaea_host.core.models import ExportConfig
 
     rt = _migrated(obj)
     known = rt.plugins.exporters()
@@ -395,7 +395,7 @@ def export_add(obj: Context, name: str, schema: str, batch: int, url: str | None
 @pass_ctx
 def export_list(obj: Context, as_json: bool) -> None:
     """List export targets."""
-    from .models import ExportConfig
+    from ichnaea_host.core.models import ExportConfig
 
     _migrated(obj)
     rows = list(ExportConfig.select().order_by(ExportConfig.name))
@@ -410,7 +410,7 @@ def export_list(obj: Context, as_json: bool) -> None:
 
 
 def _known_export(name: str) -> None:
-    from .models import ExportConfig
+    from ichnaea_host.core.models import ExportConfig
 
     if ExportConfig.get_or_none(ExportConfig.name == name) is None:
         fail(f"export '{name}' does not exist", code=1)
@@ -422,7 +422,7 @@ def _known_export(name: str) -> None:
 @pass_ctx
 def export_failed(obj: Context, name: str | None, as_json: bool) -> None:
     """List the parked batches (reports that could not be delivered)."""
-    from .pipeline import failed_queue_name, parked
+    from ichnaea_host.pipeline.tasks import failed_queue_name, parked
 
     rt = _migrated(obj)
     if name is not None:
@@ -446,7 +446,7 @@ def export_failed(obj: Context, name: str | None, as_json: bool) -> None:
 @pass_ctx
 def export_replay(obj: Context, name: str) -> None:
     """Move the parked batches of an export back to its queue."""
-    from .pipeline import replay
+    from ichnaea_host.pipeline.tasks import replay
 
     rt = _migrated(obj)
     _known_export(name)
@@ -472,7 +472,7 @@ def plugins_list(obj: Context, as_json: bool) -> None:
     """Show installed plugins, versions, what they register and their settings."""
     import dataclasses
 
-    from .plugins import build_plugin_host
+    from ichnaea_host.plugins.manager import build_plugin_host
 
     settings = dataclasses.replace(obj.settings, strict_plugins=False)
     host = build_plugin_host(settings)

@@ -6,7 +6,7 @@ shape per region, from Natural Earth's public-domain admin-0 map subunits),
 point on a coast or a border still finds its region) and
 ``mcc_countries.json`` (the ITU mobile country codes per region, as collected
 by the mobile-codes project). Region codes are GENC codes; only codes known
-to :mod:`ichnaea_host.regions` are ever returned.
+to :mod:`ichnaea_host.core.regions` are ever returned.
 
 The shapes are loaded on first use, once per process, into a few numpy
 arrays (about 2 MB): per polygon a bounding box and a slice of one shared
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from . import regions
+from ichnaea_host.core import regions
 
 DATA = Path(__file__).parent / "data"
 #: the mobile-codes table uses ISO codes where GENC has its own

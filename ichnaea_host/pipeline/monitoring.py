@@ -33,13 +33,13 @@ from typing import Any
 import peewee
 from huey.storage import RedisStorage
 
-from . import datamap
-from .clock import today_utc
-from .log import get_logger
-from .pipeline import station_queues
-from .queues import StationPartition
-from .runtime import INCOMING_QUEUE, Runtime
-from .worker import HUEY_NAME
+from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.queues import StationPartition
+from ichnaea_host.pipeline import datamap
+from ichnaea_host.pipeline.tasks import station_queues
+from ichnaea_host.pipeline.worker import HUEY_NAME
+from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime
 
 log = get_logger("ichnaea.monitoring")
 

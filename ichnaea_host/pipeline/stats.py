@@ -24,13 +24,13 @@ from typing import Any
 
 from peewee import SQL, fn
 
-from .clock import today_utc
-from .db import upsert
-from .interfaces import StationUpdater, UpdateStats
-from .log import get_logger
-from .models import RegionStat, Stat
-from .runtime import Runtime
-from .stations import StationShardUpdater
+from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.db import upsert
+from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.models import RegionStat, Stat
+from ichnaea_host.plugins.runtime import Runtime
+from ichnaea_host.stations import StationShardUpdater
 
 log = get_logger("ichnaea.stats")
 

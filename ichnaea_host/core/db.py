@@ -20,7 +20,7 @@ import peewee
 from peewee import EXCLUDED, fn
 from playhouse.pool import PooledMySQLDatabase
 
-from .log import get_logger
+from ichnaea_host.core.log import get_logger
 
 log = get_logger("ichnaea.db")
 

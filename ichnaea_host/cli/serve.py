@@ -19,12 +19,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import migrate
-from .app import create_app
-from .log import get_logger
-from .models import ApiKeyRow, ExportConfig
-from .runtime import Runtime
-from .worker import EmbeddedConsumer, Scheduler, Worker
+from ichnaea_host.app import create_app
+from ichnaea_host.core import migrate
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.models import ApiKeyRow, ExportConfig
+from ichnaea_host.pipeline.worker import EmbeddedConsumer, Scheduler, Worker
+from ichnaea_host.plugins.runtime import Runtime
 
 log = get_logger("ichnaea.serve")
 

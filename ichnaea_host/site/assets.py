@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .content_settings import content_settings
+from ichnaea_host.site.content_settings import content_settings
 
 
 def asset_bucket(ctx: Any) -> str:

@@ -26,8 +26,8 @@ from typing import Any, TypeVar
 
 import pluggy
 
-from . import hookspecs
-from .interfaces import (
+from ichnaea_host.core import hookspecs
+from ichnaea_host.core.interfaces import (
     Exporter,
     FallbackSchema,
     HeartbeatCheck,
@@ -38,14 +38,18 @@ from .interfaces import (
     ReportFragment,
     StationUpdater,
 )
-from .log import get_logger
-from .settings import ConfigError, PluginSettings, Settings, load_plugin_settings
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.settings import ConfigError, PluginSettings, Settings, load_plugin_settings
 
 log = get_logger("ichnaea.plugins")
 
 ENTRY_POINT_GROUP = "ichnaea"
 #: modules of the host registered as plugins in every process
-BUILTIN_PLUGINS = ("ichnaea_host.builtin", "ichnaea_host.periodic", "ichnaea_host.content")
+BUILTIN_PLUGINS = (
+    "ichnaea_host.pipeline.builtin",
+    "ichnaea_host.pipeline.periodic",
+    "ichnaea_host.site.content",
+)
 
 C = TypeVar("C", bound=PluginClass)
 
@@ -323,7 +327,7 @@ def _trace_hook_calls(pm: pluggy.PluginManager) -> None:
 
 
 def _describe_settings(cls: type[PluginSettings], name: str) -> list[dict[str, Any]]:
-    from .settings import plugin_env_prefix
+    from ichnaea_host.core.settings import plugin_env_prefix
 
     bound: type[PluginSettings] = type(cls.__name__, (cls,),
                                        {"ENV_PREFIX": plugin_env_prefix(name)})
@@ -345,7 +349,7 @@ def build_plugin_host(
     import importlib
 
     host = PluginHost(settings, strict=strict)
-    from . import __version__
+    from ichnaea_host import __version__
 
     for dotted in BUILTIN_PLUGINS:
         name = dotted.rsplit(".", 1)[-1]

@@ -1,7 +1,7 @@
 """Huey: the host's tasks, the consumer and the sub-minute scheduler.
 
 Tasks carry no data; they are triggers that process the Redis data queues
-(:mod:`ichnaea_host.pipeline`). The host owns every task, with stable names;
+(:mod:`ichnaea_host.pipeline.tasks`). The host owns every task, with stable names;
 tasks find plugin classes by name, so a plugin never decorates a Huey task.
 
 Huey's own periodic tasks have minute resolution, so the scheduler here is a
@@ -22,10 +22,10 @@ from typing import Any
 from huey import RedisHuey
 from huey.consumer import Consumer
 
-from . import pipeline
-from .log import get_logger
-from .queues import ExportPartition, StationPartition
-from .runtime import INCOMING_QUEUE, Runtime
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.queues import ExportPartition, StationPartition
+from ichnaea_host.pipeline import tasks as pipeline
+from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime
 
 log = get_logger("ichnaea.worker")
 

@@ -23,7 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from .interfaces import (
+    from ichnaea_host.core.interfaces import (
         Exporter,
         FallbackSchema,
         HeartbeatCheck,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         ReportFragment,
         StationUpdater,
     )
-    from .settings import PluginSettings
+    from ichnaea_host.core.settings import PluginSettings
 
 PROJECT = "ichnaea"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -43,7 +43,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def ichnaea_register_settings() -> type[PluginSettings] | None:
     """Return this plugin's settings class (a frozen dataclass subclassing
-    :class:`~ichnaea_host.settings.PluginSettings`), or None.
+    :class:`~ichnaea_host.core.settings.PluginSettings`), or None.
 
     Its fields are read from ``ICHNAEA_<PLUGIN>__<FIELD>`` where ``<PLUGIN>``
     is the entry-point name, and shown by ``ichnaea plugins list``.
@@ -52,7 +52,7 @@ def ichnaea_register_settings() -> type[PluginSettings] | None:
 
 @hookspec
 def ichnaea_register_location_sources() -> Sequence[type[LocationSource]]:
-    """Return :class:`~ichnaea_host.interfaces.LocationSource` subclasses.
+    """Return :class:`~ichnaea_host.core.interfaces.LocationSource` subclasses.
 
     Position sources (``KIND = "position"``) answer ``/v1/geolocate``; region
     sources (``KIND = "region"``) answer ``/v1/country``. The host runs them in
@@ -63,26 +63,26 @@ def ichnaea_register_location_sources() -> Sequence[type[LocationSource]]:
 
 @hookspec
 def ichnaea_register_report_fragments() -> Sequence[type[ReportFragment]]:
-    """Return :class:`~ichnaea_host.interfaces.ReportFragment` subclasses: the
+    """Return :class:`~ichnaea_host.core.interfaces.ReportFragment` subclasses: the
     per-network lists (``wifiAccessPoints`` ...) of submitted reports and
     geolocate queries."""
 
 
 @hookspec
 def ichnaea_register_station_updaters() -> Sequence[type[StationUpdater]]:
-    """Return :class:`~ichnaea_host.interfaces.StationUpdater` subclasses: each
+    """Return :class:`~ichnaea_host.core.interfaces.StationUpdater` subclasses: each
     splits reports into per-shard observations and writes its station tables."""
 
 
 @hookspec
 def ichnaea_register_exporters() -> Sequence[type[Exporter]]:
-    """Return :class:`~ichnaea_host.interfaces.Exporter` subclasses, found by the
+    """Return :class:`~ichnaea_host.core.interfaces.Exporter` subclasses, found by the
     ``schema`` column of ``export_config``."""
 
 
 @hookspec
 def ichnaea_register_fallback_schemas() -> Sequence[type[FallbackSchema]]:
-    """Return :class:`~ichnaea_host.interfaces.FallbackSchema` subclasses, found
+    """Return :class:`~ichnaea_host.core.interfaces.FallbackSchema` subclasses, found
     by the ``fallback_schema`` column of ``api_key``."""
 
 
@@ -94,7 +94,7 @@ def ichnaea_migration_dirs() -> Sequence[MigrationDir]:
 
 @hookspec
 def ichnaea_register_periodic_jobs() -> Sequence[PeriodicJob]:
-    """Return :class:`~ichnaea_host.interfaces.PeriodicJob` values the scheduler
+    """Return :class:`~ichnaea_host.core.interfaces.PeriodicJob` values the scheduler
     triggers (through the host's own Huey task ``ichnaea.periodic``)."""
 
 
@@ -105,5 +105,5 @@ def ichnaea_register_commands(cli: click.Group) -> None:
 
 @hookspec
 def ichnaea_register_heartbeat_checks() -> Sequence[type[HeartbeatCheck]]:
-    """Return :class:`~ichnaea_host.interfaces.HeartbeatCheck` subclasses; each
+    """Return :class:`~ichnaea_host.core.interfaces.HeartbeatCheck` subclasses; each
     becomes one entry of ``/__heartbeat__`` under its ``PLUGIN_NAME``."""

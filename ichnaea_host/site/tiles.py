@@ -37,11 +37,11 @@ from typing import Any
 
 import click
 
-from . import datamap
-from .assets import asset_bucket, asset_client
-from .clock import today_utc
-from .content_settings import tiles_dir
-from .log import get_logger
+from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.pipeline import datamap
+from ichnaea_host.site.assets import asset_bucket, asset_client
+from ichnaea_host.site.content_settings import tiles_dir
 
 log = get_logger("ichnaea.tiles")
 
@@ -679,7 +679,7 @@ def _runtime(ctx: click.Context) -> Any:
     obj = ctx.find_root().obj
     if obj is not None and hasattr(obj, "runtime"):
         return obj.runtime()
-    from .runtime import Runtime
+    from ichnaea_host.plugins.runtime import Runtime
 
     rt = Runtime()
     ctx.call_on_close(rt.close)

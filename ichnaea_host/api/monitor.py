@@ -10,9 +10,10 @@ import peewee
 import redis
 from flask import Blueprint, Response, current_app, jsonify
 
-from . import __version__, migrate
-from .log import get_logger
-from .runtime import Runtime
+from ichnaea_host import __version__
+from ichnaea_host.core import migrate
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.plugins.runtime import Runtime
 
 bp = Blueprint("monitor", __name__)
 log = get_logger("ichnaea.monitor")

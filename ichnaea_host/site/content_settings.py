@@ -1,7 +1,7 @@
 """The settings of the host's built-in ``content`` plugin
 (``ICHNAEA_CONTENT__<NAME>``): the public web site, the coverage map's tiles
 and the public export files. Read by the site, the tiles and the cell export;
-the plugin's hooks are in :mod:`ichnaea_host.content`."""
+the plugin's hooks are in :mod:`ichnaea_host.site.content`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .settings import ConfigError, PluginSettings, setting
+from ichnaea_host.core.settings import ConfigError, PluginSettings, setting
 
 #: the entry under which the host keeps these settings
 PLUGIN_NAME = "content"

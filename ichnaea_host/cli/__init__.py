@@ -1,0 +1,2 @@
+"""The ``ichnaea`` command and the server it runs. The top floor.
+"""
