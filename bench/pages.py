@@ -77,7 +77,7 @@ def fill(rng: Any) -> list[str]:
                    capture_output=True)
 
     os.environ.update(env())
-    from ichnaea_host import geocode
+    from ichnaea_cell.mcc import mcc_table
     from ichnaea_host.runtime import Runtime
     from ichnaea_host.site import data
 
@@ -91,7 +91,7 @@ def fill(rng: Any) -> list[str]:
         for day in range(400, -1, -1):
             total += int(rng.integers(100, 5_000))
             stat_rows.append((key, today - timedelta(days=day), total))
-    codes = sorted({c for codes in geocode._mcc_table().values() for c in codes})  # noqa: SLF001
+    codes = sorted({c for codes in mcc_table().values() for c in codes})
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     extra = (a + b for a in letters for b in letters)
     while len(codes) < 250:

@@ -17,7 +17,7 @@ import math
 import struct
 from typing import Any
 
-from ichnaea_host import geocode
+from .mcc import valid_mccs
 
 RADIO_CODES = {"gsm": 0, "wcdma": 2, "lte": 3, "nr": 4}
 RADIO_NAMES = {code: name for name, code in RADIO_CODES.items()}
@@ -128,7 +128,7 @@ def normalize_cell(entry: dict[str, Any], default_radio: Any = None) -> dict[str
     if radio is None:
         return None
     mcc = whole(entry.get("mobileCountryCode"))
-    if mcc is None or mcc not in geocode.valid_mccs():
+    if mcc is None or mcc not in valid_mccs():
         return None
     mnc = bounded(entry.get("mobileNetworkCode"), *MNC_RANGE)
     lac = bounded(entry.get("locationAreaCode"), *LAC_RANGE[radio])

@@ -26,6 +26,7 @@ from .cells import (
     normalize_cell,
     signal_weight,
 )
+from .mcc import in_mcc_regions, region_for_cell
 from .models import CELL_MODELS
 
 log = get_logger("ichnaea.cell")
@@ -39,11 +40,6 @@ AREA_BATCH = 100
 
 def area_queue(context: HostContext, batch: int = AREA_BATCH) -> DataQueue:
     return DataQueue(context.redis, AREA_QUEUE, batch=batch, json_items=False)
-
-
-def in_mcc_regions(lat: float, lon: float, mcc: int) -> bool:
-    """Whether a position lies in one of the regions the cell's MCC serves."""
-    return any(geocode.in_region(lat, lon, code) for code in geocode.regions_for_mcc(mcc))
 
 
 class CellUpdater(StationShardUpdater):
@@ -157,7 +153,7 @@ class CellUpdater(StationShardUpdater):
             if status == "change" and old and geocode.in_region(lat, lon, old):
                 values["region"] = old
             else:
-                values["region"] = geocode.region_for_cell(lat, lon, cell["mcc"])
+                values["region"] = region_for_cell(lat, lon, cell["mcc"])
         self._run.touched.add(key)
         return values
 
