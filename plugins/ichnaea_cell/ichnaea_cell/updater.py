@@ -88,7 +88,7 @@ class CellUpdater(StationShardUpdater):
         return signal_weight(radio, observation.get("signal"))
 
     def region_counts(self) -> dict[str, dict[str, int]]:
-        """Cells per region for ``region_stat``: one column per radio table
+        """Cells per region for ``region_stat``: one kind per radio table
         (``gsm``, ``wcdma``, ``lte`` and ``nr``)."""
         counts: dict[str, dict[str, int]] = {}
         for radio in RADIOS:
