@@ -192,7 +192,7 @@ def update_statregion(rt: Runtime) -> int:
     kind counted (kinds are the ``region_counts`` keys of the station
     updaters, whatever they are); return the number of regions."""
     counted = region_counts(rt)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for kind, per_region in sorted(counted.items()):
         if not kind or len(kind) > KIND_LENGTH:
             log.warning("region_stat_kind_invalid", kind=kind[:64])

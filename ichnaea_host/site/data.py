@@ -248,7 +248,7 @@ def region_rows(rt: Any) -> list[dict[str, Any]]:
     kind the table holds (0 where it has none); the most networks first."""
     counted = region_stats(rt)
     kinds = sorted({kind for per_kind in counted.values() for kind in per_kind})
-    rows = []
+    rows: list[dict[str, Any]] = []
     for code, per_kind in counted.items():
         name = region_name(code)
         rows.append({"code": code, "name": name or code, "known": name is not None,
