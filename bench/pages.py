@@ -98,16 +98,19 @@ def fill(rng: Any) -> list[str]:
         code = next(extra)
         if code not in codes:
             codes.append(code)
-    region_rows = [(code, *(int(v) for v in rng.integers(0, 2_000_000, 5))) for code in codes]
+    region_kinds = ("gsm", "wcdma", "lte", "blue", "wifi")
+    region_rows = [(code, kind, int(count)) for code in codes
+                   for kind, count in zip(region_kinds, rng.integers(0, 2_000_000, 5),
+                                          strict=True)]
     _, conn = connect()
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO stat (`key`, time, value) VALUES (%s, %s, %s)", stat_rows)
-        cur.executemany("INSERT INTO region_stat (region, gsm, wcdma, lte, blue, wifi) "
-                        "VALUES (%s, %s, %s, %s, %s, %s)", region_rows)
+        cur.executemany("INSERT INTO region_stat (region, kind, count) VALUES (%s, %s, %s)",
+                        region_rows)
     conn.commit()
     conn.close()
     print(f"filled {len(stat_rows)} stat rows ({len(keys)} keys), "
-          f"{len(region_rows)} region_stat rows")
+          f"{len(codes)} regions in region_stat")
 
     exports = VAR / "exports"
     exports.mkdir(parents=True, exist_ok=True)
