@@ -77,7 +77,7 @@ def fill(rng: Any) -> list[str]:
                    capture_output=True)
 
     os.environ.update(env())
-    from ichnaea_host.core import geocode
+    from ichnaea_cell.mcc import mcc_table
     from ichnaea_host.plugins.runtime import Runtime
     from ichnaea_host.site import data
 
@@ -91,23 +91,26 @@ def fill(rng: Any) -> list[str]:
         for day in range(400, -1, -1):
             total += int(rng.integers(100, 5_000))
             stat_rows.append((key, today - timedelta(days=day), total))
-    codes = sorted({c for codes in geocode._mcc_table().values() for c in codes})  # noqa: SLF001
+    codes = sorted({c for codes in mcc_table().values() for c in codes})
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     extra = (a + b for a in letters for b in letters)
     while len(codes) < 250:
         code = next(extra)
         if code not in codes:
             codes.append(code)
-    region_rows = [(code, *(int(v) for v in rng.integers(0, 2_000_000, 5))) for code in codes]
+    region_kinds = ("gsm", "wcdma", "lte", "blue", "wifi")
+    region_rows = [(code, kind, int(count)) for code in codes
+                   for kind, count in zip(region_kinds, rng.integers(0, 2_000_000, 5),
+                                          strict=True)]
     _, conn = connect()
     with conn.cursor() as cur:
         cur.executemany("INSERT INTO stat (`key`, time, value) VALUES (%s, %s, %s)", stat_rows)
-        cur.executemany("INSERT INTO region_stat (region, gsm, wcdma, lte, blue, wifi) "
-                        "VALUES (%s, %s, %s, %s, %s, %s)", region_rows)
+        cur.executemany("INSERT INTO region_stat (region, kind, count) VALUES (%s, %s, %s)",
+                        region_rows)
     conn.commit()
     conn.close()
     print(f"filled {len(stat_rows)} stat rows ({len(keys)} keys), "
-          f"{len(region_rows)} region_stat rows")
+          f"{len(codes)} regions in region_stat")
 
     exports = VAR / "exports"
     exports.mkdir(parents=True, exist_ok=True)

@@ -89,8 +89,10 @@ def seeded(runtime, client, api_key, internal_export, drain) -> Any:
     assert rows > 150
     tiles.render(runtime)
     for i, code in enumerate(REGIONS):
-        RegionStat.insert(region=code, gsm=i, wcdma=2 * i, lte=3 * i, blue=i % 5,
-                          wifi=1000 - 10 * i).on_conflict_replace().execute()
+        counts = {"gsm": i, "wcdma": 2 * i, "lte": 3 * i, "blue": i % 5, "wifi": 1000 - 10 * i}
+        RegionStat.insert_many([{"region": code, "kind": kind, "count": count}
+                                for kind, count in counts.items()]
+                               ).on_conflict_replace().execute()
     runtime.redis.flushdb()
     exports = runtime.settings.var_path / "exports"
     exports.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,8 @@
-"""The geocoder: regions of positions and of mobile country codes, from shipped data."""
+"""The geocoder: the regions of positions, from shipped shapes."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -64,37 +65,6 @@ def test_in_region_uses_the_named_region_only():
     assert not geocode.in_region(*LONDON, "ZZ")
 
 
-@pytest.mark.parametrize(("mcc", "codes"), [
-    (234, ["GB", "GG", "IM", "JE"]),
-    (235, ["GB"]),
-    (262, ["DE"]),
-    (208, ["FR", "MC"]),
-    (310, ["BM", "GU", "MP", "PR", "US", "VI"]),
-    (311, ["AS", "GU", "US", "VI"]),
-    (425, ["IL", "XW"]),  # Palestine's ISO code PS is XW in GENC
-    (999, []),
-    (None, []),
-])
-def test_regions_for_mcc(mcc, codes):
-    assert geocode.regions_for_mcc(mcc) == codes
-
-
-def test_valid_mccs():
-    mccs = geocode.valid_mccs()
-    assert len(mccs) == 234
-    assert {202, 234, 262, 310, 995} <= mccs
-    assert 553 not in mccs and 1 not in mccs and 999 not in mccs
-
-
-def test_region_for_cell():
-    assert geocode.region_for_cell(*LONDON, 234) == "GB"
-    assert geocode.region_for_cell(*GUERNSEY, 234) == "GG"
-    assert geocode.region_for_cell(*BERLIN, 262) == "DE"
-    # a German network code seen in London is not placed anywhere
-    assert geocode.region_for_cell(*LONDON, 262) is None
-    assert geocode.region_for_cell(*MID_ATLANTIC, 234) is None
-
-
 # ---------------------------------------------------------------------------
 # regions remembered per grid square (the station updaters' lookups)
 
@@ -123,3 +93,17 @@ def test_remembered_regions_of_impossible_positions():
     assert grid.region(float("nan"), 10.0) is None
     assert grid.region(91.0, 10.0) is None
     assert grid.region(51.5, -0.1) == "GB"
+
+
+def test_borders_touch_the_squares_they_cross():
+    # the square of one degree holding Basel: the grown outlines of CH, DE and FR cross it
+    row, column = math.floor(47.56), math.floor(7.59)
+    square = geocode.grid_square(1, row, column)
+    assert (square.lat, square.lon) == (47.5, 7.5)
+    west, south, east, north = square.box
+    assert west < 7.0 and 8.0 < east and south < 47.0 and 48.0 < north
+    assert geocode.borders_touch(square.box, {"CH"})
+    assert geocode.borders_touch(square.box)
+    # no outline of Japan's anywhere near; none at all in the middle of Germany
+    assert not geocode.borders_touch(square.box, {"JP"})
+    assert not geocode.borders_touch(geocode.grid_square(8, 8 * 51, 8 * 10).box)

@@ -8,13 +8,16 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import Any, ClassVar
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
+from ichnaea_host import hookimpl
 from ichnaea_host.app import create_app
 from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.interfaces import StationUpdater
 from ichnaea_host.core.models import RegionStat, Stat
 from ichnaea_host.pipeline import datamap
 from ichnaea_host.pipeline.stats import REGION_STATS_CACHE_KEY
@@ -175,16 +178,17 @@ def test_stats_page(client):
     assert 'class="notice"' not in body
 
 
+def put_region_stats(**regions: dict[str, int]) -> None:
+    """``region_stat`` rows: ``DE={"gsm": 2, "wifi": 4}`` ..."""
+    RegionStat.insert_many([{"region": region, "kind": kind, "count": count}
+                            for region, kinds in regions.items()
+                            for kind, count in kinds.items()]).execute()
+
+
 def test_regions_page(client):
-    RegionStat.insert_many([
-        {"region": "DE", "gsm": 2, "wcdma": 1, "lte": None, "nr": None, "blue": None, "wifi": 4},
-        {"region": "GB", "gsm": None, "wcdma": None, "lte": None, "blue": 1, "wifi": 1},
-        {"region": "TW", "gsm": None, "wcdma": 1, "lte": None, "blue": None, "wifi": None},
-        {"region": "US", "gsm": 3, "wcdma": None, "lte": None, "blue": 2, "wifi": None},
-        {"region": "QQ", "gsm": None, "wcdma": None, "lte": 5, "blue": None, "wifi": None},
-        {"region": "KR", "gsm": None, "wcdma": None, "lte": 1, "nr": 2, "blue": None,
-         "wifi": None},
-    ]).execute()
+    put_region_stats(DE={"gsm": 2, "wcdma": 1, "wifi": 4}, GB={"blue": 1, "wifi": 1},
+                     TW={"wcdma": 1}, US={"gsm": 3, "blue": 2}, QQ={"lte": 5},
+                     KR={"lte": 1, "nr": 2})
     body = html(client.get("/stats/regions"))
     headers = re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', body)
     assert headers == ["Region", "BLEs", "GSM", "WCDMA", "LTE", "NR", "Cells", "WiFis"]
@@ -208,19 +212,52 @@ def region_figures(response) -> dict[str, list[str]]:
 
 
 def test_regions_page_shows_new_figures(client, runtime, make_runtime):
-    RegionStat.insert(region="DE", gsm=1, wcdma=0, lte=0, blue=0, wifi=2).execute()
+    put_region_stats(DE={"gsm": 1, "wcdma": 0, "lte": 0, "blue": 0, "wifi": 2})
     assert region_figures(client.get("/stats/regions"))["Germany"] == ["0", "1", "0", "0",
                                                                        "0", "1", "2"]
     assert region_figures(client.get("/stats/regions"))["Germany"][-1] == "2"
-    RegionStat.update(wifi=7).where(RegionStat.region == "DE").execute()
+    RegionStat.update(count=7).where((RegionStat.region == "DE")
+                                     & (RegionStat.kind == "wifi")).execute()
     runtime.redis.delete(REGION_STATS_CACHE_KEY)  # as the regional statistics job does
     assert region_figures(client.get("/stats/regions"))["Germany"][-1] == "7"
 
     down = app_for(make_runtime(redis_uri=DOWN))  # every request asks the database
     assert region_figures(down.get("/stats/regions"))["Germany"][-1] == "7"
-    RegionStat.insert(region="FR", gsm=5, wcdma=0, lte=0, blue=0, wifi=0).execute()
+    put_region_stats(FR={"gsm": 5})
     figures = region_figures(down.get("/stats/regions"))
     assert list(figures) == ["Germany", "France"] and figures["France"][1] == "5"
+
+
+class ZigbeeUpdater(StationUpdater):
+    """A new kind of station, with its own column on the regions page."""
+
+    PLUGIN_NAME = "zigbee"
+    SITE_LABELS: ClassVar[dict[str, Any]] = {"region_columns": {"zigbee": "Zigbees"}}
+
+    def region_counts(self) -> dict[str, dict[str, int]]:
+        return {"zigbee": {"DE": 7, "FR": 1}}
+
+
+class ZigbeePlugin:
+    @hookimpl
+    def ichnaea_register_station_updaters(self) -> list[Any]:
+        return [ZigbeeUpdater]
+
+
+def test_a_new_kind_of_station_shows_on_the_regions_page_with_no_migration(make_runtime):
+    from ichnaea_host.core import migrate
+    from ichnaea_host.pipeline.stats import update_statregion
+
+    rt = make_runtime(extra=(("zigbee", ZigbeePlugin()),))
+    assert migrate.pending(rt.db.rw, rt.plugins.migration_dirs) == []
+    assert update_statregion(rt) == 2
+    body = html(app_for(rt).get("/stats/regions"))
+    headers = re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', body)
+    assert headers == ["Region", "BLEs", "GSM", "WCDMA", "LTE", "NR", "Cells", "WiFis",
+                       "Zigbees"]
+    figures = region_figures(app_for(rt).get("/stats/regions"))
+    assert figures == {"Germany": ["0", "0", "0", "0", "0", "0", "0", "7"],
+                       "France": ["0", "0", "0", "0", "0", "0", "0", "1"]}
 
 
 def test_pages_without_redis(make_runtime, client):
@@ -334,7 +371,7 @@ def test_downloads_from_the_asset_bucket(make_runtime, s3_url, monkeypatch):
 def test_cached_values_of_another_version_are_ignored(client, runtime):
     """A Redis shared with another version may hold other shapes under the same keys."""
     add_stat(4, today_utc(), 3)
-    RegionStat.insert(region="DE", gsm=1, wcdma=0, lte=0, blue=0, wifi=2).execute()
+    put_region_stats(DE={"gsm": 1, "wifi": 2})
     runtime.redis.set("cache:stats_wifi_json:2", json.dumps([[[1700000000000, 9]]]))
     runtime.redis.set("cache:stats_regions:4", json.dumps([{"region": "DE", "gsm": 1}]))
     runtime.redis.set("cache:stats:4", json.dumps({"metrics1": [], "metrics2": []}))

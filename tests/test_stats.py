@@ -15,6 +15,7 @@ from ichnaea_host.core.models import RegionStat, Stat
 from ichnaea_host.pipeline.stats import (
     REGION_STATS_CACHE_KEY,
     cleanup_stat,
+    region_stats,
     stat_keys,
     stat_totals,
     update_statcounter,
@@ -238,18 +239,22 @@ def test_region_stats_count_stations_per_region(make_runtime):
     _stations(WIFI_MODELS["0"], "000000", ["DE", "DE", "FR", None])
     _stations(WIFI_MODELS["f"], "0000ff", ["DE"])
     _stations(BLUE["3"], "000033", ["GB"])
-    RegionStat.create(region="XX", wifi=5)
+    RegionStat.create(region="XX", kind="wifi", count=5)
+    RegionStat.create(region="DE", kind="gone", count=5)
     rt.redis.set(REGION_STATS_CACHE_KEY, b"old")
 
     assert update_statregion(rt) == 3
-    rows = {r.region: (r.gsm, r.wcdma, r.lte, r.nr, r.blue, r.wifi)
-            for r in RegionStat.select()}
-    assert rows == {"DE": (4, 0, 1, 0, 0, 3), "FR": (0, 0, 2, 0, 0, 1),
-                    "GB": (0, 0, 0, 0, 1, 0)}
+    # every kind counted has its rows, "nosuch" too; what nobody counts any more goes
+    assert region_stats(rt) == {"DE": {"gsm": 4, "lte": 1, "nosuch": 1, "wifi": 3},
+                                "FR": {"lte": 2, "wifi": 1}, "GB": {"blue": 1}}
     assert rt.redis.get(REGION_STATS_CACHE_KEY) is None
+
+    WIFI_MODELS["0"].delete().where(WIFI_MODELS["0"].region == "FR").execute()
+    assert update_statregion(rt) == 3
+    assert region_stats(rt)["FR"] == {"lte": 2}
 
 
 def test_region_stats_untouched_when_nothing_counted(runtime):
-    RegionStat.create(region="DE", wifi=5)
+    RegionStat.create(region="DE", kind="wifi", count=5)
     assert update_statregion(runtime) == 0
-    assert RegionStat.get_by_id("DE").wifi == 5
+    assert region_stats(runtime) == {"DE": {"wifi": 5}}

@@ -1,12 +1,13 @@
-"""Which region a position lies in, and which regions a mobile country code serves.
+"""Which region a position lies in.
 
 Pure functions over data shipped in ``data/``: ``regions.geojson.gz`` (one
-shape per region, from Natural Earth's public-domain admin-0 map subunits),
-``regions_buffer.geojson.gz`` (the same shapes grown outwards, so that a
-point on a coast or a border still finds its region) and
-``mcc_countries.json`` (the ITU mobile country codes per region, as collected
-by the mobile-codes project). Region codes are GENC codes; only codes known
-to :mod:`ichnaea_host.core.regions` are ever returned.
+shape per region, from Natural Earth's public-domain admin-0 map subunits)
+and ``regions_buffer.geojson.gz`` (the same shapes grown outwards, so that a
+point on a coast or a border still finds its region). Region codes are GENC
+codes; only codes known to :mod:`ichnaea_host.core.regions` are ever returned.
+Which regions a radio's own codes serve (a cell's mobile country code) is
+its plugin's knowledge; :func:`grid_square` and :func:`borders_touch` let a
+plugin remember its answers per grid square as :class:`RegionGrid` does.
 
 The shapes are loaded on first use, once per process, into a few numpy
 arrays (about 2 MB): per polygon a bounding box and a slice of one shared
@@ -23,17 +24,13 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ichnaea_host.core import regions
 
 DATA = Path(__file__).parent / "data"
-#: the mobile-codes table uses ISO codes where GENC has its own
-MCC_GENC = {"PS": "XW"}
-#: a valid-looking code the original service never accepted (Tuvalu)
-EXCLUDED_MCCS = frozenset({553})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,35 +139,8 @@ def _buffered() -> Shapes:
     return _load_shapes("regions_buffer.geojson.gz")
 
 
-@functools.cache
-def _mcc_table() -> dict[int, tuple[str, ...]]:
-    rows = json.loads((DATA / "mcc_countries.json").read_text("utf-8"))
-    table: dict[int, set[str]] = defaultdict(set)
-    for _name, alpha2, _alpha3, _numeric, mccs in rows:
-        if not mccs:
-            continue
-        code = MCC_GENC.get(alpha2, alpha2)
-        for mcc in [mccs] if isinstance(mccs, str) else mccs:
-            table[int(mcc)].add(code)
-    return {mcc: tuple(sorted(c for c in codes if regions.known(c)))
-            for mcc, codes in table.items()}
-
-
 # ---------------------------------------------------------------------------
 # the public functions
-
-
-@functools.cache
-def valid_mccs() -> frozenset[int]:
-    """Every mobile country code a cell may carry."""
-    return frozenset(_mcc_table()) - EXCLUDED_MCCS
-
-
-def regions_for_mcc(mcc: int | None) -> list[str]:
-    """The region codes a mobile country code serves (sorted; empty when unknown)."""
-    if mcc is None:
-        return []
-    return list(_mcc_table().get(int(mcc), ()))
 
 
 def region(lat: float, lon: float) -> str | None:
@@ -238,15 +208,6 @@ def in_region(lat: float, lon: float, code: str) -> bool:
     return bool(_buffered().codes_containing(lat, lon, {code}))
 
 
-def region_for_cell(lat: float, lon: float, mcc: int | None) -> str | None:
-    """The region of a cell at this position: one of its MCC's regions holding
-    the position; None when none does."""
-    codes = [code for code in regions_for_mcc(mcc) if in_region(lat, lon, code)]
-    if len(codes) <= 1:
-        return codes[0] if codes else None
-    return region(lat, lon)
-
-
 # ---------------------------------------------------------------------------
 # many lookups: answers remembered per grid square where they cannot vary
 
@@ -303,18 +264,33 @@ class RegionGrid:
         return found  # type: ignore[no-any-return]
 
 
-def _square(scale: int, row: int, column: int
-            ) -> tuple[tuple[float, float, float, float], float, float]:
-    """A grid square's (slightly grown) box and its centre's lat and lon."""
+class GridSquare(NamedTuple):
+    """A square of the grid of ``1/scale`` degree: its box (min_lon, min_lat,
+    max_lon, max_lat), grown by about a centimetre, and its centre."""
+
+    box: tuple[float, float, float, float]
+    lat: float
+    lon: float
+
+
+def grid_square(scale: int, row: int, column: int) -> GridSquare:
+    """The square ``row = floor(lat * scale)``, ``column = floor(lon * scale)``."""
     south, west, size = row / scale, column / scale, 1 / scale
     box = (west - _PAD, south - _PAD, west + size + _PAD, south + size + _PAD)
-    return box, south + size / 2, west + size / 2
+    return GridSquare(box, south + size / 2, west + size / 2)
+
+
+def borders_touch(box: tuple[float, float, float, float], codes: set[str] | None = None) -> bool:
+    """Whether an edge of the grown shape of a region (of the given ones only)
+    touches the box: where none does, every point of the box lies in the
+    same of those regions' grown shapes as its centre."""
+    return _edges_in(_buffered(), box, codes)
 
 
 def _square_region(scale: int, row: int, column: int) -> Any:
     """The region of every position in one square, or ``_VARIES``; the same
     steps as :func:`region`, each shown not to vary in the square."""
-    box, lat, lon = _square(scale, row, column)
+    box, lat, lon = grid_square(scale, row, column)
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         return _VARIES
     grown = _buffered()
@@ -355,44 +331,6 @@ def _edges_in(shapes: Shapes, box: tuple[float, float, float, float],
         if not apart.all():
             return True
     return False
-
-
-class CellRegions:
-    """:func:`region_for_cell` for many cells (an import), remembered per
-    mobile country code and grid square where the answer cannot vary inside
-    the square: no edge of the grown shapes of the MCC's regions touches it,
-    and at most one of those regions holds it. Squares of 1, 1/8 and 1/64
-    degree are tried in turn; a cell in a square a border crosses at every
-    size is looked up exactly."""
-
-    SCALES = (1, 8, 64)
-
-    def __init__(self) -> None:
-        self._memo: dict[tuple[int, int, int, int], Any] = {}
-
-    def region(self, lat: float, lon: float, mcc: int) -> str | None:
-        for scale in self.SCALES:
-            key = (mcc, scale, math.floor(lat * scale), math.floor(lon * scale))
-            found = self._memo.get(key, _MISSING)
-            if found is _MISSING:
-                found = self._memo[key] = self._square(mcc, scale, key[2], key[3])
-            if found is not _VARIES:
-                return found  # type: ignore[no-any-return]
-        return region_for_cell(lat, lon, mcc)
-
-    @staticmethod
-    def _square(mcc: int, scale: int, row: int, column: int) -> Any:
-        """The region of every cell of ``mcc`` in one square, or ``_VARIES``."""
-        codes = regions_for_mcc(mcc)
-        box, lat, lon = _square(scale, row, column)
-        if _edges_in(_buffered(), box, set(codes)):
-            return _VARIES
-        # no border inside: one point of the square answers for all of it
-        lat, lon = min(max(lat, -90.0), 90.0), min(max(lon, -180.0), 180.0)
-        found = [code for code in codes if in_region(lat, lon, code)]
-        if len(found) > 1:
-            return _VARIES  # decided by the precise shapes, point by point
-        return found[0] if found else None
 
 
 def _valid(lat: Any, lon: Any) -> bool:

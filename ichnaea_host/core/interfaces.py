@@ -354,7 +354,7 @@ class StationUpdater(PluginClass):
     #: see :func:`ichnaea_host.pipeline.stats.stat_keys`
     STAT_KEYS: ClassVar[tuple[int, int] | None] = None
     #: how the web site shows this kind of network: "title", "series" (the stats
-    #: JSON's series title), "region_columns" ({region_stat column: label}) and
+    #: JSON's series title), "region_columns" ({region_stat kind: label}) and
     #: "region_total" (a label summing those columns); missing keys are derived
     #: from PLUGIN_NAME
     SITE_LABELS: ClassVar[dict[str, Any] | None] = None
@@ -371,10 +371,12 @@ class StationUpdater(PluginClass):
     def region_counts(self) -> dict[str, dict[str, int]] | None:
         """Stations per region for the ``region_stat`` table.
 
-        Return ``{column: {region code: count}}`` with ``region_stat`` column
-        names (a cell plugin returns ``gsm``, ``wcdma`` and ``lte``). The default,
-        None, lets the host count the rows per ``region`` of every shard of a
-        :class:`~ichnaea_host.stations.StationShardUpdater` into the column
+        Return ``{kind: {region code: count}}``; each kind (at most 32
+        characters) becomes rows of ``region_stat`` and a column of the
+        regions page, with no migration (the cell plugin returns ``gsm``,
+        ``wcdma``, ``lte`` and ``nr``). The default, None, lets the host count
+        the rows per ``region`` of every shard of a
+        :class:`~ichnaea_host.stations.StationShardUpdater` as the kind
         named after ``PLUGIN_NAME``.
         """
         return None

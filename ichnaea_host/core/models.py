@@ -83,17 +83,18 @@ class Stat(BaseModel):
 
 
 class RegionStat(BaseModel):
-    region = peewee.CharField(max_length=2, primary_key=True)
-    gsm = peewee.IntegerField(null=True)
-    wcdma = peewee.IntegerField(null=True)
-    lte = peewee.IntegerField(null=True)
-    #: 5G NR cells (not in the original's table)
-    nr = peewee.IntegerField(null=True)
-    blue = peewee.BigIntegerField(null=True)
-    wifi = peewee.BigIntegerField(null=True)
+    """Stations per region and kind: one row per (region, kind), the kinds
+    being those the station updaters count (``region_counts``), so a new
+    radio type needs no column of its own."""
+
+    region = peewee.CharField(max_length=2)
+    #: what is counted: a station updater's ``region_counts`` key ("wifi", "lte" ...)
+    kind = peewee.CharField(max_length=32)
+    count = peewee.BigIntegerField()
 
     class Meta:
         table_name = "region_stat"
+        primary_key = peewee.CompositeKey("region", "kind")
 
 
 HOST_MODELS = (ApiKeyRow, ExportConfig, Stat, RegionStat)

@@ -167,38 +167,62 @@ def shard_region_counts(updater: StationShardUpdater) -> dict[str, int]:
 
 
 def region_counts(rt: Runtime) -> dict[str, dict[str, int]]:
-    """``{region_stat column: {region: stations}}`` over every station updater."""
-    columns: dict[str, dict[str, int]] = {}
+    """``{kind: {region: stations}}`` over every station updater."""
+    kinds: dict[str, dict[str, int]] = {}
     for name in rt.station_updater_names():
         updater = rt.updater(name)
         counted = updater.region_counts()
         if counted is None and isinstance(updater, StationShardUpdater):
             counted = {name: shard_region_counts(updater)}
-        for column, per_region in (counted or {}).items():
-            target = columns.setdefault(column, {})
+        for kind, per_region in (counted or {}).items():
+            target = kinds.setdefault(kind, {})
             for region, number in per_region.items():
                 target[region] = target.get(region, 0) + number
-    return columns
+    return kinds
+
+
+#: the longest ``region_stat.kind`` the table holds
+KIND_LENGTH = RegionStat.kind.max_length
 
 
 def update_statregion(rt: Runtime) -> int:
-    """Rewrite ``region_stat`` from the station tables; return the number of regions."""
-    known = [f.name for f in RegionStat._meta.sorted_fields if f.name != "region"]
+    """Rewrite ``region_stat`` from the station tables: one row per region and
+    kind counted (kinds are the ``region_counts`` keys of the station
+    updaters, whatever they are); return the number of regions."""
     counted = region_counts(rt)
-    for column in sorted(set(counted) - set(known)):
-        log.warning("region_stat_column_unknown", column=column)
-    regions = sorted({region for column in known for region in counted.get(column, {})})
-    if not regions:
+    rows: list[dict[str, Any]] = []
+    for kind, per_region in sorted(counted.items()):
+        if not kind or len(kind) > KIND_LENGTH:
+            log.warning("region_stat_kind_invalid", kind=kind[:64])
+            continue
+        rows.extend({"region": region, "kind": kind, "count": number}
+                    for region, number in sorted(per_region.items())
+                    if region and number > 0)
+    if not rows:
         return 0
-    rows = [{"region": region, **{c: counted.get(c, {}).get(region, 0) for c in known}}
-            for region in regions]
+    kept: dict[str, list[str]] = {}
+    for row in rows:
+        kept.setdefault(row["kind"], []).append(row["region"])
     with rt.db.rw.atomic():
-        upsert(RegionStat, rows, conflict_target=[RegionStat.region],
-               preserve=[getattr(RegionStat, c) for c in known])
-        RegionStat.delete().where(RegionStat.region.not_in(regions)).execute()
+        upsert(RegionStat, rows, conflict_target=[RegionStat.region, RegionStat.kind],
+               preserve=[RegionStat.count])
+        RegionStat.delete().where(RegionStat.kind.not_in(sorted(kept))).execute()
+        for kind, regions in sorted(kept.items()):
+            RegionStat.delete().where((RegionStat.kind == kind)
+                                      & RegionStat.region.not_in(regions)).execute()
     rt.redis.delete(REGION_STATS_CACHE_KEY)
-    log.info("region_stats_updated", regions=len(regions))
-    return len(regions)
+    found = len({row["region"] for row in rows})
+    log.info("region_stats_updated", regions=found, kinds=len(kept))
+    return found
+
+
+def region_stats(rt: Runtime) -> dict[str, dict[str, int]]:
+    """``{region: {kind: stations}}`` as ``region_stat`` holds them (read-only database)."""
+    query = RegionStat.select(RegionStat.region, RegionStat.kind, RegionStat.count).tuples()
+    found: dict[str, dict[str, int]] = {}
+    for region, kind, count in rt.db.read(query.order_by(RegionStat.region, RegionStat.kind)):
+        found.setdefault(str(region), {})[str(kind)] = int(count or 0)
+    return found
 
 
 def stat_totals(rt: Runtime, key: int) -> list[tuple[date, int]]:

@@ -29,7 +29,7 @@ from ichnaea_host.core.clock import today_utc
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.models import Stat
 from ichnaea_host.core.regions import region_name
-from ichnaea_host.pipeline.stats import REGION_STATS_CACHE_KEY, stat_keys
+from ichnaea_host.pipeline.stats import REGION_STATS_CACHE_KEY, region_stats, stat_keys
 from ichnaea_host.site.assets import asset_bucket, asset_client
 from ichnaea_host.site.content_settings import exports_dir
 
@@ -246,18 +246,16 @@ def sort_key(name: str) -> str:
 
 
 def region_rows(rt: Any) -> list[dict[str, Any]]:
-    """Every row of ``region_stat``, with names; the most networks first."""
-    cursor = rt.db.ro.execute_sql("SELECT * FROM region_stat")
-    columns = [c[0] for c in cursor.description]
-    rows = []
-    for values in cursor.fetchall():
-        row = dict(zip(columns, values, strict=True))
-        code = str(row.pop("region") or "")
+    """Every region of ``region_stat``, with its name and its count of every
+    kind the table holds (0 where it has none); the most networks first."""
+    counted = region_stats(rt)
+    kinds = sorted({kind for per_kind in counted.values() for kind in per_kind})
+    rows: list[dict[str, Any]] = []
+    for code, per_kind in counted.items():
         name = region_name(code)
-        counts = {col: int(value or 0) for col, value in row.items()
-                  if value is None or isinstance(value, (int, float))}
         rows.append({"code": code, "name": name or code, "known": name is not None,
-                     "order": sort_key(name or code), "values": counts})
+                     "order": sort_key(name or code),
+                     "values": {kind: per_kind.get(kind, 0) for kind in kinds}})
     rows.sort(key=lambda r: -sum(r["values"].values()))
     return rows
 
@@ -265,14 +263,15 @@ def region_rows(rt: Any) -> list[dict[str, Any]]:
 @dataclasses.dataclass(frozen=True)
 class Column:
     header: str
-    parts: tuple[str, ...]  # the region_stat columns summed into it
+    parts: tuple[str, ...]  # the region_stat kinds summed into it
 
     def value(self, row: dict[str, Any]) -> int:
         return sum(row["values"].get(part, 0) for part in self.parts)
 
 
 def region_columns(rt: Any, rows: list[dict[str, Any]]) -> list[Column]:
-    """The table's columns: each kind's, then any other ``region_stat`` column."""
+    """The table's columns: each station updater's, then one for any other
+    kind ``region_stat`` holds."""
     columns: list[Column] = []
     claimed: set[str] = set()
     for kind in kinds(rt):

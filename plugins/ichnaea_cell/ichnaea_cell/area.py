@@ -15,7 +15,6 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from ichnaea_host.core import geocode
 from ichnaea_host.core.db import retry_on_lock, select_for_update, upsert
 from ichnaea_host.core.geo import circle_radius
 from ichnaea_host.core.interfaces import HostContext
@@ -23,6 +22,7 @@ from ichnaea_host.core.log import get_logger
 from ichnaea_host.stations import utcnow
 
 from .cells import AREAID_BYTES, CELLID_BYTES, RADIO_CODES, decode_areaid
+from .mcc import region_for_cell
 from .models import CELL_MODELS, CellArea
 from .settings import CellSettings
 from .updater import area_queue
@@ -115,4 +115,4 @@ def area_region(cell_regions: list[str | None], lat: float, lon: float,
                   key=lambda code: code or "")
     if len(tied) == 1:
         return tied[0]
-    return geocode.region_for_cell(lat, lon, mcc) or tied[0]
+    return region_for_cell(lat, lon, mcc) or tied[0]

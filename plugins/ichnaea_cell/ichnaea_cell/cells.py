@@ -17,10 +17,11 @@ import math
 import struct
 from typing import Any
 
-from ichnaea_host.core import geocode
 from ichnaea_host.stations import Ranking, higher, lower, younger
 from ichnaea_host.stations import bounded as in_range
 from ichnaea_host.stations import dedupe as dedupe_entries
+
+from .mcc import valid_mccs
 
 RADIO_CODES = {"gsm": 0, "wcdma": 2, "lte": 3, "nr": 4}
 RADIO_NAMES = {code: name for name, code in RADIO_CODES.items()}
@@ -132,7 +133,7 @@ def normalize_cell(entry: dict[str, Any], default_radio: Any = None) -> dict[str
     if radio is None:
         return None
     mcc = whole(entry.get("mobileCountryCode"))
-    if mcc is None or mcc not in geocode.valid_mccs():
+    if mcc is None or mcc not in valid_mccs():
         return None
     mnc = bounded(entry.get("mobileNetworkCode"), *MNC_RANGE)
     lac = bounded(entry.get("locationAreaCode"), *LAC_RANGE[radio])

@@ -38,7 +38,6 @@ from typing import IO, Any, NamedTuple
 
 import peewee
 
-from ichnaea_host.core import geocode
 from ichnaea_host.core.db import retry_on_lock
 from ichnaea_host.core.interfaces import HostContext
 from ichnaea_host.core.log import get_logger
@@ -52,6 +51,7 @@ from .cells import (
     PSC_RANGE,
     RADIO_CODES,
 )
+from .mcc import CellRegions, valid_mccs
 from .models import CELL_MODELS
 from .updater import area_queue
 
@@ -206,7 +206,7 @@ def parse_row(row: list[str]) -> Cell | None:
         return parse_any_row(row)
     lac_low, lac_high = LAC_RANGE[radio]
     cid_low, cid_high = CID_RANGE[radio]
-    if not (len(row) <= 14 and mcc in geocode.valid_mccs() and 0 <= mnc <= 999
+    if not (len(row) <= 14 and mcc in valid_mccs() and 0 <= mnc <= 999
             and lac_low <= lac <= lac_high and cid_low <= cid <= cid_high
             and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
             and 0 <= radius <= 2**62 and 0 <= samples <= 2**62
@@ -240,7 +240,7 @@ def parse_any_row(row: list[str]) -> Cell | None:
         if radio is None:
             raise InvalidRow(row[0])
     mcc = _int(row[1], 1, 999)
-    if mcc not in geocode.valid_mccs():
+    if mcc not in valid_mccs():
         raise InvalidRow(row[1])
     mnc = _int(row[2], *MNC_RANGE)
     lac = _int(row[3], *LAC_RANGE[radio])
@@ -387,7 +387,7 @@ class CellWriter:
         self.mysql = isinstance(db, peewee.MySQLDatabase)
         #: the tables whose batches are written without the look-up
         self.unseen = set(unseen)
-        self.regions = geocode.CellRegions()
+        self.regions = CellRegions()
         q = self.quote
         self.columns = ", ".join(map(q, INSERTED_COLUMNS))
         if self.mysql:

@@ -10,13 +10,14 @@ from typing import Any
 import numpy as np
 import peewee
 
-from ichnaea_host.core import geocode, regions
+from ichnaea_host.core import regions
 from ichnaea_host.core.geo import distance
 from ichnaea_host.core.interfaces import HostContext, LocationSource, Position, Query, Region
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.stations import is_blocked, station_score, utcnow
 
 from .cells import SIGNAL_RANGE, areaid_hex, cellid_hex, decode_cellid
+from .mcc import regions_for_mcc
 from .models import CELL_MODELS, CellArea
 from .settings import CellSettings
 
@@ -168,7 +169,7 @@ class CellRegionSource(LocationSource):
         scores: dict[str, float] = defaultdict(float)
         ambiguous: set[str] = set()
         for lookup in query.networks.get("cell") or []:
-            codes = geocode.regions_for_mcc(lookup["mcc"])
+            codes = regions_for_mcc(lookup["mcc"])
             for code in codes:
                 scores[code] += 1.0
             if len(codes) > 1:

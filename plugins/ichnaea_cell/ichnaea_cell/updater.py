@@ -26,6 +26,7 @@ from .cells import (
     normalize_cell,
     signal_weight,
 )
+from .mcc import in_mcc_regions, region_for_cell
 from .models import CELL_MODELS
 
 log = get_logger("ichnaea.cell")
@@ -37,11 +38,6 @@ AREA_BATCH = 100
 
 def area_queue(context: HostContext, batch: int = AREA_BATCH) -> DataQueue:
     return DataQueue(context.redis, AREA_QUEUE, batch=batch, json_items=False)
-
-
-def in_mcc_regions(lat: float, lon: float, mcc: int) -> bool:
-    """Whether a position lies in one of the regions the cell's MCC serves."""
-    return any(geocode.in_region(lat, lon, code) for code in geocode.regions_for_mcc(mcc))
 
 
 class CellUpdater(StationShardUpdater):
@@ -90,7 +86,7 @@ class CellUpdater(StationShardUpdater):
         return signal_weight(radio, observation.get("signal"))
 
     def region_counts(self) -> dict[str, dict[str, int]]:
-        """Cells per region for ``region_stat``: one column per radio table
+        """Cells per region for ``region_stat``: one kind per radio table
         (``gsm``, ``wcdma``, ``lte`` and ``nr``)."""
         counts: dict[str, dict[str, int]] = {}
         for radio in RADIOS:
@@ -155,7 +151,7 @@ class CellUpdater(StationShardUpdater):
             if status == "change" and old and geocode.in_region(lat, lon, old):
                 values["region"] = old
             else:
-                values["region"] = geocode.region_for_cell(lat, lon, cell["mcc"])
+                values["region"] = region_for_cell(lat, lon, cell["mcc"])
         self._run.touched.add(key)
         return values
 

@@ -221,7 +221,7 @@ def test_regions_near_borders(runtime, invoke, tmp_path):
     position-by-position look-up gives, remembered squares or not."""
     import random
 
-    from ichnaea_host.core import geocode
+    from ichnaea_cell.mcc import region_for_cell
 
     rng = random.Random(9)
     # Basel (CH/DE/FR), Lake Constance (DE/CH/AT), Strait of Dover (GB/FR), Tijuana (MX/US)
@@ -232,27 +232,13 @@ def test_regions_near_borders(runtime, invoke, tmp_path):
         lat, lon, mccs = rng.choice(places)
         lat, lon, mcc = lat + rng.gauss(0, 0.3), lon + rng.gauss(0, 0.3), rng.choice(mccs)
         lines.append(f"LTE,{mcc},1,1,{cid},,{lon:.7f},{lat:.7f},100,1,1,{T0},{T0},")
-        expected[cid] = geocode.region_for_cell(round(lat, 7), round(lon, 7), mcc)
+        expected[cid] = region_for_cell(round(lat, 7), round(lon, 7), mcc)
     result = invoke("cells", "import", write(tmp_path / "borders.csv.gz", lines))
     assert "800 new" in result.output, result.output
     model = CELL_MODELS["lte"]
     stored = {row.cid: row.region for row in model.select(model.cid, model.region)}
     assert stored == expected
     assert len(set(expected.values())) >= 6
-
-
-def test_remembered_regions_match_the_exact_look_up():
-    import random
-
-    from ichnaea_host.core import geocode
-
-    rng = random.Random(4)
-    remembered = geocode.CellRegions()
-    mccs = sorted(geocode.valid_mccs())
-    for _ in range(4000):
-        lat, lon = rng.uniform(-60, 70), rng.uniform(-180, 180)
-        mcc = rng.choice(mccs)
-        assert remembered.region(lat, lon, mcc) == geocode.region_for_cell(lat, lon, mcc)
 
 
 # ---------------------------------------------------------------------------
