@@ -169,10 +169,10 @@ def test_networks_all_seen_today_are_not_stored(client, stations, runtime):
 
 
 def test_networks_not_seen_today_are_stored(client, stations, runtime):
-    from ichnaea_wifi.models import SHARD_MODELS
+    from ichnaea_wifi.models import MODEL
 
     yesterday = datetime.date.today() - datetime.timedelta(days=2)
-    for model in SHARD_MODELS.values():
+    for model in (MODEL,):
         model.update(last_seen=yesterday).execute()
     assert locate(client, wifi(MACS), **NOWHERE).status_code == 200
     assert len(stored(runtime)) == 1

@@ -12,11 +12,12 @@ from ichnaea_host.core.models import ExportConfig, Stat
 def test_migrations_create_every_table(runtime):
     tables = set(runtime.db.rw.get_tables())
     assert {"api_key", "export_config", "stat", "region_stat"} <= tables
-    assert {f"wifi_shard_{s}" for s in "0123456789abcdef"} <= tables
+    assert {"wifi", "blue", "cell_gsm", "cell_wcdma", "cell_lte", "cell_nr"} <= tables
+    assert not [t for t in tables if "_shard_" in t]  # one table per radio type
     status = {s.namespace: s for s in migrate.status(runtime.db.rw,
                                                       runtime.plugins.migration_dirs)}
     assert status["host"].done[0] == "001_initial" and status["host"].pending == []
-    assert status["wifi"].done == ["001_initial"]
+    assert status["wifi"].done == ["001_initial", "002_one_table"]
     assert migrate.upgrade(runtime.db.rw, runtime.plugins.migration_dirs) == []
 
 
@@ -51,13 +52,13 @@ def test_insert_ignore_keeps_the_first(runtime):
 
 
 def test_mac_keys_round_trip(runtime):
-    from ichnaea_wifi.models import SHARD_MODELS
+    from ichnaea_wifi.models import MODEL
 
-    model = SHARD_MODELS["4"]
+    model = MODEL
     model.insert(mac="0123456789ab", lat=1.5, lon=2.5).execute()
     row = model.get(model.mac == "0123456789ab")
     assert (row.mac, row.lat) == ("0123456789ab", 1.5)
-    raw = runtime.db.rw.execute_sql("SELECT mac FROM wifi_shard_4").fetchone()[0]
+    raw = runtime.db.rw.execute_sql("SELECT mac FROM wifi").fetchone()[0]
     assert bytes(raw) == bytes.fromhex("0123456789ab")
 
 

@@ -76,11 +76,11 @@ def test_nothing_found(client, api_key):
 
 
 def test_learnt_stations_know_their_region(client, api_key, internal_export, drain):
-    from ichnaea_wifi.mac import normalize_mac, shard_of
-    from ichnaea_wifi.models import SHARD_MODELS
+    from ichnaea_wifi.mac import normalize_mac
+    from ichnaea_wifi.models import MODEL
 
     client.post(f"/v2/geosubmit?key={api_key}", json={"items": [report(48.85, 2.35)]})
     drain()
     mac = normalize_mac(MACS[0])
-    model = SHARD_MODELS[shard_of(mac)]
+    model = MODEL
     assert model.get(model.mac == mac).region == "FR"

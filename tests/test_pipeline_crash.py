@@ -60,9 +60,9 @@ import time
 
 from ichnaea_host.core.db import MacField
 from ichnaea_host.core.settings import PluginSettings, setting
-from ichnaea_host.stations import StationShardUpdater, shard_model
+from ichnaea_host.stations import StationShardUpdater, station_model
 
-MODEL = shard_model("crashtest_station", "mac", MacField(primary_key=True))
+MODEL = station_model("crashtest_station", "mac", MacField(primary_key=True))
 
 
 @dataclasses.dataclass(frozen=True)

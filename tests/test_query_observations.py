@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ichnaea_wifi.mac import shard_of
-from ichnaea_wifi.models import SHARD_MODELS
+from ichnaea_wifi.models import MODEL
 
 MACS = ["c0ffee000001", "c0ffee000002"]
 LAT, LON = 48.85, 2.35
@@ -22,12 +21,12 @@ def report(lat: float, source: str) -> dict:
 
 
 def station(mac: str):
-    model = SHARD_MODELS[shard_of(mac)]
+    model = MODEL
     return model.get(model.mac == mac)
 
 
 def age(mac: str, days: int) -> None:
-    model = SHARD_MODELS[shard_of(mac)]
+    model = MODEL
     then = datetime.utcnow().replace(microsecond=0) - timedelta(days=days)  # noqa: DTZ003
     model.update(modified=then, created=then, last_seen=then.date()).where(
         model.mac == mac).execute()

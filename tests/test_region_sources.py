@@ -30,8 +30,7 @@ def test_established_stations_outweigh_geoip_and_fresh_ones_do_not(client, api_k
                                                                    internal_export, drain):
     from datetime import datetime, timedelta
 
-    from ichnaea_wifi.mac import shard_of
-    from ichnaea_wifi.models import SHARD_MODELS
+    from ichnaea_wifi.models import MODEL
 
     learn(client, api_key, drain, 48.85, 2.35, wifiAccessPoints=WIFI)  # Paris
     headers = {"X-Forwarded-For": "81.2.69.160"}  # GeoIP says GB (score 0.8)
@@ -42,7 +41,7 @@ def test_established_stations_outweigh_geoip_and_fresh_ones_do_not(client, api_k
 
     month_ago = datetime.utcnow().replace(microsecond=0) - timedelta(days=30)  # noqa: DTZ003
     for entry in WIFI:  # established: a month of data, many samples
-        model = SHARD_MODELS[shard_of(entry["macAddress"])]
+        model = MODEL
         model.update(created=month_ago, samples=1000, radius=50).where(
             model.mac == entry["macAddress"]).execute()
     data = client.post(f"/v1/country?key={api_key}", json=body, headers=headers).get_json()

@@ -25,7 +25,7 @@ from ichnaea_host.stations import (
     bounded,
     dedupe,
     normalize_mac,
-    shard_model,
+    station_model,
     unique_networks,
 )
 
@@ -33,8 +33,8 @@ from ichnaea_host.stations import (
 # the fake radio: "fakeBeacons" in reports and queries, one station table
 
 FIELD = "fakeBeacons"
-MODEL = shard_model("fake_station", "mac", MacField(primary_key=True))
-MODELS = {"0": MODEL}
+MODEL = station_model("fake_station", "mac", MacField(primary_key=True))
+
 
 
 def normalize_entry(entry: dict[str, Any]) -> dict[str, Any] | None:
@@ -78,9 +78,9 @@ class FakeFragment(ReportFragment):
 
 
 class OneTable:
-    """The fake radio keeps every station in one table, not sixteen."""
+    """The fake radio keeps its stations in one table and one work partition."""
 
-    MODELS = MODELS
+    MODEL = MODEL
     SHARDS = ("0",)
 
     def shard_of(self, key: str) -> str:

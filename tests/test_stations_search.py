@@ -44,8 +44,7 @@ def test_one_place_shortcut_agrees_with_the_matrix(seed):
 
 
 def test_station_rows_keep_every_value(runtime):
-    from ichnaea_wifi.mac import shard_of
-    from ichnaea_wifi.models import SHARD_MODELS
+    from ichnaea_wifi.models import MODEL
 
     created = datetime(2024, 3, 1, 12, 30, 5)
     rows = {
@@ -58,8 +57,8 @@ def test_station_rows_keep_every_value(runtime):
     }
     for mac, values in rows.items():
         position = {} if mac.endswith("3") else {"lat": 51.5123456789012, "lon": -0.1234567890123}
-        SHARD_MODELS[shard_of(mac)].insert(mac=mac, **position, **values).execute()
-    found = {s.mac: s for s in load_stations(runtime.db.ro, SHARD_MODELS.__getitem__, shard_of,
+        MODEL.insert(mac=mac, **position, **values).execute()
+    found = {s.mac: s for s in load_stations(runtime.db.ro, MODEL,
                                             list(rows) + ["02005e2000ff"])}
     assert sorted(found) == ["02005e200001", "02005e200002"]
     for mac, station in found.items():
@@ -74,12 +73,11 @@ def test_a_lost_database_connection_is_replaced(backend, client, api_key, runtim
     import pymysql
 
     from ichnaea_host.core.db import _parse_mysql
-    from ichnaea_wifi.mac import shard_of
-    from ichnaea_wifi.models import SHARD_MODELS
+    from ichnaea_wifi.models import MODEL
 
     for i, mac in enumerate(MACS):
         key = mac.replace(":", "")
-        SHARD_MODELS[shard_of(key)].insert(
+        MODEL.insert(
             mac=key, lat=51.5 + i * 1e-4, lon=-0.1, radius=30, samples=20,
             created=datetime(2024, 1, 1), modified=datetime(2024, 6, 1)).execute()
     body = {"wifiAccessPoints": [{"macAddress": m} for m in MACS]}

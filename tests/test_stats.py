@@ -231,14 +231,14 @@ def _stations(model: Any, prefix: str, regions: list[str | None]) -> None:
 
 
 def test_region_stats_count_stations_per_region(make_runtime):
-    from ichnaea_blue.models import SHARD_MODELS as BLUE
-    from ichnaea_wifi.models import SHARD_MODELS as WIFI_MODELS
+    from ichnaea_blue.models import MODEL as BLUE_TABLE
+    from ichnaea_wifi.models import MODEL as WIFI_TABLE
 
     rt = make_runtime(extra=(("acme", AcmePlugin()),))
     assert update_statregion(rt) == 2  # only the plugin's counts so far
-    _stations(WIFI_MODELS["0"], "000000", ["DE", "DE", "FR", None])
-    _stations(WIFI_MODELS["f"], "0000ff", ["DE"])
-    _stations(BLUE["3"], "000033", ["GB"])
+    _stations(WIFI_TABLE, "000000", ["DE", "DE", "FR", None])
+    _stations(WIFI_TABLE, "0000ff", ["DE"])
+    _stations(BLUE_TABLE, "000033", ["GB"])
     RegionStat.create(region="XX", kind="wifi", count=5)
     RegionStat.create(region="DE", kind="gone", count=5)
     rt.redis.set(REGION_STATS_CACHE_KEY, b"old")
@@ -249,7 +249,7 @@ def test_region_stats_count_stations_per_region(make_runtime):
                                 "FR": {"lte": 2, "wifi": 1}, "GB": {"blue": 1}}
     assert rt.redis.get(REGION_STATS_CACHE_KEY) is None
 
-    WIFI_MODELS["0"].delete().where(WIFI_MODELS["0"].region == "FR").execute()
+    WIFI_TABLE.delete().where(WIFI_TABLE.region == "FR").execute()
     assert update_statregion(rt) == 3
     assert region_stats(rt)["FR"] == {"lte": 2}
 

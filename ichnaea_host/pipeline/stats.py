@@ -155,10 +155,11 @@ def cleanup_stat(rt: Runtime, today: date | None = None) -> int:
 
 
 def shard_region_counts(updater: StationShardUpdater) -> dict[str, int]:
-    """Stations with a region, per region, over every shard of an updater."""
+    """Stations with a region, per region, over every table of an updater
+    (each counted once, however many work partitions it holds)."""
     counts: dict[str, int] = {}
-    for shard in updater.SHARDS:
-        model: Any = updater.model(shard)
+    models: list[Any] = list(dict.fromkeys(updater.model(shard) for shard in updater.SHARDS))
+    for model in models:
         query = (model.select(model.region, fn.COUNT(SQL("*")).alias("n"))
                  .where(model.region.is_null(False)).group_by(model.region).tuples())
         for region, number in query:

@@ -9,11 +9,11 @@ its key, its tables, its limits and its signal weight.
 One module per job, each importing only those above it in this list:
 
 ``columns``
-    the station columns, :func:`shard_model`, :class:`ShardTables`, :func:`utcnow`
+    the station columns, :func:`station_model`, :class:`StationTables`, :func:`utcnow`
 ``rules``
     observation weights, agreement bounds, transitions, blocks, :func:`station_score`
 ``mac``
-    MAC addresses (:func:`normalize_mac`, shards), :func:`bounded`, the choice
+    MAC addresses (:func:`normalize_mac`, work partitions), :func:`bounded`, the choice
     among duplicate entries (:func:`better`, :func:`dedupe`)
 ``aggregate``
     :class:`Aggregate`: the weighted centre, box and radius of observations
@@ -26,7 +26,7 @@ One module per job, each importing only those above it in this list:
     (``/v1/country``)
 
 A MAC radio (as the wifi and blue plugins) needs only its tables
-(:func:`mac_shard_models`), one updater subclassing
+(:func:`mac_station_model`), one updater subclassing
 :class:`MacStationUpdater` with its :meth:`~MacStationUpdater.normalize_entry`,
 and the two sources; any other radio subclasses :class:`StationShardUpdater`.
 """
@@ -36,17 +36,17 @@ from __future__ import annotations
 from ichnaea_host.stations.aggregate import Aggregate, Point, station_radius
 from ichnaea_host.stations.columns import (
     COPIED,
-    ShardTables,
     Station,
-    shard_model,
+    StationTables,
     station_fields,
+    station_model,
     utcnow,
 )
 from ichnaea_host.stations.mac import (
     MAC_RANKING,
     MAC_SHARDS,
     MIN_MAC_NETWORKS,
-    MacShards,
+    MacStations,
     Ranking,
     better,
     bounded,
@@ -54,7 +54,7 @@ from ichnaea_host.stations.mac import (
     higher,
     lower,
     mac_shard,
-    mac_shard_models,
+    mac_station_model,
     normalize_mac,
     unique_networks,
     younger,
@@ -100,13 +100,15 @@ __all__ = [
     "BLOCK_DAYS", "COPIED", "GNSS_SOURCE", "MAC_RANKING", "MAC_SHARDS", "MAX_OLD_WEIGHT",
     "MAX_SAMPLES", "MAX_WEIGHT", "MIN_MAC_NETWORKS", "POSITION_FIELDS", "QUERY_SOURCE",
     "REGIONS", "SOURCE_IDS", "TRANSITIONS",
-    "Aggregate", "MacPositionSource", "MacRegionSource", "MacShards", "MacStationUpdater",
-    "Point", "Ranking", "ShardTables", "Station", "StationRegionSource", "StationShardUpdater",
+    "Aggregate", "MacPositionSource", "MacRegionSource", "MacStationUpdater", "MacStations",
+    "Point", "Ranking", "Station", "StationRegionSource", "StationShardUpdater",
+    "StationTables",
     "accuracy_weight", "age_weight", "better", "bounded", "cluster_position",
     "complete_linkage", "dedupe", "distance_matrix", "higher", "is_blocked",
-    "load_station_regions", "load_stations", "lower", "mac_shard", "mac_shard_models",
+    "load_station_regions", "load_stations", "lower", "mac_shard", "mac_station_model",
     "mysql_literal", "normalize_mac", "pairwise_distances", "read_rows",
-    "regions_from_stations", "shard_model", "speed_weight", "station_fields",
+    "regions_from_stations", "speed_weight", "station_fields",
+    "station_model",
     "station_radius", "station_score", "unique_networks", "utcnow", "within",
     "within_limit", "write_rows", "younger",
 ]

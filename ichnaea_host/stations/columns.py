@@ -1,14 +1,14 @@
-"""The columns every station table has, and models of station shard tables.
+"""The columns every station table has, and models of station tables.
 
 A station is a network (an access point, a beacon, a cell) whose position we
 learn from observations. Every network kind keeps the same columns besides
-its key; a radio plugin builds its models with :func:`shard_model` (one per
-shard table) and may add columns of its own (the cells' identity).
+its key; a radio plugin builds its model with :func:`station_model` (one
+logical table per radio type, keyed by the station key; DESIGN.md §6) and may
+add columns of its own (the cells' identity).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, ClassVar, NamedTuple
 
@@ -51,26 +51,30 @@ COPIED = ("lat", "lon", "max_lat", "min_lat", "max_lon", "min_lon", "created", "
           "block_count")
 
 
-def shard_model(table: str, key_name: str, key_field: peewee.Field,
-                base: type[peewee.Model] = BaseModel) -> type[peewee.Model]:
-    """A peewee model for one station shard table."""
+def station_model(table: str, key_name: str, key_field: peewee.Field,
+                  base: type[peewee.Model] = BaseModel) -> type[peewee.Model]:
+    """A peewee model for one station table, keyed by ``key_field``."""
     attrs: dict[str, Any] = {key_name: key_field, **station_fields(), "__module__": __name__}
     attrs["Meta"] = type("Meta", (), {"table_name": table,
                                       "indexes": ((("lat", "lon"), False),)})
     return type(f"Station_{table}", (base,), attrs)
 
 
-class ShardTables:
-    """What the station classes of a radio know of its tables.
+class StationTables:
+    """What the station classes of a radio know of its table and its work partitions.
 
-    A plugin sets ``MODELS`` (shard name -> model) and ``shard_of`` (a key's
-    shard), or overrides :meth:`model` when its models are found otherwise.
+    A plugin sets ``MODEL`` (the one table of its stations) and
+    :meth:`shard_of` (the work partition of a key: the pipeline queues
+    ``update_<radio>_<partition>``, which the updaters drain in parallel into
+    the same table). A radio with one table per kind of station (the cells,
+    one per cell radio) overrides :meth:`model` instead.
     """
 
-    MODELS: ClassVar[Mapping[str, type[peewee.Model]]] = {}
+    MODEL: ClassVar[type[peewee.Model]]
 
     def model(self, shard: str) -> type[peewee.Model]:
-        return self.MODELS[shard]
+        """The table holding the stations of one work partition."""
+        return self.MODEL
 
     def shard_of(self, key: str) -> str:
         raise NotImplementedError

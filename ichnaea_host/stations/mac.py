@@ -1,5 +1,6 @@
 """What every radio whose networks are named by a MAC address shares (WiFi
-access points, Bluetooth beacons): the address's normal form, its shard, the
+access points, Bluetooth beacons): the address's normal form, its work
+partition in the pipeline, the
 range check of an entry's numbers, and the choice among duplicate entries.
 
 Duplicates of one network in a query or report keep the *better* entry
@@ -21,11 +22,12 @@ from typing import Any, ClassVar
 import peewee
 
 from ichnaea_host.core.db import MacField
-from ichnaea_host.stations.columns import ShardTables, shard_model
+from ichnaea_host.stations.columns import StationTables, station_model
 
 INVALID_MACS = frozenset({"000000000000", "ffffffffffff", "01005e901000"})
 HEX12 = re.compile(r"^[0-9a-f]{12}$")
-#: the shards of MAC station tables: the fifth hex digit of the address
+#: the work partitions of MAC stations (queues ``update_<radio>_<p>``): the
+#: fifth hex digit of the address
 MAC_SHARDS = tuple("0123456789abcdef")
 #: fewer unique valid networks than this in a query and the whole list is ignored
 MIN_MAC_NETWORKS = 2
@@ -43,19 +45,18 @@ def normalize_mac(value: Any) -> str | None:
 
 
 def mac_shard(mac: str) -> str:
-    """The station shard of a normalised MAC: its fifth hex digit."""
+    """The work partition of a normalised MAC: its fifth hex digit."""
     return mac[4]
 
 
-def mac_shard_models(prefix: str) -> dict[str, type[peewee.Model]]:
-    """The models of a MAC radio's shard tables, ``<prefix>_shard_0`` .. ``_f``."""
-    return {shard: shard_model(f"{prefix}_shard_{shard}", "mac", MacField(primary_key=True))
-            for shard in MAC_SHARDS}
+def mac_station_model(table: str) -> type[peewee.Model]:
+    """The model of a MAC radio's station table (``wifi``, ``blue``), keyed by ``mac``."""
+    return station_model(table, "mac", MacField(primary_key=True))
 
 
-class MacShards(ShardTables):
-    """The tables of a MAC radio: ``MODELS`` by shard (:func:`mac_shard_models`),
-    keyed by the ``mac`` column, sharded by :func:`mac_shard`."""
+class MacStations(StationTables):
+    """The table of a MAC radio: ``MODEL`` (:func:`mac_station_model`), keyed by
+    the ``mac`` column; its pipeline work is partitioned by :func:`mac_shard`."""
 
     KEY: ClassVar[str] = "mac"
     SHARDS: ClassVar[tuple[str, ...]] = MAC_SHARDS

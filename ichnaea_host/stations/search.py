@@ -25,11 +25,10 @@ scored by the sum of its station scores. Two things differ, on purpose:
   holds for about 88 % (``bench/README.md``). It is clamped to
   ``min_accuracy`` .. ``max_accuracy`` as the original.
 
-Stations are read with one SQL statement per query: one ``SELECT`` per shard
-table, each naming its table and its keys, joined by ``UNION ALL``; rows come
-back as plain tuples (no model instances), through :mod:`.sql`. A radio
-plugin subclasses :class:`MacPositionSource` with its name, settings class and
-shard tables (``MODELS``).
+Stations are read with one SQL statement per query: ``SELECT .. WHERE mac IN
+(..)`` on the radio's one table; rows come back as plain tuples (no model
+instances), through :mod:`.sql`. A radio plugin subclasses
+:class:`MacPositionSource` with its name, settings class and table (``MODEL``).
 
 ``/v1/country`` is answered from the regions stored on the stations
 (:class:`StationRegionSource`, :class:`MacRegionSource` for MAC radios).
@@ -50,8 +49,8 @@ from ichnaea_host.core.interfaces import LocationSource, Position, Query, Region
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.regions import region_name, region_radius
 from ichnaea_host.core.settings import PluginSettings
-from ichnaea_host.stations.columns import ShardTables, Station, utcnow
-from ichnaea_host.stations.mac import MacShards
+from ichnaea_host.stations.columns import Station, StationTables, utcnow
+from ichnaea_host.stations.mac import MacStations
 from ichnaea_host.stations.rules import is_blocked, station_score
 from ichnaea_host.stations.sql import search_row_reader, search_statement
 
@@ -64,22 +63,21 @@ DATABASE_ERRORS = (peewee.DatabaseError, peewee.InterfaceError, OSError)
 # reading the stations
 
 
-def load_stations(db: peewee.Database, model: Callable[[str], type[peewee.Model]],
-                  shard_of: Callable[[str], str], macs: Sequence[str]) -> list[Station]:
-    """Known, unblocked stations with a position, in one round trip to the
-    database; database errors are the caller's."""
-    by_shard: dict[str, list[str]] = {}
-    for mac in macs:
-        by_shard.setdefault(shard_of(mac), []).append(mac)
-    if not by_shard:
+def load_stations(db: peewee.Database, model: type[peewee.Model],
+                  macs: Sequence[str]) -> list[Station]:
+    """Known, unblocked stations with a position, in one keyed ``IN`` query
+    on the radio's table; database errors are the caller's.
+
+    ``macs`` are normalised (12 lowercase hex digits, :func:`~.mac.normalize_mac`),
+    so they go into the statement as binary literals: no parameters for the
+    driver to escape."""
+    if not macs:
         return []
-    shards = sorted(by_shard.items())
-    sql = search_statement(isinstance(db, peewee.MySQLDatabase), tuple(db.quote),  # type: ignore[arg-type]
-                    db.param,
-                    tuple((model(shard)._meta.table_name, len(keys)) for shard, keys in shards))
-    params = [bytes.fromhex(mac) for _, keys in shards for mac in keys]
-    rows = db.execute_sql(sql, params).fetchall()
-    read = search_row_reader(db, model(shards[0][0]))
+    mysql = isinstance(db, peewee.MySQLDatabase)
+    sql = search_statement(mysql, tuple(db.quote), model._meta.table_name)  # type: ignore[arg-type]
+    keys = "', X'".join(macs)
+    rows = db.execute_sql(f"{sql}(X'{keys}')").fetchall()
+    read = search_row_reader(db, model)
     today = utcnow().date()
     stations = []
     for row in rows:
@@ -220,14 +218,14 @@ def connection_lost(db: peewee.Database) -> bool:
     return not db.connection().open
 
 
-class MacPositionSource(MacShards, LocationSource):
+class MacPositionSource(MacStations, LocationSource):
     """Answers geolocate queries from the stations of one MAC radio.
 
     A radio plugin subclasses it with ``PLUGIN_NAME`` (also the key of its
     lookups in ``query.networks`` and the ``source`` of its answers),
     ``DEFAULT_ORDER``, ``SETTINGS`` (its settings class: ``cluster_meters``,
     ``max_networks``, ``station_range``, ``min_accuracy``, ``max_accuracy``)
-    and ``MODELS`` (its shard tables).
+    and ``MODEL`` (its station table).
     """
 
     KIND = "position"
@@ -246,7 +244,7 @@ class MacPositionSource(MacShards, LocationSource):
         db = self.context.db.ro
         for attempt in (1, 2):
             try:
-                stations = load_stations(db, self.model, self.shard_of, list(lookups))
+                stations = load_stations(db, self.MODEL, list(lookups))
                 break
             except DATABASE_ERRORS as exc:
                 if attempt == 1 and connection_lost(db):
@@ -274,19 +272,18 @@ class MacPositionSource(MacShards, LocationSource):
 # regions
 
 
-def load_station_regions(db: peewee.Database, model_for_shard: Any, shard_of: Any,
+def load_station_regions(db: peewee.Database, model_of: Callable[[str], type[peewee.Model]],
                          key_name: str, keys: Iterable[str]) -> list[Any]:
-    """Known, unblocked stations with a region, one query per shard table of
-    ``db`` (the web tier's read-only connection)."""
-    by_shard: dict[str, list[str]] = defaultdict(list)
+    """Known, unblocked stations with a region, one query per table of ``db``
+    (the web tier's read-only connection); ``model_of`` gives a key's table."""
+    by_model: dict[Any, list[str]] = defaultdict(list)
     for key in keys:
-        by_shard[shard_of(key)].append(key)
+        by_model[model_of(key)].append(key)
     today = utcnow().date()
     found: list[Any] = []
-    for shard, shard_keys in sorted(by_shard.items()):
-        model = model_for_shard(shard)
+    for model, model_keys in by_model.items():
         key_field = getattr(model, key_name)
-        query = model.select().where(key_field.in_(shard_keys), model.region.is_null(False))
+        query = model.select().where(key_field.in_(model_keys), model.region.is_null(False))
         found.extend(row for row in query.bind(db) if not is_blocked(row, today))
     return found
 
@@ -306,12 +303,12 @@ def regions_from_stations(stations: Iterable[Any], source: str) -> list[Region]:
     return results
 
 
-class StationRegionSource(ShardTables, LocationSource):
+class StationRegionSource(StationTables, LocationSource):
     """Answers ``/v1/country`` from the regions stored on learnt stations.
 
     A radio plugin subclasses it with ``PLUGIN_NAME`` (also the key of its
-    lookups in ``query.networks``), ``KEY``, its tables (``MODELS`` or
-    :meth:`model`) and :meth:`shard_of`.
+    lookups in ``query.networks``), ``KEY``, its table (``MODEL``, or
+    :meth:`model` and :meth:`shard_of` for a radio with several).
     """
 
     KIND = "region"
@@ -324,8 +321,8 @@ class StationRegionSource(ShardTables, LocationSource):
     def search(self, query: Query) -> list[Region]:
         keys = [n[self.KEY] for n in query.networks.get(self.PLUGIN_NAME) or []]
         try:
-            stations = load_station_regions(self.context.db.ro, self.model, self.shard_of,
-                                            self.KEY, keys)
+            stations = load_station_regions(
+                self.context.db.ro, lambda key: self.model(self.shard_of(key)), self.KEY, keys)
         except DATABASE_ERRORS as exc:
             get_logger("ichnaea.stations").warning("station_lookup_failed",
                                                    source=self.PLUGIN_NAME,
@@ -334,6 +331,6 @@ class StationRegionSource(ShardTables, LocationSource):
         return regions_from_stations(stations, self.PLUGIN_NAME)
 
 
-class MacRegionSource(MacShards, StationRegionSource):
+class MacRegionSource(MacStations, StationRegionSource):
     """Answers ``/v1/country`` from the stations of one MAC radio: a plugin
-    sets ``PLUGIN_NAME``, ``DEFAULT_ORDER`` and ``MODELS``."""
+    sets ``PLUGIN_NAME``, ``DEFAULT_ORDER`` and ``MODEL``."""

@@ -4,7 +4,7 @@ Reading and writing station rows on MySQL without peewee's query objects:
 building and converting them cost more than running the statements. The
 updater reads the rows of a batch's keys locked (:func:`read_rows`) and
 writes them back in one statement (:func:`write_rows`); the search reads the
-stations of a query in one ``UNION ALL`` statement (:func:`search_statement`,
+stations of a query in one keyed ``IN`` statement (:func:`search_statement`,
 :func:`search_row_reader`).
 """
 
@@ -232,21 +232,16 @@ COLUMNS = Station._fields
 PACKED = COLUMNS[3:]
 
 
-@functools.lru_cache(maxsize=2048)
-def search_statement(mysql: bool, quote: tuple[str, str], param: str,
-                     tables: tuple[tuple[str, int], ...]) -> str:
-    """``SELECT .. UNION ALL SELECT ..``, one part per (table, number of keys),
-    for stations with a position: ``mac, lat, lon`` and the packed columns."""
+@functools.cache
+def search_statement(mysql: bool, quote: tuple[str, str], table: str) -> str:
+    """``SELECT .. FROM table WHERE mac IN``, for stations with a position:
+    ``mac, lat, lon`` and the packed columns; the caller appends the list of
+    keys."""
     q0, q1 = quote
     values = [f"IFNULL({q0}{c}{q1}, '')" for c in PACKED]
     packed = f"CONCAT_WS(',', {', '.join(values)})" if mysql else " || ',' || ".join(values)
-    columns = f"{q0}mac{q1}, {q0}lat{q1}, {q0}lon{q1}, {packed}"
-    parts = []
-    for table, count in tables:
-        keys = ", ".join([param] * count)
-        parts.append(f"SELECT {columns} FROM {q0}{table}{q1} WHERE {q0}mac{q1} IN ({keys}) "
-                     f"AND {q0}lat{q1} IS NOT NULL AND {q0}lon{q1} IS NOT NULL")
-    return " UNION ALL ".join(parts)
+    return (f"SELECT {q0}mac{q1}, {q0}lat{q1}, {q0}lon{q1}, {packed} FROM {q0}{table}{q1} "
+            f"WHERE {q0}lat{q1} IS NOT NULL AND {q0}lon{q1} IS NOT NULL AND {q0}mac{q1} IN ")
 
 
 def _mysql_row(row: tuple) -> Station:
@@ -269,6 +264,11 @@ def search_row_reader(db: peewee.Database,
     the model's fields, which accept every form the tables may hold."""
     if isinstance(db, peewee.MySQLDatabase):
         return _mysql_row
+    return _sqlite_reader(model)
+
+
+@functools.cache
+def _sqlite_reader(model: type[peewee.Model]) -> Callable[[tuple], Station]:
     fields = model._meta.fields
     key = fields["mac"].python_value
     convert = [fields[name].python_value for name in PACKED]
@@ -278,4 +278,3 @@ def search_row_reader(db: peewee.Database,
         rest = [f(v) if v else None for f, v in zip(convert, packed.split(","), strict=True)]
         return Station(key(mac), float(lat), float(lon), *rest)
     return read_sqlite
-

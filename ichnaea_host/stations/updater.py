@@ -1,11 +1,13 @@
-"""Learning stations from observations: the update of one shard's batch.
+"""Learning stations from observations: the update of one work partition's batch.
 
 :class:`StationShardUpdater` applies the rules of :mod:`.rules` to the
-stations kept in sharded tables keyed by one column; a radio plugin supplies
-its key, its limits, its tables and its signal weight by subclassing it.
-:class:`MacStationUpdater` is that subclass for radios whose networks are
-named by a MAC address (WiFi, Bluetooth): such a plugin sets its tables, its
-report field and how one entry is read.
+stations of a table keyed by one column; the pipeline drains the queues of
+the radio's work partitions (``update_<radio>_<partition>``) in parallel, all
+into that table. A radio plugin supplies its key, its limits, its table and
+its signal weight by subclassing it. :class:`MacStationUpdater` is that
+subclass for radios whose networks are named by a MAC address (WiFi,
+Bluetooth): such a plugin sets its table, its report field and how one entry
+is read.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from ichnaea_host.core import geocode
 from ichnaea_host.core.db import retry_on_lock
 from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
 from ichnaea_host.stations.aggregate import Aggregate, Point, station_radius, union
-from ichnaea_host.stations.columns import COPIED, ShardTables, utcnow
-from ichnaea_host.stations.mac import MAC_RANKING, MacShards, Ranking, dedupe
+from ichnaea_host.stations.columns import COPIED, StationTables, utcnow
+from ichnaea_host.stations.mac import MAC_RANKING, MacStations, Ranking, dedupe
 from ichnaea_host.stations.rules import (
     GNSS_LABELS,
     GNSS_SOURCE,
@@ -45,13 +47,15 @@ POSITION_FIELDS = ("lat", "lon", "accuracy", "altitude", "altitudeAccuracy", "he
                    "pressure", "speed", "source", "timestamp")
 
 
-class StationShardUpdater(ShardTables, StationUpdater):
-    """Learns stations kept in sharded tables keyed by one column.
+class StationShardUpdater(StationTables, StationUpdater):
+    """Learns stations kept in a table keyed by one column, a work partition's
+    batch at a time.
 
     Subclasses set ``KEY`` (the key column), ``MAX_DIST`` (metres within which
     observations of one station must agree), ``MAX_ACCURACY`` (observations
-    less precise than this weigh nothing), their tables (``MODELS`` or
-    :meth:`model`), :meth:`shard_of`, and may weigh signals
+    less precise than this weigh nothing), their table (``MODEL``, or
+    :meth:`model` for a radio with several), :meth:`shard_of` (a key's work
+    partition), and may weigh signals
     (:meth:`signal_weight`).
     """
 
@@ -213,11 +217,11 @@ class StationShardUpdater(ShardTables, StationUpdater):
         }
 
 
-class MacStationUpdater(MacShards, StationShardUpdater):
+class MacStationUpdater(MacStations, StationShardUpdater):
     """Learns the stations of a radio whose networks are named by a MAC address.
 
     Subclasses set ``PLUGIN_NAME``, ``FIELD`` (the report's list of entries),
-    ``MODELS`` (:func:`~.mac.mac_shard_models`), the limits of
+    ``MODEL`` (:func:`~.mac.mac_station_model`), the limits of
     :class:`StationShardUpdater` and :meth:`normalize_entry`; they may set
     ``RANKING`` (how duplicate entries of one report are chosen) and
     ``UNSTORED`` (entry fields observations leave out, such as names).

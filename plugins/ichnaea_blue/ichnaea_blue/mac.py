@@ -7,7 +7,7 @@ from typing import Any
 
 from ichnaea_host.stations import MAC_RANKING, MAC_SHARDS, bounded, mac_shard, normalize_mac
 
-#: the station shards (the fifth hex digit of the MAC) and a MAC's shard
+#: the work partitions of the pipeline (the fifth hex digit of the MAC) and a MAC's
 SHARDS = MAC_SHARDS
 shard_of = mac_shard
 

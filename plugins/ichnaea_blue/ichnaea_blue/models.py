@@ -1,7 +1,8 @@
-"""The blue station tables: ``blue_shard_0`` .. ``blue_shard_f``, keyed by MAC."""
+"""The blue station table: ``blue``, keyed by MAC (one table for every work
+partition; migration 002 moved the rows of the old shard tables into it)."""
 
 from __future__ import annotations
 
-from ichnaea_host.stations import mac_shard_models
+from ichnaea_host.stations import mac_station_model
 
-SHARD_MODELS = mac_shard_models("blue")
+MODEL = mac_station_model("blue")

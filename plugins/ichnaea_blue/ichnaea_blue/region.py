@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ichnaea_host.stations import MacRegionSource
 
-from .models import SHARD_MODELS
+from .models import MODEL
 
 
 class BlueRegionSource(MacRegionSource):
     PLUGIN_NAME = "blue"
     DEFAULT_ORDER = 10
-    MODELS = SHARD_MODELS
+    MODEL = MODEL

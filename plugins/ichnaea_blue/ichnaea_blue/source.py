@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ichnaea_host.stations import MacPositionSource
 
-from .models import SHARD_MODELS
+from .models import MODEL
 from .settings import BlueSettings
 
 
@@ -22,4 +22,4 @@ class BluePositionSource(MacPositionSource):
     PLUGIN_NAME = "blue"
     DEFAULT_ORDER = 10
     SETTINGS = BlueSettings
-    MODELS = SHARD_MODELS
+    MODEL = MODEL

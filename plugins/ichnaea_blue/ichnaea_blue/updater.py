@@ -7,7 +7,7 @@ from typing import Any
 from ichnaea_host.stations import MacStationUpdater
 
 from .mac import RANKING, normalize_entry
-from .models import SHARD_MODELS
+from .models import MODEL
 
 
 class BlueUpdater(MacStationUpdater):
@@ -19,7 +19,7 @@ class BlueUpdater(MacStationUpdater):
     SITE_LABELS = {"title": "Bluetooth", "series": "MLS Bluetooth",
                    "region_columns": {"blue": "BLEs"}}
     FIELD = "bluetoothBeacons"
-    MODELS = SHARD_MODELS
+    MODEL = MODEL
     BATCH = 500
     INTERVAL = 5.0
     #: observations of one beacon farther apart than this block it (BLUE_MAX_RADIUS)

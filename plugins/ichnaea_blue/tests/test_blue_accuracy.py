@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ichnaea_blue.models import SHARD_MODELS
+from ichnaea_blue.models import MODEL
 from ichnaea_blue.settings import BlueSettings
 from ichnaea_host.app import create_app
 from ichnaea_host.core.geo import distance
@@ -33,7 +33,7 @@ def add_beacon(key: str, lat: float, *, radius: int = 10, samples: int = 32) -> 
     row = {"mac": key, "lat": lat, "lon": LON, "max_lat": lat, "min_lat": lat, "max_lon": LON,
            "min_lon": LON, "radius": radius, "samples": samples, "weight": 10.0, "source": 3,
            "created": created, "modified": now(), "last_seen": now().date()}
-    SHARD_MODELS[key[4]].insert(**row).execute()
+    MODEL.insert(**row).execute()
 
 
 def locate(client: Any, key: str, keys: list[str]) -> tuple[float, float, float]:

@@ -15,7 +15,7 @@ from ichnaea_host.stations import (
     younger,
 )
 
-#: the station shards (the fifth hex digit of the MAC) and a MAC's shard
+#: the work partitions of the pipeline (the fifth hex digit of the MAC) and a MAC's
 SHARDS = MAC_SHARDS
 shard_of = mac_shard
 

@@ -1,7 +1,8 @@
-"""The wifi station tables: ``wifi_shard_0`` .. ``wifi_shard_f``, keyed by MAC."""
+"""The wifi station table: ``wifi``, keyed by MAC (one table for every work
+partition; migration 002 moved the rows of the old shard tables into it)."""
 
 from __future__ import annotations
 
-from ichnaea_host.stations import mac_shard_models
+from ichnaea_host.stations import mac_station_model
 
-SHARD_MODELS = mac_shard_models("wifi")
+MODEL = mac_station_model("wifi")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ichnaea_host.stations import MacRegionSource
 
-from .models import SHARD_MODELS
+from .models import MODEL
 
 
 class WifiRegionSource(MacRegionSource):
     PLUGIN_NAME = "wifi"
     DEFAULT_ORDER = 20
-    MODELS = SHARD_MODELS
+    MODEL = MODEL

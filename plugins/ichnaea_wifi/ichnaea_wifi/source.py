@@ -6,14 +6,14 @@ networks of each complete-linkage cluster, and the 95 % radius of that
 mean); this plugin supplies its limits (:class:`~.settings.WifiSettings`:
 clusters of at most 500 m, the 20 best-scored networks, a ``station_range``
 of 100 m for networks seen only a few times, answers clamped to 10-500 m)
-and its shard tables.
+and its station table.
 """
 
 from __future__ import annotations
 
 from ichnaea_host.stations import MacPositionSource
 
-from .models import SHARD_MODELS
+from .models import MODEL
 from .settings import WifiSettings
 
 
@@ -21,4 +21,4 @@ class WifiPositionSource(MacPositionSource):
     PLUGIN_NAME = "wifi"
     DEFAULT_ORDER = 20
     SETTINGS = WifiSettings
-    MODELS = SHARD_MODELS
+    MODEL = MODEL

@@ -7,7 +7,7 @@ from typing import Any
 from ichnaea_host.stations import MacStationUpdater
 
 from .mac import RANKING, normalize_entry
-from .models import SHARD_MODELS
+from .models import MODEL
 
 
 class WifiUpdater(MacStationUpdater):
@@ -16,7 +16,7 @@ class WifiUpdater(MacStationUpdater):
     STAT_KEYS = (3, 4)
     SITE_LABELS = {"title": "WiFi", "series": "MLS WiFi", "region_columns": {"wifi": "WiFis"}}
     FIELD = "wifiAccessPoints"
-    MODELS = SHARD_MODELS
+    MODEL = MODEL
     BATCH = 500
     INTERVAL = 5.0
     MAX_DIST = 5000.0

@@ -17,8 +17,7 @@ from ichnaea_host.app import create_app
 from ichnaea_host.core.geo import distance
 from ichnaea_host.core.settings import ConfigError, load_plugin_settings
 from ichnaea_host.stations import cluster_position
-from ichnaea_wifi.mac import shard_of
-from ichnaea_wifi.models import SHARD_MODELS
+from ichnaea_wifi.models import MODEL
 from ichnaea_wifi.settings import WifiSettings
 
 LAT, LON = 51.5, -0.1
@@ -41,7 +40,7 @@ def add_station(key: str, lat: float, lon: float = LON, *, radius: int = 50,
     row = {"mac": key, "lat": lat, "lon": lon, "max_lat": lat, "min_lat": lat, "max_lon": lon,
            "min_lon": lon, "radius": radius, "samples": samples, "weight": 10.0, "source": 3,
            "created": created, "modified": now(), "last_seen": now().date()}
-    SHARD_MODELS[shard_of(key)].insert(**row).execute()
+    MODEL.insert(**row).execute()
 
 
 def locate(client: Any, key: str, networks: list[dict[str, Any]]) -> tuple[float, float, float]:

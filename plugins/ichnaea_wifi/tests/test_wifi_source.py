@@ -15,8 +15,7 @@ from ichnaea_host.core.geo import distance
 from ichnaea_host.core.settings import ConfigError, Settings, load_plugin_settings
 from ichnaea_host.plugins.manager import build_plugin_host
 from ichnaea_host.stations import complete_linkage, pairwise_distances
-from ichnaea_wifi.mac import shard_of
-from ichnaea_wifi.models import SHARD_MODELS
+from ichnaea_wifi.models import MODEL
 from ichnaea_wifi.settings import WifiSettings
 
 LAT, LON = 51.5, -0.1
@@ -36,7 +35,7 @@ def add_station(mac: str, lat: float, lon: float = LON, *, samples: int = 64,
            "max_lon": lon, "min_lon": lon, "radius": 50, "samples": samples, "weight": 10.0,
            "source": 3, "created": created, "modified": now(), "last_seen": now().date(),
            **values}
-    SHARD_MODELS[shard_of(mac)].insert(**row).execute()
+    MODEL.insert(**row).execute()
 
 
 def locate(client: Any, key: str, networks: list[dict[str, Any]]) -> Any:
@@ -145,8 +144,8 @@ def test_blocked_stations_are_not_used(client, api_key):
 
 def test_stations_without_position_are_not_used(client, api_key):
     add_station(MACS[0], LAT)
-    SHARD_MODELS[shard_of(MACS[1])].insert(mac=MACS[1], created=now(), modified=now(),
-                                           block_count=1).execute()
+    MODEL.insert(mac=MACS[1], created=now(), modified=now(),
+                 block_count=1).execute()
     assert locate(client, api_key, macs(*MACS[:2])).status_code == 404
 
 

@@ -13,8 +13,7 @@ from ichnaea_host.core.geo import distance
 from ichnaea_host.pipeline.reports import normalize_position
 from ichnaea_host.pipeline.tasks import update_stations
 from ichnaea_host.stations import MAX_OLD_WEIGHT, is_blocked
-from ichnaea_wifi.mac import shard_of
-from ichnaea_wifi.models import SHARD_MODELS
+from ichnaea_wifi.models import MODEL
 from ichnaea_wifi.updater import WifiUpdater
 
 MACS = ["a0b1c2d3e4f5", "3680873e9b83"]
@@ -49,12 +48,12 @@ def submit(client: Any, key: str, drain: Any, *reports: dict[str, Any]) -> None:
 
 
 def station(mac: str) -> Any:
-    model = SHARD_MODELS[shard_of(mac)]
+    model = MODEL
     return model.get_or_none(model.mac == mac)
 
 
 def set_station(mac: str, **values: Any) -> None:
-    model = SHARD_MODELS[shard_of(mac)]
+    model = MODEL
     assert model.update(**values).where(model.mac == mac).execute() == 1
 
 
@@ -278,7 +277,7 @@ def test_block_count_grows_and_keeps_the_first_block_day(client, api_key, intern
 def blocked(created_days: int | None, count: int | None, last_days: int | None = None,
             on: date | None = None) -> bool:
     day = today()
-    row = SHARD_MODELS["0"](
+    row = MODEL(
         mac="000000000001",
         created=None if created_days is None else now() - timedelta(days=created_days),
         block_count=count,
