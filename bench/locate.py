@@ -16,7 +16,7 @@ WiFi locate to heartbeat requests per second, the largest resident memory of
 one web worker during the WiFi turns, and the CPU time per request of the
 web workers, MariaDB, Redis and the client.
 
-The stations are written straight into the shard tables with multi-row
+The stations are written straight into the ``wifi`` table with multi-row
 ``INSERT``s (the pipeline would take an hour for a million); they sit in
 groups of 20 within 60 m of each other around the benchmark world's cities,
 as a stumbled city would, and each query asks for one group.
@@ -31,6 +31,10 @@ Environment: ``BENCH_LOAD_DB_URI`` (default the local MariaDB's
 (default Redis database 10),
 ``BENCH_PORT`` (default 8731). The server runs with ``LOGGING_LEVEL=WARNING``
 (no log line per request).
+
+The last line printed is ``locate-ratio: R``: WiFi geolocate requests per
+second divided by heartbeat requests per second, same server, same client,
+same run.
 """
 
 from __future__ import annotations
@@ -60,7 +64,6 @@ DB_URI = os.environ.get("BENCH_LOAD_DB_URI",
 REDIS_URI = world_mod.REDIS_URI
 PORT = int(os.environ.get("BENCH_PORT", "8731"))
 GROUP = 20
-SHARDS = "0123456789abcdef"
 
 
 # ---------------------------------------------------------------------------
@@ -92,8 +95,8 @@ def _connect(uri: str) -> Any:
 
 
 def load(db_uri: str, stations: int, seed: int, log: Any) -> None:
-    """Create the database and fill the shard tables, unless it already holds this load."""
-    name = f"wifi-{stations}-{seed}"
+    """Create the database and fill the wifi table, unless it already holds this load."""
+    name = f"wifi-{stations}-{seed}-one-table"
     db_name, conn = _connect(db_uri)
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db_name}`")
@@ -120,12 +123,11 @@ def load(db_uri: str, stations: int, seed: int, log: Any) -> None:
                "radius, samples, source, weight, last_seen")
     with conn.cursor() as cur:
         cur.execute("DELETE FROM bench_load")
-        for shard in SHARDS:
-            cur.execute(f"TRUNCATE TABLE wifi_shard_{shard}")
+        cur.execute("TRUNCATE TABLE wifi")
         conn.commit()
         rng = np.random.default_rng(seed)
         groups = stations // GROUP
-        batch: dict[str, list[tuple[Any, ...]]] = {s: [] for s in SHARDS}
+        batch: list[tuple[Any, ...]] = []
         for group in range(groups):
             lat0, lon0 = group_centre(seed, group)
             offsets = rng.normal(0, 30, (GROUP, 2)) / world_mod.M_PER_DEG
@@ -137,16 +139,14 @@ def load(db_uri: str, stations: int, seed: int, log: Any) -> None:
                 d = radius[i] / world_mod.M_PER_DEG
                 created = now - timedelta(days=int(days[i]))
                 modified = now - timedelta(days=int(days[i]) // 3)
-                batch[mac[4]].append((bytes.fromhex(mac), lat, lon, lat + d, lat - d, lon + d,
+                batch.append((bytes.fromhex(mac), lat, lon, lat + d, lat - d, lon + d,
                                       lon - d, created, modified, int(radius[i]),
                                       int(samples[i]), 3, float(samples[i]),
                                       (now - timedelta(days=int(days[i]) // 6)).date()))
             if (group + 1) % 500 == 0 or group == groups - 1:
-                for shard, rows in batch.items():
-                    if rows:
-                        cur.executemany(f"INSERT INTO wifi_shard_{shard} ({columns}) VALUES "
-                                        f"({', '.join(['%s'] * 14)})", rows)
-                    rows.clear()
+                cur.executemany(f"INSERT INTO wifi ({columns}) VALUES "
+                                f"({', '.join(['%s'] * 14)})", batch)
+                batch.clear()
                 conn.commit()
         cur.execute("INSERT INTO bench_load (name) VALUES (%s)", (name,))
         conn.commit()
@@ -464,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"stations": args.stations, "clients": args.clients,
                                          "runs": runs, "ratio": ratio}, indent=2))
+    print(f"locate-ratio: {ratio:.3f}")
     return 0
 
 

@@ -121,9 +121,8 @@ class Database:
 
     def stations(self, conn: Any) -> int:
         with conn.cursor() as cur:
-            cur.execute(" UNION ALL ".join(
-                f"SELECT COUNT(*) FROM wifi_shard_{s}" for s in SHARDS))
-            return sum(row[0] for row in cur.fetchall())
+            cur.execute("SELECT COUNT(*) FROM wifi")
+            return int(cur.fetchone()[0])
 
     def busy(self) -> bool:
         """Anything left in a queue or held by a worker?"""

@@ -849,8 +849,8 @@ def _drain_shards(part: int, parts: int) -> int:
 def drain_parallel(rt: Any, processes: int = 2) -> dict[str, int]:
     """The pipeline's drain, with the station shards shared by ``processes`` processes.
 
-    Each shard has its own queue and its own table, so two processes never
-    touch the same rows; the host's ``drain`` then finishes whatever is left.
+    Each work partition has its own queue and its own networks, so two
+    processes never touch the same rows; the host's ``drain`` then finishes whatever is left.
     """
     import multiprocessing
 
@@ -871,12 +871,12 @@ def drain_parallel(rt: Any, processes: int = 2) -> dict[str, int]:
 def age_stations(rt: Any, world: World) -> None:
     """Move the dates the pipeline stamped "now" back to the world's station ages
     (cell areas take the dates of their cells)."""
-    from ichnaea_blue.models import SHARD_MODELS as BLUE_MODELS
+    from ichnaea_blue.models import MODEL as BLUE_MODEL
     from ichnaea_cell.cells import RADIO_CODES, RADIO_NAMES
     from ichnaea_cell.models import CELL_MODELS
     from ichnaea_host.core.db import upsert
     from ichnaea_host.stations import utcnow
-    from ichnaea_wifi.models import SHARD_MODELS as WIFI_MODELS
+    from ichnaea_wifi.models import MODEL as WIFI_MODEL
 
     def key_of(row: dict[str, Any]) -> str:
         if "mac" in row:
@@ -885,7 +885,7 @@ def age_stations(rt: Any, world: World) -> None:
                 f"{row['cid']}")
 
     now = utcnow()
-    models = [*WIFI_MODELS.values(), *BLUE_MODELS.values(), *CELL_MODELS.values()]
+    models = [WIFI_MODEL, BLUE_MODEL, *CELL_MODELS.values()]
     for model in models:
         rows = []
         for row in model.select().dicts():
