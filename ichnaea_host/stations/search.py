@@ -37,6 +37,7 @@ instances), through :mod:`.sql`. A radio plugin subclasses
 from __future__ import annotations
 
 import math
+import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -157,43 +158,53 @@ def complete_linkage(dist: np.ndarray, limit: float) -> list[list[int]]:
             if keep and len(group) >= 2]
 
 
-def signal_amplitudes(signals: Sequence[int | None]) -> np.ndarray:
+def signal_amplitudes(signals: Sequence[int | None]) -> list[float]:
     """Each signal's amplitude relative to the strongest (1.0); unknown ones count as
     the median known signal, and all count the same when none is known."""
     known = [s for s in signals if s is not None]
     if not known:
-        return np.ones(len(signals))
-    fill = float(np.median(known))
-    dbm = np.array([fill if s is None else s for s in signals], dtype=float)
-    return 10.0 ** ((dbm - dbm.max()) / 20.0)
+        return [1.0] * len(signals)
+    fill = float(statistics.median(known))
+    dbm = [fill if s is None else float(s) for s in signals]
+    strongest = max(dbm)
+    return [10.0 ** ((d - strongest) / 20.0) for d in dbm]
 
 
 def cluster_position(members: Sequence[Any], lookups: dict[str, dict[str, Any]], now: datetime,
-              settings: Any, kind: str) -> Position:
+                     settings: Any, kind: str) -> Position:
     """One position from a cluster: the weighted mean of its ``max_networks``
     best-scored networks, and the 95 % radius of that mean. ``kind`` is the
-    source's name (``wifi``, ``blue``)."""
+    source's name (``wifi``, ``blue``).
+
+    Plain Python: a cluster holds a few dozen networks at most, and numpy's
+    cost per call is larger than the arithmetic on arrays that small."""
     scored = sorted(((station_score(s, now), s) for s in members), key=lambda pair: -pair[0])
-    used = [station for _, station in scored[: settings.max_networks]]
-    scores = np.array([score for score, _ in scored[: settings.max_networks]])
+    top = scored[: settings.max_networks]
+    used = [station for _, station in top]
     lat0, lon0 = used[0].lat, used[0].lon
     east = M_PER_DEGREE * math.cos(math.radians(lat0))
-    x = ((np.array([s.lon for s in used]) - lon0 + 180.0) % 360.0 - 180.0) * east
-    y = (np.array([s.lat for s in used]) - lat0) * M_PER_DEGREE
-    radius = np.array([float(s.radius or 0) for s in used])
-    samples = np.array([max(s.samples or 1, 1) for s in used], dtype=float)
-    ranges = np.sqrt(radius**2 + settings.station_range**2 / samples)
     queried = [lookups.get(s.mac) or {} for s in used]
-    ages = np.array([max(abs(q.get("age") or 0), 1000) for q in queried])
-    amplitude = signal_amplitudes([q.get("signal") for q in queried])
-    weights = scores * np.minimum(np.sqrt(2000.0 / ages), 1.0) * amplitude / ranges**2
-    if not weights.sum() > 0:
-        weights = 1.0 / ranges**2
-    total = weights.sum()
-    cx, cy = (weights * x).sum() / total, (weights * y).sum() / total
-    effective = total**2 / (weights**2).sum()
-    spread = (weights * ((x - cx) ** 2 + (y - cy) ** 2)).sum() / total
-    own = (weights**2 * ranges**2).sum() / total**2
+    amplitudes = signal_amplitudes([q.get("signal") for q in queried])
+    prior = settings.station_range ** 2
+    xs, ys, ranges2, weights = [], [], [], []
+    for (score, station), query, amplitude in zip(top, queried, amplitudes, strict=True):
+        xs.append(((station.lon - lon0 + 180.0) % 360.0 - 180.0) * east)
+        ys.append((station.lat - lat0) * M_PER_DEGREE)
+        radius = float(station.radius or 0)
+        range2 = radius * radius + prior / max(station.samples or 1, 1)
+        ranges2.append(range2)
+        age = max(abs(query.get("age") or 0), 1000)
+        weights.append(score * min(math.sqrt(2000.0 / age), 1.0) * amplitude / range2)
+    if not sum(weights) > 0:
+        weights = [1.0 / r2 for r2 in ranges2]
+    total = sum(weights)
+    cx = sum(w * x for w, x in zip(weights, xs, strict=True)) / total
+    cy = sum(w * y for w, y in zip(weights, ys, strict=True)) / total
+    squares = sum(w * w for w in weights)
+    effective = total * total / squares
+    spread = sum(w * ((x - cx) ** 2 + (y - cy) ** 2)
+                 for w, x, y in zip(weights, xs, ys, strict=True)) / total
+    own = sum(w * w * r2 for w, r2 in zip(weights, ranges2, strict=True)) / (total * total)
     accuracy = math.sqrt(spread / effective + own)
     today = now.date()
     return Position(

@@ -226,29 +226,39 @@ def mysql_literal(value: Any) -> str:
 COLUMNS = Station._fields
 
 
-#: columns read as one comma-separated text value: the MySQL driver decodes
-#: every value of every row in Python, and one text value split here costs a
-#: third of what these seven columns cost it (a locate reads 10-20 rows)
+#: columns read as one comma-separated text value besides the key and the
+#: position: the MySQL driver decodes every value of every row in Python, and
+#: one text value split here costs a fraction of what the columns cost it (a
+#: locate reads 10-20 rows)
 PACKED = COLUMNS[3:]
 
 
 @functools.cache
 def search_statement(mysql: bool, quote: tuple[str, str], table: str) -> str:
-    """``SELECT .. FROM table WHERE mac IN``, for stations with a position:
-    ``mac, lat, lon`` and the packed columns; the caller appends the list of
-    keys."""
+    """``SELECT .. FROM table WHERE .. mac IN``, for stations with a position;
+    the caller appends the list of keys.
+
+    On MySQL a row is one text value: the key in hex, then every other
+    column of :class:`~.columns.Station` (MySQL writes a DOUBLE's shortest
+    exact text, so the floats come back unchanged); on SQLite ``mac, lat,
+    lon`` and the packed columns."""
     q0, q1 = quote
     values = [f"IFNULL({q0}{c}{q1}, '')" for c in PACKED]
-    packed = f"CONCAT_WS(',', {', '.join(values)})" if mysql else " || ',' || ".join(values)
-    return (f"SELECT {q0}mac{q1}, {q0}lat{q1}, {q0}lon{q1}, {packed} FROM {q0}{table}{q1} "
+    if mysql:
+        columns = (f"CONCAT_WS(',', LOWER(HEX({q0}mac{q1})), {q0}lat{q1}, {q0}lon{q1}, "
+                   f"{', '.join(values)})")
+    else:
+        packed = " || ',' || ".join(values)
+        columns = f"{q0}mac{q1}, {q0}lat{q1}, {q0}lon{q1}, {packed}"
+    return (f"SELECT {columns} FROM {q0}{table}{q1} "
             f"WHERE {q0}lat{q1} IS NOT NULL AND {q0}lon{q1} IS NOT NULL AND {q0}mac{q1} IN ")
 
 
 def _mysql_row(row: tuple) -> Station:
-    """A row of MySQL's: numbers and dates in its canonical text forms."""
-    mac, lat, lon, packed = row
-    radius, samples, created, modified, last_seen, block_last, block_count = packed.split(",")
-    return Station(bytes(mac).hex(), lat, lon,
+    """A row of MySQL's: one text value, numbers and dates in its canonical forms."""
+    (mac, lat, lon, radius, samples, created, modified, last_seen, block_last,
+     block_count) = row[0].split(",")
+    return Station(mac, float(lat), float(lon),
                    int(radius) if radius else None,
                    int(samples) if samples else None,
                    datetime.fromisoformat(created) if created else None,
