@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import peewee
 
 from ichnaea_host.core import geocode
-from ichnaea_host.core.db import retry_on_lock
+from ichnaea_host.core.db import is_mysql, retry_on_lock
 from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
 from ichnaea_host.stations.aggregate import Aggregate, Point, station_radius, union
 from ichnaea_host.stations.columns import COPIED, StationTables, utcnow
@@ -101,7 +101,14 @@ class StationShardUpdater(StationTables, StationUpdater):
 
         def transaction() -> UpdateStats:
             run = UpdateStats(dropped=stats.dropped)
-            with model._meta.database.atomic():
+            db = model._meta.database
+            if is_mysql(model) and not db.in_transaction():
+                # the work partitions share one table: at REPEATABLE READ the locked
+                # read of new keys takes gap locks, and two partitions' inserts into
+                # the same gap deadlock; a partition's rows are its own, so the
+                # locks on the rows themselves are all a batch needs
+                db.execute_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            with db.atomic():
                 self._apply(model, groups, run)
             return run
 

@@ -333,3 +333,48 @@ def test_station_without_position_learns_again_once_its_block_expires(
     assert (row.samples, row.source, row.last_seen) == (1, 3, today())
     assert row.weight == pytest.approx(0.5)
     assert (row.block_count, row.block_first, row.block_last) == (1, block_day, block_day)
+
+
+def test_two_work_partitions_write_new_stations_into_the_table_at_once(backend, runtime,
+                                                                        monkeypatch):
+    """Two workers' batches of new networks, read and locked at the same time,
+    both go in without a deadlock and a retry, though they share one table."""
+    if backend != "mysql":
+        pytest.skip("SQLite has one writer at a time")
+    import threading
+
+    from ichnaea_host.stations import updater as updater_module
+
+    updater = runtime.updater("wifi")
+    both_read = threading.Barrier(2, timeout=10)
+    writes: list[str] = []
+    original = updater_module.write_rows
+
+    def write_rows(model: Any, key_field: Any, rows: list[dict[str, Any]]) -> None:
+        writes.append(rows[0]["mac"][4])
+        if writes.count(rows[0]["mac"][4]) == 1:
+            both_read.wait()  # the other batch holds its locks now too
+        original(model, key_field, rows)
+
+    monkeypatch.setattr(updater_module, "write_rows", write_rows)
+    batches = {shard: [{"mac": f"a0b1{shard}{i:07x}", "lat": LAT, "lon": LON,
+                        "accuracy": 10.0, "source": "gnss"} for i in range(20)]
+               for shard in "37"}
+    errors: list[BaseException] = []
+
+    def run(shard: str) -> None:
+        try:
+            assert updater.update(shard, batches[shard]).new == 20
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+        finally:
+            MODEL._meta.database.close()
+
+    threads = [threading.Thread(target=run, args=(shard,)) for shard in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(writes) == ["3", "7"]  # one write each: no batch was rolled back and retried
+    assert MODEL.select().count() == 40
