@@ -30,7 +30,8 @@ def test_db_upgrade_and_status(invoke):
     assert "up to date (0 migration(s) applied)" in result.output
     status = json.loads(invoke("db", "status", "--json").output)
     by_ns = {s["namespace"]: s for s in status}
-    assert by_ns["host"]["pending"] == [] and by_ns["wifi"]["done"] == ["001_initial"]
+    assert by_ns["host"]["pending"] == [] and by_ns["wifi"]["done"] == ["001_initial",
+                                                                    "002_one_table"]
 
 
 def test_apikey_create_list_show(invoke):
