@@ -24,11 +24,15 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ichnaea_host.core import regions
+from ichnaea_host.core.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")
 
 DATA = Path(__file__).parent / "data"
 

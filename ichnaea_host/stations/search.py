@@ -41,12 +41,12 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import peewee
 
 from ichnaea_host.core.interfaces import LocationSource, Position, Query, Region
+from ichnaea_host.core.lazy import lazy_module
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.regions import region_name, region_radius
 from ichnaea_host.core.settings import PluginSettings
@@ -54,6 +54,11 @@ from ichnaea_host.stations.columns import Station, StationTables, utcnow
 from ichnaea_host.stations.mac import MacStations
 from ichnaea_host.stations.rules import is_blocked, station_score
 from ichnaea_host.stations.sql import search_row_reader, search_statement
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")
 
 EARTH_RADIUS = 6371009.0
 M_PER_DEGREE = EARTH_RADIUS * math.pi / 180.0

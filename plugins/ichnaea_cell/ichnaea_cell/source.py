@@ -7,7 +7,6 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import peewee
 
 from ichnaea_host.core import regions
@@ -123,6 +122,8 @@ class CellPositionSource(LocationSource):
             return Position(lat=cell.lat, lon=cell.lon, score=scores[0], source="cell",
                             accuracy=clamp(cell.radius, settings.min_accuracy,
                                            settings.max_accuracy), used_networks=used)
+        import numpy as np  # only for cells of more than one tower: kept out of start-up
+
         radio = decode_cellid(cells[0].cellid)["radio"]
         weakest = SIGNAL_RANGE[radio][0]
         weights = []
