@@ -82,6 +82,20 @@ class _Servers:
             self.embedded.shutdown(force=True)  # the test session's own server
 
 
+@pytest.fixture(autouse=True)
+def _ichnaea_logging() -> Iterator[None]:
+    """Each test starts with the logging configuration it found: a command run
+    in-process (``LOGGING_LEVEL=WARNING``) must not hide the next test's lines."""
+    import structlog
+
+    from ichnaea_host.core import log
+
+    config, level, configured = structlog.get_config(), log._level, log._configured
+    yield
+    structlog.configure(**config)
+    log._level, log._configured = level, configured
+
+
 @pytest.fixture(scope="session")
 def _ichnaea_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Servers]:
     servers = _Servers(tmp_path_factory.mktemp("ichnaea-servers"))

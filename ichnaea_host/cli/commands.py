@@ -90,6 +90,7 @@ class IchnaeaGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from ichnaea_host.plugins.manager import PluginLoadError
 
+        ctx.ensure_object(Context)  # also when the group is invoked again in one process
         try:
             return super().invoke(ctx)
         except ConfigError as exc:

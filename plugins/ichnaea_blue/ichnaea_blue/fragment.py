@@ -6,8 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields
 
-from ichnaea_host.core.interfaces import LenientInteger, Query, ReportFragment
-from ichnaea_host.stations import unique_networks
+from ichnaea_host import LenientInteger, Query, ReportFragment, unique_networks
 
 from .mac import RANKING, normalize_entry
 

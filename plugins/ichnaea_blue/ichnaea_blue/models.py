@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ichnaea_host.stations import mac_shard_models
+from ichnaea_host import mac_shard_models
 
 SHARD_MODELS = mac_shard_models("blue")

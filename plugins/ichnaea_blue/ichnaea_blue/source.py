@@ -12,7 +12,7 @@ world's queries; this radius holds it for about 95 % (``bench/README.md``).
 
 from __future__ import annotations
 
-from ichnaea_host.stations import MacPositionSource
+from ichnaea_host import MacPositionSource
 
 from .models import SHARD_MODELS
 from .settings import BlueSettings

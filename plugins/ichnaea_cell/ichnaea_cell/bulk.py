@@ -33,8 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ichnaea_host.core.interfaces import HostContext
-from ichnaea_host.core.log import get_logger
+from ichnaea_host import HostContext, get_logger
 
 from .models import CELL_MODELS
 

@@ -10,11 +10,16 @@ import peewee
 import redis
 from peewee import SQL, fn
 
-from ichnaea_host.core import geocode
-from ichnaea_host.core.interfaces import HostContext, UpdateStats
-from ichnaea_host.core.log import get_logger
-from ichnaea_host.core.queues import DataQueue
-from ichnaea_host.stations import POSITION_FIELDS, Aggregate, StationShardUpdater
+from ichnaea_host import (
+    POSITION_FIELDS,
+    Aggregate,
+    DataQueue,
+    HostContext,
+    StationShardUpdater,
+    UpdateStats,
+    get_logger,
+    in_region,
+)
 
 from .cells import (
     AREAID_BYTES,
@@ -148,7 +153,7 @@ class CellUpdater(StationShardUpdater):
         lat, lon = values["lat"], values["lon"]
         if lat is not None and lon is not None:
             old = row.region if row is not None else None
-            if status == "change" and old and geocode.in_region(lat, lon, old):
+            if status == "change" and old and in_region(lat, lon, old):
                 values["region"] = old
             else:
                 values["region"] = region_for_cell(lat, lon, cell["mcc"])

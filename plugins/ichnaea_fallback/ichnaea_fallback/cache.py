@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from ichnaea_host.core.geo import distance
+from ichnaea_host import distance
 
 NOT_FOUND = b'"404"'
 

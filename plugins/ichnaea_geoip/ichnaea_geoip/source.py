@@ -9,9 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host.core.interfaces import HeartbeatCheck, LocationSource, Position, Query, Region
-from ichnaea_host.core.log import get_logger
-from ichnaea_host.core.regions import genc_code, region_name, region_radius
+from ichnaea_host import (
+    HeartbeatCheck,
+    LocationSource,
+    Position,
+    Query,
+    Region,
+    genc_code,
+    get_logger,
+    region_name,
+    region_radius,
+)
 
 from .settings import GeoIPSettings
 

@@ -11,7 +11,7 @@ and its shard tables.
 
 from __future__ import annotations
 
-from ichnaea_host.stations import MacPositionSource
+from ichnaea_host import MacPositionSource
 
 from .models import SHARD_MODELS
 from .settings import WifiSettings
