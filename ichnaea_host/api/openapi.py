@@ -128,6 +128,15 @@ def _json_response(description: str, name: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": REF + name}}}}
 
 
+def _with_confidence(operation: dict[str, Any]) -> dict[str, Any]:
+    operation["parameters"].append({
+        "name": "confidence", "in": "query", "required": False,
+        "schema": {"type": "integer", "minimum": 50, "maximum": 99, "default": 95},
+        "description": "The share of answers, in percent, whose circle (the accuracy) "
+                       "holds the true position; the default 95 is the original's."})
+    return operation
+
+
 def _api_operation(summary: str, body: str, ok: dict[str, Any], errors: Sequence[int],
                    *, key_required: bool, deprecated: bool = False) -> dict[str, Any]:
     responses: dict[str, Any] = dict(ok)
@@ -229,10 +238,10 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
                                 "and the Google Geolocation API. Request bodies may be sent "
                                 "gzip- or deflate-compressed (Content-Encoding)."},
         "paths": {
-            "/v1/geolocate": _path_item(_api_operation(
+            "/v1/geolocate": _path_item(_with_confidence(_api_operation(
                 "Locate a device", "LocateRequest",
                 {"200": _json_response("The position", "Location")},
-                [400, 403, 404], key_required=True)),
+                [400, 403, 404], key_required=True))),
             "/v1/country": _path_item(_api_operation(
                 "Find the region (country) of a device", "LocateRequest",
                 {"200": _json_response("The region", "Region")},

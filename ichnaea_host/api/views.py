@@ -24,6 +24,7 @@ from ichnaea_host.api.errors import (
 )
 from ichnaea_host.api.keys import KeyCache, count_and_limit, validated_key
 from ichnaea_host.api.observe import key_tag, note, note_key, query_metrics, result_metrics
+from ichnaea_host.api.results import CONFIDENCE_RANGE, DEFAULT_CONFIDENCE, confidence_factor
 from ichnaea_host.api.search import search_position, search_region
 from ichnaea_host.core.interfaces import ApiKey, Query, ReportFragment
 from ichnaea_host.plugins.runtime import Runtime
@@ -126,12 +127,29 @@ def build_query(api_type: str, key: ApiKey) -> Query:
     return query
 
 
+def confidence_level() -> int:
+    """``?confidence=``: the share of answers (50-99 %) whose circle holds the
+    true position; 95 by default, as the original's accuracy."""
+    raw = request.args.get("confidence")
+    if raw is None:
+        return DEFAULT_CONFIDENCE
+    try:
+        level = int(raw)
+    except ValueError:
+        level = -1
+    if level not in CONFIDENCE_RANGE:
+        raise ParseError({"validation": {
+            "confidence": "expected a whole number of percent from 50 to 99"}})
+    return level
+
+
 @bp.route("/v1/geolocate", methods=API_METHODS, provide_automatic_options=False,
           strict_slashes=True)
 def geolocate() -> Response:
     if request.method == "OPTIONS":
         return _preflight()
     key = check_key("locate", "v1.geolocate", required=True, limited=True)
+    confidence = confidence_level()
     query = build_query("locate", key)
     rt = runtime()
     best, outcome = search_position(rt, query)
@@ -141,9 +159,14 @@ def geolocate() -> Response:
     if best is None:
         raise LocationNotFound()
     note(result_source=best.source)
+    accuracy = float(best.accuracy)
+    if confidence != DEFAULT_CONFIDENCE:
+        source = next((s for s in rt.plugins.position_sources()
+                       if s.PLUGIN_NAME == best.source), None)
+        accuracy *= confidence_factor(confidence, source.CONFIDENCE if source else None)
     body: dict[str, Any] = {
         "location": {"lat": round(best.lat, 7), "lng": round(best.lon, 7)},
-        "accuracy": round(float(best.accuracy), 7),
+        "accuracy": round(accuracy, 7),
     }
     if best.fallback:
         body["fallback"] = best.fallback

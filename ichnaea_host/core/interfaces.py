@@ -222,6 +222,11 @@ class LocationSource(PluginClass):
     INTERNAL: ClassVar[bool] = False
     #: the query flag that switches this source off ("ipf", "lacf"), if any
     FALLBACK_FIELD: ClassVar[str | None] = None
+    #: how this source's accuracy scales with the confidence a client asks for
+    #: (``/v1/geolocate?confidence=50..99``): ``{level: factor}``, the factor
+    #: relative to the 95 % radius answered by default, as ``bench/accuracy.py``
+    #: measures it; None: the scale of a circular normal error
+    CONFIDENCE: ClassVar[dict[int, float] | None] = None
 
     def __init__(self, context: HostContext) -> None:
         self.context = context

@@ -20,6 +20,10 @@ from .settings import BlueSettings
 
 class BluePositionSource(MacPositionSource):
     PLUGIN_NAME = "blue"
+    #: error / accuracy at each ?confidence= level: the "blue" query set of
+    #: bench/accuracy.py (2026-12-07)
+    CONFIDENCE = {50: 0.463, 60: 0.528, 68: 0.612, 75: 0.683, 80: 0.728,
+                  85: 0.782, 90: 0.884, 95: 1.009, 99: 1.373}
     DEFAULT_ORDER = 10
     SETTINGS = BlueSettings
     MODELS = SHARD_MODELS

@@ -98,6 +98,10 @@ class CellPositionSource(LocationSource):
 
     PLUGIN_NAME = "cell"
     KIND = "position"
+    #: error / accuracy at each ?confidence= level: the "cell" query set of
+    #: bench/accuracy.py (2026-12-07)
+    CONFIDENCE = {50: 0.117, 60: 0.153, 68: 0.189, 75: 0.239, 80: 0.309,
+                  85: 0.399, 90: 0.574, 95: 0.909, 99: 2.069}
     DEFAULT_ORDER = 30
     INTERNAL = True
 

@@ -164,6 +164,10 @@ def lookup(context: Any, ip: str | None) -> Record | None:
 class GeoIPPositionSource(LocationSource):
     PLUGIN_NAME = "geoip"
     KIND = "position"
+    #: error / accuracy at each ?confidence= level: the "geoip" query set of
+    #: bench/accuracy.py (2026-12-07)
+    CONFIDENCE = {50: 0.475, 60: 0.545, 68: 0.631, 75: 0.682, 80: 0.726,
+                  85: 0.814, 90: 0.892, 95: 1.022, 99: 1.277}
     DEFAULT_ORDER = 50
     FALLBACK_FIELD = "ipf"
 
