@@ -14,7 +14,7 @@ import peewee
 from . import datamap
 from .interfaces import Exporter
 from .log import get_logger
-from .queues import StationPartition
+from .queues import StationPartition, batch_pipeline
 from .reports import normalize_position
 
 log = get_logger("ichnaea.exporters")
@@ -86,7 +86,7 @@ class InternalExporter(Exporter):
                 positions.append((position["lat"], position["lon"]))
             else:
                 counts[api_key, "report.drop", ""] += 1
-        with ctx.redis.pipeline() as pipe:
+        with batch_pipeline(ctx.redis) as pipe:
             for queue_name, observations in per_queue.items():
                 ctx.queue(queue_name).enqueue(observations, pipe=pipe)
             datamap.queue_positions(ctx, positions, pipe=pipe)

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from . import __version__, migrate
 from .log import get_logger
+from .queues import ping_nodes
 from .runtime import Runtime
 
 bp = Blueprint("monitor", __name__)
@@ -58,10 +59,16 @@ def heartbeat_status(rt: Runtime) -> dict[str, dict[str, Any]]:
         return {"up": True, "time": took, "alembic_version": version}
 
     def redis_check() -> dict[str, Any]:
+        # on a cluster every node is pinged; up only when each answers
         try:
-            return {"up": bool(rt.redis.ping())}
+            answers = ping_nodes(rt.redis)
         except (redis.RedisError, OSError) as exc:
             raise BackendDown(f"{type(exc).__name__}: {exc}") from exc
+        down = sorted(name for name, up in answers.items() if not up)
+        if down:
+            raise BackendDown(f"no answer from {len(down)} of {len(answers)} nodes: "
+                              + ", ".join(down))
+        return {"up": True}
 
     status = {
         "database": _timed(database, {**DOWN, "alembic_version": "unknown"}),

@@ -129,6 +129,7 @@ def make_runtime(backend_uris: tuple[str, str], _ichnaea_servers: _Servers,
                  tmp_path: Path) -> Iterator[Callable[..., Any]]:
     from . import migrate
     from .plugins import build_plugin_host
+    from .queues import flush_redis
     from .runtime import Runtime
     from .settings import Settings
 
@@ -149,7 +150,7 @@ def make_runtime(backend_uris: tuple[str, str], _ichnaea_servers: _Servers,
             _ichnaea_servers.migrated.add(key)
         if not state["flushed"]:
             _empty_tables(rt)
-            rt.redis.flushdb()
+            flush_redis(rt.redis)
             state["flushed"] = True  # later runtimes of the same test share the state
         made.append(rt)
         return rt
