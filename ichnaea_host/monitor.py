@@ -7,12 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import peewee
-import redis
 from flask import Blueprint, Response, current_app, jsonify
 
 from . import __version__, migrate
 from .log import get_logger
-from .queues import ping_nodes
+from .queues import REDIS_ERRORS, ping_nodes
 from .runtime import Runtime
 
 bp = Blueprint("monitor", __name__)
@@ -62,7 +61,7 @@ def heartbeat_status(rt: Runtime) -> dict[str, dict[str, Any]]:
         # on a cluster every node is pinged; up only when each answers
         try:
             answers = ping_nodes(rt.redis)
-        except (redis.RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             raise BackendDown(f"{type(exc).__name__}: {exc}") from exc
         down = sorted(name for name, up in answers.items() if not up)
         if down:

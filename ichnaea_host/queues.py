@@ -30,6 +30,11 @@ import redis
 
 from .log import get_logger
 
+#: what a Redis command can raise when Redis (or a cluster's slot) is
+#: unreachable: a cluster client raises some errors that are no RedisError
+REDIS_ERRORS: tuple[type[Exception], ...] = (
+    redis.RedisError, redis.exceptions.RedisClusterException, OSError)
+
 log = get_logger("ichnaea.queues")
 
 QUEUE_TTL = 86400
@@ -66,6 +71,13 @@ return moved
 """
 
 
+def _has_tag(key: str) -> bool:
+    """Whether Redis Cluster hashes ``key`` by a ``{...}`` part, not the whole name."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    return end > start + 1
+
+
 class DataQueue:
     """One named Redis list of items."""
 
@@ -76,7 +88,11 @@ class DataQueue:
         self.batch = batch
         self.json = json_items
         self.compress = compress
-        self.claims_key = f"{{{key}}}:claims"
+        #: the prefix of the queue's helper keys; it puts them in the list's
+        #: slot: ``{update_wifi_3}:``, or for a list already named with a hash
+        #: tag (``{queue_export_x}:failed``) the list's name and ``:``
+        self.helper_prefix = f"{key}:" if _has_tag(key) else f"{{{key}}}:"
+        self.claims_key = f"{self.helper_prefix}claims"
 
     def __repr__(self) -> str:
         return f"DataQueue({self.key!r}, batch={self.batch})"
@@ -128,7 +144,7 @@ class DataQueue:
         If the block raises, the items go back to the head of the queue.
         """
         batch = self.batch if batch is None else batch
-        claim_key = f"{{{self.key}}}:claim:{uuid.uuid4().hex}"
+        claim_key = f"{self.helper_prefix}claim:{uuid.uuid4().hex}"
         raw = self.client.eval(
             _TAKE, 3, self.key, self.claims_key, claim_key, batch, time.time(), QUEUE_TTL
         )
@@ -528,7 +544,7 @@ def ping_nodes(client: redis.Redis) -> dict[str, bool]:
     for node in cluster.get_nodes():
         try:
             answers[node.name] = bool(cluster.ping(target_nodes=node))
-        except (redis.RedisError, OSError):
+        except REDIS_ERRORS:
             answers[node.name] = False
     return answers
 

@@ -106,6 +106,8 @@ def backend_uris(backend: str, _ichnaea_servers: _Servers,
     from urllib.parse import urlparse
 
     for uri, default_port in ((mysql, 3306), (redis_uri, 6379)):
+        if "+cluster://" in uri:  # a Redis Cluster: its first node
+            uri = uri.split(",", 1)[0].replace("+cluster", "")
         parts = urlparse(uri)
         if not _reachable(parts.hostname or "127.0.0.1", parts.port or default_port):
             message = f"{parts.scheme} server at {parts.hostname}:{parts.port} is not reachable"

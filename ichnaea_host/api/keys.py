@@ -17,13 +17,13 @@ from datetime import date
 from typing import Any
 
 import peewee
-import redis
 from playhouse.pool import MaxConnectionsExceeded
 
 from ..clock import today_utc
 from ..interfaces import ApiKey
 from ..log import get_logger
 from ..models import ApiKeyRow
+from ..queues import REDIS_ERRORS
 from ..runtime import Runtime
 
 log = get_logger("ichnaea.api.keys")
@@ -122,7 +122,7 @@ def count_and_limit(rt: Runtime, key: ApiKey, api_type: str, metric_path: str,
             for command in commands:
                 pipe.execute_command(*command)
             replies = pipe.execute()
-    except (redis.RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         log.warning("rate_limit_unavailable", error=type(exc).__name__)
         return None, None
     return int(replies[2]), (replies[4] if also_read is not None else None)

@@ -16,10 +16,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-
 from ..interfaces import ApiKey, Position, Query, ReportFragment
 from ..log import get_logger
+from ..queues import REDIS_ERRORS
 from ..results import best_position
 from ..runtime import INCOMING_QUEUE, Runtime
 from .errors import ServiceUnavailable
@@ -28,7 +27,6 @@ from .schemas import gather_position, now_ms
 log = get_logger("ichnaea.api.queueing")
 
 GLOBAL_LOCATE_SAMPLE_RATE = "global_locate_sample_rate"
-REDIS_ERRORS = (redis.RedisError, OSError)
 
 
 # ---------------------------------------------------------------------------

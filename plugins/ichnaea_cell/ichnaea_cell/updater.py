@@ -7,13 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import peewee
-import redis
 from peewee import SQL, fn
 
 from ichnaea_host import geocode
 from ichnaea_host.interfaces import HostContext, UpdateStats
 from ichnaea_host.log import get_logger
-from ichnaea_host.queues import DataQueue
+from ichnaea_host.queues import REDIS_ERRORS, DataQueue
 from ichnaea_host.stations import POSITION_FIELDS, Aggregate, StationShardUpdater
 
 from .cells import (
@@ -137,7 +136,7 @@ class CellUpdater(StationShardUpdater):
             self._run.psc, self._run.touched = {}, set()
         try:
             area_queue(self.context).enqueue(touched)
-        except (redis.RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             # the cells are written; their areas catch up when next touched
             log.warning("cell_areas_not_queued", areas=len(touched), error=repr(exc))
         return stats
