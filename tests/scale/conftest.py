@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,6 +136,118 @@ class RedisCluster:
         self.procs.clear()
 
 
+class GaleraCluster:
+    """Three MariaDB nodes joined by Galera (rsync state transfer, so the
+    nodes run as the ``mysql`` user), each with its own datadir and ports."""
+
+    def __init__(self, root: Path, nodes: int = 3) -> None:
+        self.root = root
+        ports = free_ports(nodes * 4)
+        self.sql_ports = ports[:nodes]
+        self.gcomm_ports = ports[nodes:2 * nodes]
+        self.ist_ports = ports[2 * nodes:3 * nodes]
+        self.sst_ports = ports[3 * nodes:]
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def uris(self, database: str) -> list[str]:
+        return [f"mysql+pymysql://ichnaea:ichnaea@127.0.0.1:{port}/{database}"
+                for port in self.sql_ports]
+
+    def _folder(self, n: int) -> Path:
+        return self.root / f"galera-{n}"
+
+    def _start_node(self, n: int, *, new_cluster: bool) -> None:
+        import pwd
+
+        folder = self._folder(n)
+        data = folder / "data"
+        mysql = pwd.getpwnam("mysql")
+        if not data.exists():
+            folder.mkdir(parents=True)
+            os.chown(folder, mysql.pw_uid, mysql.pw_gid)
+            subprocess.run(["mariadb-install-db", "--no-defaults", "--user=mysql",
+                            f"--datadir={data}", "--auth-root-authentication-method=socket",
+                            "--skip-test-db"],
+                           check=True, capture_output=True, timeout=120)
+        cluster = ",".join(f"127.0.0.1:{port}" for port in self.gcomm_ports)
+        gcomm, ist = self.gcomm_ports[n], self.ist_ports[n]
+        args = [
+            _mariadbd() or "mariadbd", "--no-defaults", "--user=mysql", f"--datadir={data}",
+            f"--socket={folder / 'mysqld.sock'}", f"--port={self.sql_ports[n]}",
+            "--bind-address=127.0.0.1", f"--pid-file={folder / 'mysqld.pid'}",
+            f"--log-error={folder / 'error.log'}", "--skip-name-resolve",
+            "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M",
+            "--performance-schema=OFF", "--max-connections=200",
+            "--binlog-format=ROW", "--default-storage-engine=InnoDB",
+            "--innodb-autoinc-lock-mode=2", "--wsrep-on=ON",
+            f"--wsrep-provider={GALERA_PROVIDER}", "--wsrep-cluster-name=ichnaea_scale",
+            f"--wsrep-cluster-address=gcomm://{cluster}",
+            f"--wsrep-node-address=127.0.0.1:{gcomm}", f"--wsrep-node-name=node{n}",
+            f"--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:{gcomm};"
+            f"ist.recv_addr=127.0.0.1:{ist};gcache.size=32M",
+            "--wsrep-sst-method=rsync",
+            f"--wsrep-sst-receive-address=127.0.0.1:{self.sst_ports[n]}",
+        ]
+        if new_cluster:
+            args.append("--wsrep-new-cluster")
+        self.procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
+
+    def _sql(self, n: int, statement: str) -> Any:
+        import pymysql
+
+        conn = pymysql.connect(unix_socket=str(self._folder(n) / "mysqld.sock"), user="root")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+    def _wait_synced(self, n: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.procs[n].poll() is not None:
+                break
+            with contextlib.suppress(Exception):
+                rows = self._sql(n, "SHOW STATUS LIKE 'wsrep_local_state_comment'")
+                if rows and rows[0][1] == "Synced":
+                    return
+            time.sleep(0.5)
+        log = (self._folder(n) / "error.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"Galera node {n} did not sync:\n{log}")
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o755)
+        with contextlib.suppress(OSError):  # the temp folders above must be passable
+            os.chmod(self.root.parent, 0o755)
+        self._start_node(0, new_cluster=True)
+        self._wait_synced(0)
+        self._sql(0, "CREATE USER IF NOT EXISTS 'ichnaea'@'%' IDENTIFIED BY 'ichnaea'")
+        self._sql(0, "GRANT ALL ON *.* TO 'ichnaea'@'%'")
+        for n in range(1, len(self.sql_ports)):
+            self._start_node(n, new_cluster=False)
+            self._wait_synced(n)
+        size = self._sql(0, "SHOW STATUS LIKE 'wsrep_cluster_size'")[0][1]
+        if int(size) != len(self.sql_ports):
+            raise RuntimeError(f"the Galera cluster has {size} nodes")
+
+    def create_database(self, name: str) -> None:
+        self._sql(0, f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        self.procs.clear()
+
+
 # ---------------------------------------------------------------------------
 # the service: web and workers as real processes, configured by environment
 
@@ -235,6 +348,7 @@ def _fresh_mysql_database(uri: str) -> str:
 @pytest.fixture(scope="session")
 def scale_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="ichnaea-scale-"))
+    os.chmod(root, 0o755)  # the Galera nodes run as the mysql user
     yield root
     shutil.rmtree(root, ignore_errors=True)
 
@@ -252,8 +366,28 @@ def redis_cluster(scale_root: Path) -> Iterator[RedisCluster]:
 
 
 @pytest.fixture(scope="session")
-def database_uris() -> list[str]:
+def galera(scale_root: Path) -> Iterator[GaleraCluster | None]:
+    """A three-node Galera cluster, or None where galera-4 or MariaDB is missing
+    (then the loopback MariaDB stands in, unless ICHNAEA_TEST_REQUIRE_SERVICES)."""
+    if not galera_available():
+        if os.environ.get("ICHNAEA_TEST_REQUIRE_SERVICES", "") in ("1", "true", "yes"):
+            pytest.fail("galera-4, mariadbd, mariadb-install-db and rsync are needed")
+        yield None
+        return
+    cluster = GaleraCluster(scale_root / "galera")
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def database_uris(galera: GaleraCluster | None) -> list[str]:
     """One URI per database node (the same server three times without Galera)."""
+    if galera is not None:
+        galera.create_database("ichnaea")
+        return galera.uris("ichnaea")
     uri = _fresh_mysql_database(os.environ.get("ICHNAEA_TEST_MYSQL_URI", DEFAULT_MYSQL))
     return [uri, uri, uri]
 
