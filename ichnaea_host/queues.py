@@ -561,3 +561,51 @@ def flush_redis(client: redis.Redis) -> None:
         cast(Any, client).flushdb(target_nodes="primaries")
     else:
         client.flushdb()
+
+
+class ExpiringLock:
+    """A lock in Redis that every process on every host sees (unlike MySQL's
+    ``GET_LOCK``, which is local to one server: one node of a Galera cluster).
+
+    It expires ``ttl`` seconds after its holder stops renewing it (a thread
+    renews it every ``ttl / 3`` seconds), so a process that dies frees it."""
+
+    def __init__(self, client: redis.Redis, name: str, ttl: float = 60.0) -> None:
+        import threading
+
+        self.name = name
+        self.ttl = ttl
+        self._lock = client.lock(name, timeout=ttl, blocking=False, thread_local=False)
+        self._stop = threading.Event()
+        self._renewer: Any = None
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another holds it."""
+        import threading
+
+        if not self._lock.acquire(blocking=False):
+            return False
+        self._stop.clear()
+        self._renewer = threading.Thread(target=self._renew, name=f"lock-{self.name}",
+                                         daemon=True)
+        self._renewer.start()
+        return True
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self._lock.reacquire()
+            except redis.exceptions.LockNotOwnedError:
+                log.error("lock_lost", lock=self.name)  # expired while Redis was away
+                return
+            except REDIS_ERRORS as exc:
+                log.warning("lock_renew_failed", lock=self.name, error=type(exc).__name__)
+
+    def release(self) -> None:
+        if self._renewer is None:
+            return
+        self._stop.set()
+        self._renewer.join()
+        self._renewer = None
+        with contextlib.suppress(*REDIS_ERRORS, redis.exceptions.LockError):
+            self._lock.release()

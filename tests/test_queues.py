@@ -164,3 +164,33 @@ def test_cluster_uri_names_every_node():
         [("10.0.0.1", 7000), ("10.0.0.2", 7001), ("::1", 6379)], {})
     assert cluster_nodes("rediss+cluster://:p%40ss@h:7000/")[1] == {"password": "p@ss",
                                                                  "ssl": True}
+
+
+def test_expiring_lock_excludes_others_and_outlives_a_dead_holder_briefly(runtime, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from ichnaea_host.queues import ExpiringLock
+
+    mine = ExpiringLock(runtime.redis, "lock:test", ttl=1.5)
+    assert mine.acquire()
+    time.sleep(2)  # renewed meanwhile
+    assert not ExpiringLock(runtime.redis, "lock:test", ttl=1.5).acquire()
+    mine.release()
+    # a holder that dies without releasing: the lock is free ttl seconds later
+    script = tmp_path / "hold.py"
+    script.write_text(
+        "import os, sys\n"
+        "from ichnaea_host.queues import ExpiringLock, connect_redis\n"
+        "lock = ExpiringLock(connect_redis(sys.argv[1]), 'lock:test', ttl=4)\n"
+        "assert lock.acquire()\n"
+        "os._exit(0)\n")
+    subprocess.run([sys.executable, str(script), runtime.redis_url()], check=True, timeout=60)
+    died = time.monotonic()
+    other = ExpiringLock(runtime.redis, "lock:test", ttl=1.5)
+    assert not other.acquire()
+    while not other.acquire():
+        assert time.monotonic() - died < 5
+        time.sleep(0.1)
+    other.release()
