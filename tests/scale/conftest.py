@@ -22,27 +22,24 @@ GALERA_PROVIDER = Path("/usr/lib/galera/libgalera_smm.so")
 
 
 def free_ports(count: int) -> list[int]:
-    """``count`` distinct free TCP ports on loopback (and their +10000
-    cluster bus ports free too, for Redis)."""
+    """``count`` distinct free TCP ports on loopback, their +10000 (Redis
+    cluster bus) ports free too. They are taken below the kernel's range of
+    ephemeral ports (32768 and up), so that no outgoing connection takes one
+    between now and the server binding it."""
+    import random
+
     ports: list[int] = []
-    socks = []
-    try:
-        while len(ports) < count:
-            sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-            socks.append(sock)
-            if port + 10000 > 65535 or port in ports:
-                continue
-            with socket.socket() as bus:
-                try:
-                    bus.bind(("127.0.0.1", port + 10000))
-                except OSError:
-                    continue
-            ports.append(port)
-    finally:
-        for sock in socks:
-            sock.close()
+    while len(ports) < count:
+        port = random.randrange(15000, 22000)
+        if port in ports:
+            continue
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        ports.append(port)
     return ports
 
 
@@ -193,7 +190,7 @@ class GaleraCluster:
         self.procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                            stderr=subprocess.DEVNULL))
 
-    def _sql(self, n: int, statement: str) -> Any:
+    def sql(self, n: int, statement: str) -> Any:
         import pymysql
 
         conn = pymysql.connect(unix_socket=str(self._folder(n) / "mysqld.sock"), user="root")
@@ -210,7 +207,7 @@ class GaleraCluster:
             if self.procs[n].poll() is not None:
                 break
             with contextlib.suppress(Exception):
-                rows = self._sql(n, "SHOW STATUS LIKE 'wsrep_local_state_comment'")
+                rows = self.sql(n, "SHOW STATUS LIKE 'wsrep_local_state_comment'")
                 if rows and rows[0][1] == "Synced":
                     return
             time.sleep(0.5)
@@ -224,17 +221,17 @@ class GaleraCluster:
             os.chmod(self.root.parent, 0o755)
         self._start_node(0, new_cluster=True)
         self._wait_synced(0)
-        self._sql(0, "CREATE USER IF NOT EXISTS 'ichnaea'@'%' IDENTIFIED BY 'ichnaea'")
-        self._sql(0, "GRANT ALL ON *.* TO 'ichnaea'@'%'")
+        self.sql(0, "CREATE USER IF NOT EXISTS 'ichnaea'@'%' IDENTIFIED BY 'ichnaea'")
+        self.sql(0, "GRANT ALL ON *.* TO 'ichnaea'@'%'")
         for n in range(1, len(self.sql_ports)):
             self._start_node(n, new_cluster=False)
             self._wait_synced(n)
-        size = self._sql(0, "SHOW STATUS LIKE 'wsrep_cluster_size'")[0][1]
+        size = self.sql(0, "SHOW STATUS LIKE 'wsrep_cluster_size'")[0][1]
         if int(size) != len(self.sql_ports):
             raise RuntimeError(f"the Galera cluster has {size} nodes")
 
     def create_database(self, name: str) -> None:
-        self._sql(0, f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+        self.sql(0, f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
 
     def stop(self) -> None:
         for proc in self.procs:
