@@ -138,6 +138,7 @@ def test_a_dead_master_refuses_submits_and_loses_nothing_acknowledged(
     assert len(refused) == 5
     heartbeat = requests.get(f"{service.url}/__heartbeat__", timeout=60)
     assert heartbeat.status_code == 503 and heartbeat.json()["redis"]["up"] is False
+    assert located(service, 0)  # locates keep answering from the database
 
     redis_cluster.start_node(victim)  # empty, with its cluster configuration
     redis_cluster.wait_ok(60)
