@@ -57,3 +57,17 @@ def test_scheduler_triggers_one_task_per_list(runtime, client, api_key, internal
     assert sorted(f for f in fired if f.startswith("incoming")) == [
         f"incoming:{key}" for key in waiting]
     assert runtime.queue("update_incoming").size() == 0
+
+
+def test_without_the_cluster_locates_answer_and_the_heartbeat_says_redis_is_down(
+        make_runtime, api_key_factory):
+    from ichnaea_host.app import create_app
+
+    make_runtime()
+    key = api_key_factory("test")
+    down = make_runtime(redis_uri="redis+cluster://127.0.0.1:1,127.0.0.1:2/")
+    client = create_app(runtime=down).test_client()
+    response = client.get(f"/v1/geolocate?key={key}", headers={"X-Forwarded-For": "81.2.69.160"})
+    assert response.status_code == 200 and response.get_json()["accuracy"] == 164000.0
+    heartbeat = client.get("/__heartbeat__")
+    assert heartbeat.status_code == 503 and heartbeat.get_json()["redis"]["up"] is False
