@@ -37,7 +37,7 @@ _API: dict[str, tuple[str | tuple[str, str], ...]] = {
         "BaseModel", "BinaryKeyField", "MacField", "is_mysql", "retry_on_lock",
         "select_for_update", "upsert",
     ),
-    "ichnaea_host.core.queues": ("DataQueue",),
+    "ichnaea_host.core.queues": ("REDIS_ERRORS", "DataQueue", "ExpiringLock"),
     # geography
     "ichnaea_host.core.geo": ("circle_radius", "distance"),
     "ichnaea_host.core.regions": (
@@ -126,7 +126,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         UpdateStats,
     )
     from ichnaea_host.core.log import get_logger, redact_key
-    from ichnaea_host.core.queues import DataQueue
+    from ichnaea_host.core.queues import REDIS_ERRORS, DataQueue, ExpiringLock
     from ichnaea_host.core.regions import genc_code, region_name, region_radius
     from ichnaea_host.core.regions import known as known_region
     from ichnaea_host.core.settings import ConfigError, PluginSettings, setting

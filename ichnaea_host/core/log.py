@@ -63,7 +63,10 @@ class RedisOutageFilter(logging.Filter):
         import redis
 
         error = record.exc_info[1]
-        if not isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+        from redis.exceptions import ClusterDownError, RedisClusterException
+
+        if not isinstance(error, (redis.ConnectionError, redis.TimeoutError,
+                                  ClusterDownError, RedisClusterException)):
             return True
         during = record.getMessage()
         now = time.monotonic()

@@ -172,7 +172,7 @@ def load_plugin_settings(
 
 
 DB_SCHEMES = ("mysql+pymysql://", "mysql://", "sqlite:///")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -196,7 +196,17 @@ class Settings(BaseSettings):
     redis_uri: str = setting(
         "",
         env="REDIS_URI",
-        help="redis://host:port/db (empty: an embedded Redis under the var folder)",
+        help="redis://host:port/db, or redis+cluster://host:port[,host:port...]/ for a "
+        "Redis Cluster (empty: an embedded Redis under the var folder)",
+    )
+    redis_cluster_nodes: list[str] = setting(
+        (),
+        env="REDIS_CLUSTER_NODES",
+        help="host:port,... of Redis Cluster nodes (instead of a redis+cluster:// REDIS_URI)",
+    )
+    incoming_partitions: int = setting(
+        0,
+        help="lists the incoming reports are spread over (0: 1 on one Redis, 8 on a cluster)",
     )
     secret_key: str = setting("", env="SECRET_KEY", secret=True, help="secret for signatures")
     logging_level: str = setting(
@@ -240,6 +250,15 @@ class Settings(BaseSettings):
                 )
         if self.redis_uri and not self.redis_uri.startswith(REDIS_SCHEMES):
             raise ConfigError("REDIS_URI", f"expected redis://host:port/db, got {self.redis_uri!r}")
+        if self.redis_uri and self.redis_cluster_nodes:
+            raise ConfigError("REDIS_CLUSTER_NODES", "set either REDIS_URI or REDIS_CLUSTER_NODES")
+        for node in self.redis_cluster_nodes:
+            host, sep, port = node.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ConfigError("REDIS_CLUSTER_NODES", f"expected host:port, got {node!r}")
+        if self.incoming_partitions < 0:
+            raise ConfigError("ICHNAEA_INCOMING_PARTITIONS",
+                              f"expected 0 or more, got {self.incoming_partitions}")
         if not 0 < self.port < 65536:
             raise ConfigError("ICHNAEA_PORT", f"expected a port from 1 to 65535, got {self.port}")
         if not 0 < self.statsd_port < 65536:
@@ -263,4 +282,11 @@ class Settings(BaseSettings):
 
     @property
     def embedded_redis(self) -> bool:
-        return not self.redis_uri
+        return not self.redis_uri and not self.redis_cluster_nodes
+
+    @property
+    def redis_url(self) -> str:
+        """The configured Redis as one URI (empty: the embedded Redis)."""
+        if self.redis_cluster_nodes:
+            return "redis+cluster://" + ",".join(self.redis_cluster_nodes) + "/"
+        return self.redis_uri

@@ -13,7 +13,7 @@ import peewee
 
 from ichnaea_host.core.interfaces import Exporter
 from ichnaea_host.core.log import get_logger
-from ichnaea_host.core.queues import StationPartition
+from ichnaea_host.core.queues import StationPartition, batch_pipeline
 from ichnaea_host.pipeline import datamap
 from ichnaea_host.pipeline.reports import normalize_position
 
@@ -86,7 +86,7 @@ class InternalExporter(Exporter):
                 positions.append((position["lat"], position["lon"]))
             else:
                 counts[api_key, "report.drop", ""] += 1
-        with ctx.redis.pipeline() as pipe:
+        with batch_pipeline(ctx.redis) as pipe:
             for queue_name, observations in per_queue.items():
                 ctx.queue(queue_name).enqueue(observations, pipe=pipe)
             datamap.queue_positions(ctx, positions, pipe=pipe)

@@ -17,7 +17,7 @@ from typing import Any
 from ichnaea_host.core.interfaces import Exporter, UpdateStats
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.models import ExportConfig
-from ichnaea_host.core.queues import QUEUE_TTL, ExportPartition, StationPartition
+from ichnaea_host.core.queues import QUEUE_TTL, ExportPartition, StationPartition, batch_pipeline
 from ichnaea_host.pipeline.stats import record_update
 from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime
 
@@ -34,12 +34,13 @@ def export_configs(rt: Runtime) -> list[ExportConfig]:
     return list(ExportConfig.select().order_by(ExportConfig.name))
 
 
-def update_incoming(rt: Runtime) -> list[ExportPartition]:
-    """Fan the next batch of incoming reports out to the export queues.
+def update_incoming(rt: Runtime, key: str = INCOMING_QUEUE) -> list[ExportPartition]:
+    """Fan the next batch of incoming reports out to the export queues
+    (from the list ``key``; ``update_incoming``: the fullest of them).
 
     Returns the export queues that are ready to send.
     """
-    incoming = rt.queue(INCOMING_QUEUE)
+    incoming = rt.queue(key)
     configs = export_configs(rt)
     exporters = rt.plugins.exporters()
     with incoming.claim() as items:
@@ -51,7 +52,7 @@ def update_incoming(rt: Runtime) -> list[ExportPartition]:
                 continue
             key = (item.get("api_key"), item.get("source") or "gnss")
             groups[key].append({"api_key": key[0], "report": item["report"]})
-        with rt.redis.pipeline() as pipe:
+        with batch_pipeline(rt.redis) as pipe:
             for config in configs:
                 cls = exporters.get(config.schema or "")
                 partitioned = bool(cls and cls.PARTITIONED)

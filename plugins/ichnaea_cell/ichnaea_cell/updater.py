@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import peewee
-import redis
 from peewee import SQL, fn
 
 from ichnaea_host import (
     POSITION_FIELDS,
+    REDIS_ERRORS,
     Aggregate,
     DataQueue,
     HostContext,
@@ -138,7 +138,7 @@ class CellUpdater(StationShardUpdater):
             self._run.psc, self._run.touched = {}, set()
         try:
             area_queue(self.context).enqueue(touched)
-        except (redis.RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             # the cells are written; their areas catch up when next touched
             log.warning("cell_areas_not_queued", areas=len(touched), error=repr(exc))
         return stats
