@@ -330,6 +330,8 @@ class UpdateStats:
     blocked: int = 0
     #: observations without weight or key
     dropped: int = 0
+    #: stations removed because a report named them excluded (an opt-out)
+    removed: int = 0
 
 
 class StationUpdater(PluginClass):

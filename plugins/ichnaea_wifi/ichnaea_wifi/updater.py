@@ -8,6 +8,8 @@ from ichnaea_host.stations import MacStationUpdater
 
 from .mac import RANKING, normalize_entry
 from .models import SHARD_MODELS
+from .names import name_matcher, opted_out
+from .settings import WifiSettings
 
 
 class WifiUpdater(MacStationUpdater):
@@ -25,6 +27,19 @@ class WifiUpdater(MacStationUpdater):
     #: network names are not kept
     UNSTORED = frozenset({"ssid"})
     normalize_entry = staticmethod(normalize_entry)
+
+    def excluded(self, entry: dict[str, Any]) -> bool:
+        """Opted-out networks (``_nomap``, ``_optout``) and moving ones (by
+        name, ``ICHNAEA_WIFI__MOVING_SSIDS``) are never learned; a station
+        learned before is removed."""
+        ssid = entry.get("ssid")
+        if not ssid:
+            return False
+        if opted_out(ssid):
+            return True
+        found = self.context.plugin_settings(self.PLUGIN_NAME) if self.context else None
+        settings = found if isinstance(found, WifiSettings) else WifiSettings()
+        return name_matcher(settings.moving_ssids)(ssid)
 
     def signal_weight(self, observation: dict[str, Any]) -> float:
         signal = observation.get("signal")
