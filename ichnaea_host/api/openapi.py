@@ -135,6 +135,8 @@ def _api_operation(summary: str, body: str, ok: dict[str, Any], errors: Sequence
                    "Error400"),
              403: ("The API key's daily limit is used up", "Error403"),
              404: ("No position or region could be found", "Error404"),
+             429: ("Too many requests in a short time (per key, client address or "
+                   "address block); Retry-After says when to try again", "Error429"),
              503: ("The service cannot take the request now; try again later", "Error503")}
     for code in errors:
         responses[str(code)] = _json_response(*names[code])
@@ -195,6 +197,7 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
             "Error400": _error(["keyInvalid", "parseError"], 400, with_details=True),
             "Error403": _error(["dailyLimitExceeded"], 403),
             "Error404": _error(["notFound"], 404),
+            "Error429": _error(["userRateLimitExceeded"], 429),
             "Error503": _error(["serviceUnavailable"], 503),
             "Heartbeat": {"type": "object", "additionalProperties": {
                 "type": "object", "required": ["up"],
@@ -232,7 +235,7 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
             "/v1/geolocate": _path_item(_api_operation(
                 "Locate a device", "LocateRequest",
                 {"200": _json_response("The position", "Location")},
-                [400, 403, 404], key_required=True)),
+                [400, 403, 404, 429], key_required=True)),
             "/v1/country": _path_item(_api_operation(
                 "Find the region (country) of a device", "LocateRequest",
                 {"200": _json_response("The region", "Region")},

@@ -259,6 +259,10 @@ class ReportFragment(PluginClass):
     #: entry fields named differently in v1 ``/v1/geosubmit`` reports,
     #: e.g. ``{"psc": "primaryScramblingCode"}``
     V1_RENAMES: ClassVar[dict[str, str]] = {}
+    #: True when the :meth:`network_ids` of this list are MAC addresses
+    #: (12 hex digits) someone could enumerate: the host limits the distinct
+    #: ones looked up per address block (``ICHNAEA_LOCATE_LIMIT_PREFIX``)
+    ENUMERABLE: ClassVar[bool] = False
 
     def submit_entry_schema(self) -> marshmallow.Schema:
         """A marshmallow schema for one entry of the list in a submitted report."""

@@ -35,6 +35,7 @@ class WifiFragment(ReportFragment):
     V0_FIELD = "wifi"
     V0_RENAMES = {"key": "macAddress", "radio": "radioType", "signal": "signalStrength"}
     DATA_ACCURACY = "high"
+    ENUMERABLE = True
 
     def submit_entry_schema(self) -> Schema:
         return WifiSubmitEntry()
