@@ -48,6 +48,17 @@ return 0
 DEFAULT_SALT = b"ichnaea-locate-limit"
 
 
+BLOCK_SHA = hashlib.sha1(BLOCK_SCRIPT.encode()).hexdigest()
+
+
+def _run(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """The commands in one round trip; the first error is raised."""
+    with client.pipeline(transaction=False) as pipe:
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(pipe.execute())
+
+
 def hashed_ip(ip: str, secret: str) -> str:
     return hmac.new(secret.encode() or DEFAULT_SALT, ip.encode(), hashlib.sha256).hexdigest()[:16]
 
@@ -95,18 +106,19 @@ def exceeded(rt: Runtime, key: ApiKey, ip: str | None, query: Query,
             blocks.setdefault(network[:digits], []).append(network)
     if not counters and not blocks:
         return None
+    commands: list[tuple[Any, ...]] = []
+    for _, name, _ in counters:
+        commands += [("INCR", name), ("EXPIRE", name, expire)]
+    for block in sorted(blocks):
+        commands.append(("EVALSHA", BLOCK_SHA, 1, f"locatelimit:block:{block}:{slot}",
+                         settings.locate_limit_prefix, expire, *sorted(blocks[block])))
     try:
-        with rt.redis.pipeline(transaction=False) as pipe:
-            for _, name, _ in counters:
-                pipe.execute_command("INCR", name)
-                pipe.execute_command("EXPIRE", name, expire)
-            block_keys = sorted(blocks)
-            for block in block_keys:
-                pipe.execute_command("EVAL", BLOCK_SCRIPT, 1,
-                                     f"locatelimit:block:{block}:{slot}",
-                                     settings.locate_limit_prefix, expire,
-                                     *sorted(blocks[block]))
-            replies: list[Any] = pipe.execute()
+        try:
+            replies = _run(rt.redis, commands)
+        except redis.exceptions.NoScriptError:  # a Redis that has not seen it yet
+            rt.redis.script_load(BLOCK_SCRIPT)
+            replies = _run(rt.redis, [c for c in commands if c[0] == "EVALSHA"])
+            replies = [1, 1] * len(counters) + replies  # the counters were counted
     except (redis.RedisError, OSError) as exc:
         log.warning("locate_limit_unavailable", error=type(exc).__name__)
         return None

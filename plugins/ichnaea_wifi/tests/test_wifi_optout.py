@@ -123,10 +123,10 @@ def test_operator_replaces_the_moving_list(service, monkeypatch):
 def test_moving_list_is_shown_and_checked(runtime, backend_uris, tmp_path):
     db_uri, redis_uri = backend_uris
     env = {"DB_READWRITE_URI": db_uri, "REDIS_URI": redis_uri,
-           "ICHNAEA_VAR_DIR": str(tmp_path / "var"), "LOGGING_LEVEL": "WARNING"}
+           "ICHNAEA_VAR_DIR": str(tmp_path / "var"), "LOGGING_LEVEL": "INFO"}
     result = CliRunner().invoke(cli, ["plugins", "list", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    wifi = {p["name"]: p for p in json.loads(result.output)}["wifi"]
+    wifi = {p["name"]: p for p in json.loads(result.stdout)}["wifi"]
     moving = {s["env"]: s for s in wifi["settings"]}["ICHNAEA_WIFI__MOVING_SSIDS"]
     assert "WIFIonICE" in moving["default"] and "*iPhone*" in moving["default"]
     bad = CliRunner().invoke(cli, ["plugins", "list"],
