@@ -83,7 +83,8 @@ def enumerable_ids(query: Query, fragments: Iterable[ReportFragment]) -> set[str
 
 
 def exceeded(rt: Runtime, key: ApiKey, ip: str | None, query: Query,
-             fragments: Iterable[ReportFragment], now: float | None = None) -> tuple[str, int] | None:
+             fragments: Iterable[ReportFragment],
+             now: float | None = None) -> tuple[str, int] | None:
     """Count this request; return (which limit, seconds until its window
     ends) when one is exceeded, else None."""
     settings = rt.settings

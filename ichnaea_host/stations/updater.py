@@ -83,8 +83,8 @@ class StationShardUpdater(ShardTables, StationUpdater):
         stats = UpdateStats()
         key_name, weigh = self.KEY, self.weight
         # a network that must be forgotten wins over every other sighting in the batch
-        forget = {obs.get(key_name) for obs in observations if obs.get(FORGET)}
-        forget.discard(None)
+        forget: set[str] = {obs[key_name] for obs in observations
+                            if obs.get(FORGET) and obs.get(key_name) is not None}
         groups: dict[str, list[Point]] = {}
         for obs in observations:
             key = obs.get(key_name)

@@ -7,7 +7,6 @@ import math
 
 from ichnaea_host.core.settings import ConfigError, PluginSettings, setting
 
-
 #: names of networks that travel: on-board WiFi of trains and coaches, and the
 #: default names of phone hotspots
 MOVING_SSIDS = (

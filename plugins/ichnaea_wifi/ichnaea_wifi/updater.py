@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from ichnaea_host.stations import MacStationUpdater
@@ -27,6 +28,19 @@ class WifiUpdater(MacStationUpdater):
     #: network names are not kept
     UNSTORED = frozenset({"ssid"})
     normalize_entry = staticmethod(normalize_entry)
+
+    def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """The kit's split, and the ``data.observation.wifi_standard`` metric:
+        one count per WiFi standard (``radioType``) a positioned report names,
+        tagged ``standard:802.11ax`` ..."""
+        out = super().split(report)
+        if out and self.context is not None and self.context.metrics.enabled:
+            standards = Counter(e.get("radioType") for e in report.get(self.FIELD) or []
+                                if isinstance(e, dict) and e.get("radioType"))
+            for standard, count in standards.items():
+                self.context.metrics.incr("data.observation.wifi_standard", count,
+                                          tags=[f"standard:{standard}", "type:wifi"])
+        return out
 
     def excluded(self, entry: dict[str, Any]) -> bool:
         """Opted-out networks (``_nomap``, ``_optout``) and moving ones (by
