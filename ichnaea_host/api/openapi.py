@@ -186,6 +186,16 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
                     "accuracy": {"type": "number", "minimum": 0,
                                  "description": "Radius in metres"},
                     "fallback": {"enum": ["ipf", "lacf"]},
+                    "raw": {"type": "array", "description": (
+                        "Only for API keys with allow_raw: the query's networks, each "
+                        "with its learnt position when it agrees with the answer, or "
+                        "omit: true (unknown, blocked, moved or moving) - microG's format"),
+                        "items": {"type": "object", "required": ["omit"], "properties": {
+                            "wifiAccessPoint": {"type": "object"},
+                            "bluetoothBeacon": {"type": "object"},
+                            "location": {"type": "object", "required": ["lat", "lng"]},
+                            "accuracy": {"type": "number", "minimum": 0},
+                            "omit": {"type": "boolean"}}}},
                 }},
             "Region": {
                 "type": "object", "required": ["country_code", "country_name"],

@@ -154,7 +154,20 @@ def geolocate() -> Response:
     }
     if best.fallback:
         body["fallback"] = best.fallback
+    if key.allow_raw:
+        body["raw"] = raw_entries(rt, query, best)
     return _json(body)
+
+
+def raw_entries(rt: Runtime, query: Query, best: Any) -> list[dict[str, Any]]:
+    """microG's ``raw`` list: the query's networks, located or to omit, from
+    every source answering from the service's own stations."""
+    entries: list[dict[str, Any]] = []
+    for cls in rt.plugins.position_sources():
+        if cls.INTERNAL and query.networks.get(cls.PLUGIN_NAME):
+            entries.extend(rt.source(cls).explain(query, best))
+    note(raw=len(entries))
+    return entries
 
 
 @bp.route("/v1/country", methods=API_METHODS, provide_automatic_options=False,

@@ -230,9 +230,12 @@ KEY_OPTIONS: list[tuple[str, Any, str]] = [
     ("fallback-cache-expire", int, "seconds to cache provider answers (0: no cache)"),
     ("store-sample-locate", click.IntRange(0, 100), "percent of locate queries kept as data"),
     ("store-sample-submit", click.IntRange(0, 100), "percent of submissions kept"),
+    ("allow-raw", BOOL, "geolocate answers list the networks used, with their positions "
+                        "(microG's raw); never for keys given to the public"),
 ]
 KEY_DEFAULTS = {"maxreq": 100, "allow_fallback": False, "allow_locate": True,
-                "allow_region": True, "store_sample_locate": 100, "store_sample_submit": 100}
+                "allow_region": True, "store_sample_locate": 100, "store_sample_submit": 100,
+                "allow_raw": False}
 
 
 def key_options(func: Callable[..., Any]) -> Callable[..., Any]:

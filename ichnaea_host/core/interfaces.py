@@ -94,6 +94,8 @@ class ApiKey:
     fallback_cache_expire: int | None = None
     store_sample_locate: int | None = 100
     store_sample_submit: int | None = 100
+    #: geolocate answers list the networks used with their positions (``raw``)
+    allow_raw: bool | None = False
 
     def allowed(self, api_type: str) -> bool:
         if api_type == "locate":
@@ -231,6 +233,13 @@ class LocationSource(PluginClass):
 
     def search(self, query: Query) -> list[Position] | list[Region]:
         raise NotImplementedError
+
+    def explain(self, query: Query, answer: Position) -> list[dict[str, Any]]:
+        """The ``raw`` entries of a geolocate answer for this source's
+        networks of the query (keys with ``allow_raw`` only): microG's
+        ``{"wifiAccessPoint": {...}, "location": {...}, "accuracy": ...,
+        "omit": false}``. The default: none."""
+        return []
 
 
 class ReportFragment(PluginClass):

@@ -12,14 +12,15 @@ world's queries; this radius holds it for about 95 % (``bench/README.md``).
 
 from __future__ import annotations
 
-from ichnaea_host.stations import MacPositionSource
+from ichnaea_host.stations import ExplainedMacSource
 
 from .models import SHARD_MODELS
 from .settings import BlueSettings
 
 
-class BluePositionSource(MacPositionSource):
+class BluePositionSource(ExplainedMacSource):
     PLUGIN_NAME = "blue"
     DEFAULT_ORDER = 10
     SETTINGS = BlueSettings
     MODELS = SHARD_MODELS
+    RAW_FIELD = "bluetoothBeacon"

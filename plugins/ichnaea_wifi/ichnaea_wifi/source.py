@@ -11,14 +11,15 @@ and its shard tables.
 
 from __future__ import annotations
 
-from ichnaea_host.stations import MacPositionSource
+from ichnaea_host.stations import ExplainedMacSource
 
 from .models import SHARD_MODELS
 from .settings import WifiSettings
 
 
-class WifiPositionSource(MacPositionSource):
+class WifiPositionSource(ExplainedMacSource):
     PLUGIN_NAME = "wifi"
     DEFAULT_ORDER = 20
     SETTINGS = WifiSettings
     MODELS = SHARD_MODELS
+    RAW_FIELD = "wifiAccessPoint"
