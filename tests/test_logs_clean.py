@@ -110,6 +110,15 @@ def test_no_secret_in_any_log_line(make_runtime, api_key_factory, internal_expor
                        headers=behind_proxy).status_code in (200, 404)
     drain()
 
+    # raw answers and the rate limits (429)
+    api_key_factory(KEY, allow_raw=True)
+    limited = create_app(runtime=make_runtime(locate_limit_ip=1, locate_limit_window=10**9,
+                                              locate_limit_prefix=0)).test_client()
+    first = limited.post(f"/v1/geolocate?key={KEY}", json=wifi, headers=behind_proxy)
+    assert first.status_code == 200 and len(first.get_json()["raw"]) == 3
+    assert limited.post(f"/v1/geolocate?key={KEY}", json=wifi,
+                        headers=behind_proxy).status_code == 429
+
     # an outage: Redis down; submissions get 503, locates still answer
     down = create_app(runtime=make_runtime(redis_uri="redis://127.0.0.1:1/0")).test_client()
     assert down.post(f"/v2/geosubmit?key={KEY}", json={"items": [report(2)]},
@@ -138,6 +147,7 @@ def test_no_secret_in_any_log_line(make_runtime, api_key_factory, internal_expor
     assert any("stations_updated" in line for line in lines)
     assert any("fallback_lookup" in line for line in lines)
     assert any("submit_queue_unavailable" in line for line in lines)
+    assert any('"rate_limited"' in line for line in lines)
     leaks = [(secret, line) for secret in secrets() for line in lines if secret in line]
     assert leaks == []
     # no address of any kind, whatever its value
