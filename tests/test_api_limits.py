@@ -134,6 +134,8 @@ def test_single_network_is_never_answered(service, internal_export):
     # one known network, alone or with unknown ones that do not count: no answer
     assert geolocate(client, wifi(1)).status_code == 404
     assert geolocate(client, wifi(1, 1)).status_code == 404
+    assert geolocate(client, wifi(1, 0x50)).status_code == 404
+    assert geolocate(client, wifi(1, 0x50, 0x51)).status_code == 404
 
 
 def test_limits_are_settings(runtime, backend_uris, tmp_path):
