@@ -287,6 +287,12 @@ class ReportFragment(PluginClass):
         (for report-level fields such as a top-level ``radioType``)."""
         return self.clean_submit(entries)
 
+    def forwarded(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The entries of a queued report that may leave the service (export
+        targets other than ``internal``): the default keeps all; the wifi
+        plugin drops networks whose owner opted out."""
+        return entries
+
     def query_entry_schema(self) -> marshmallow.Schema:
         """A marshmallow schema for one entry of the list in a geolocate query."""
         return self.submit_entry_schema()
@@ -409,6 +415,10 @@ class Exporter(PluginClass):
     #: when that is larger (0: the export's batch, however large the backlog);
     #: for exporters whose output does not depend on batch sizes
     MIN_TAKE: ClassVar[int] = 0
+    #: True for exporters that keep the data in this service (internal): they
+    #: get every entry; the others get only what :meth:`ReportFragment.forwarded`
+    #: keeps (no opted-out networks)
+    OWN_DATA: ClassVar[bool] = False
 
     def __init__(self, context: HostContext, config: Any, partition: ExportPartition) -> None:
         self.context = context

@@ -10,6 +10,7 @@ from ichnaea_host.core.interfaces import LenientInteger, Query, ReportFragment
 from ichnaea_host.stations import unique_networks
 
 from .mac import RANKING, normalize_entry
+from .names import opted_out
 
 #: WiFi standards a report's ``radioType`` may name (NeoStumbler sends
 #: ``802.11g|n|ac|ax|be``; the original documented a, b, g, n and ac)
@@ -72,6 +73,11 @@ class WifiFragment(ReportFragment):
                     entry["radioType"] = standard
             out.append(entry)
         return out
+
+    def forwarded(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Networks whose owner opted out (``_nomap``, ``_optout``) never leave
+        the service; the internal export still sees them, to forget them."""
+        return [e for e in entries if not opted_out(e.get("ssid"))]
 
     def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
         return unique_networks(entries, normalize_entry, RANKING)

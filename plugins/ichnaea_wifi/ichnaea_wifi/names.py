@@ -14,7 +14,7 @@ OPT_OUT = re.compile(r"_nomap|_optout", re.IGNORECASE)
 
 
 def opted_out(ssid: str | None) -> bool:
-    return bool(ssid) and OPT_OUT.search(ssid) is not None  # type: ignore[arg-type]
+    return isinstance(ssid, str) and OPT_OUT.search(ssid) is not None
 
 
 @functools.lru_cache(maxsize=8)

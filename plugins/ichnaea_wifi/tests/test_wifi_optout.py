@@ -6,6 +6,7 @@ learned before stops answering once a report names it excluded."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -133,3 +134,18 @@ def test_moving_list_is_shown_and_checked(runtime, backend_uris, tmp_path):
                              env={**env, "ICHNAEA_WIFI__MOVING_SSIDS": "Bus,**"})
     assert bad.exit_code != 0
     assert "ICHNAEA_WIFI__MOVING_SSIDS" in bad.output
+
+
+def test_opted_out_networks_are_not_forwarded(service, local_http_server):
+    from ichnaea_host.core.models import ExportConfig
+
+    client, drain = service()
+    ExportConfig.create(name="upstream", batch=0, schema="geosubmit",
+                        url=f"{local_http_server.url}/v2/geosubmit")
+    submit(client, drain, {A: "cafe", B: "Home_nomap", C: "WIFIonICE", D: None})
+    sent = [e["macAddress"] for r in local_http_server.requests
+            for item in json.loads(gzip.decompress(r.body))["items"]
+            for e in item["wifiAccessPoints"]]
+    assert sent and set(sent) == {A, C, D}  # moving networks are no secret
+    assert located(client, A, D)
+    assert not located(client, B, C)
