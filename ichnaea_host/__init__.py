@@ -51,7 +51,8 @@ _API: dict[str, tuple[str | tuple[str, str], ...]] = {
     "ichnaea_host.api.results": ("satisfies",),
     # the station kit
     "ichnaea_host.stations": (
-        "MAC_RANKING", "MAC_SHARDS", "POSITION_FIELDS", "Aggregate", "MacPositionSource",
+        "MAC_RANKING", "MAC_SHARDS", "POSITION_FIELDS", "Aggregate", "ExplainedMacSource",
+        "MacPositionSource",
         "MacRegionSource", "MacShards", "MacStationUpdater", "Ranking", "ShardTables",
         "Station", "StationRegionSource", "StationShardUpdater", "bounded", "better",
         "dedupe", "higher", "is_blocked", "lower", "mac_shard", "mac_shard_models",
@@ -137,6 +138,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         MAC_SHARDS,
         POSITION_FIELDS,
         Aggregate,
+        ExplainedMacSource,
         MacPositionSource,
         MacRegionSource,
         MacShards,

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from ichnaea_host.api import openapi, queueing, schemas
+from ichnaea_host.api import limits, openapi, queueing, schemas
 from ichnaea_host.api.decode import decode_json
 from ichnaea_host.api.errors import (
     CORS_HEADERS,
@@ -21,6 +21,7 @@ from ichnaea_host.api.errors import (
     InvalidAPIKey,
     LocationNotFound,
     ParseError,
+    RateLimitExceeded,
 )
 from ichnaea_host.api.keys import KeyCache, count_and_limit, validated_key
 from ichnaea_host.api.observe import key_tag, note, note_key, query_metrics, result_metrics
@@ -152,6 +153,12 @@ def geolocate() -> Response:
     confidence = confidence_level()
     query = build_query("locate", key)
     rt = runtime()
+    if limits.limits_enabled(rt.settings):
+        refused = limits.exceeded(rt, key, g.get("client_ip"), query, fragments())
+        if refused is not None:
+            note(rate_limited=refused[0])
+            rt.metrics.incr("locate.ratelimit", tags=[f"limit:{refused[0]}", *g.key_tags])
+            raise RateLimitExceeded(refused[1])
     best, outcome = search_position(rt, query)
     result_metrics(rt, query, best, outcome, g.key_tags)
     note(locate_report=queueing.store_locate_query(rt, query, outcome.internal_results,
@@ -170,7 +177,20 @@ def geolocate() -> Response:
     }
     if best.fallback:
         body["fallback"] = best.fallback
+    if key.allow_raw:
+        body["raw"] = raw_entries(rt, query, best)
     return _json(body)
+
+
+def raw_entries(rt: Runtime, query: Query, best: Any) -> list[dict[str, Any]]:
+    """microG's ``raw`` list: the query's networks, located or to omit, from
+    every source answering from the service's own stations."""
+    entries: list[dict[str, Any]] = []
+    for cls in rt.plugins.position_sources():
+        if cls.INTERNAL and query.networks.get(cls.PLUGIN_NAME):
+            entries.extend(rt.source(cls).explain(query, best))
+    note(raw=len(entries))
+    return entries
 
 
 @bp.route("/v1/country", methods=API_METHODS, provide_automatic_options=False,

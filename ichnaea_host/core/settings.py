@@ -235,6 +235,19 @@ class Settings(BaseSettings):
     region_sources: list[str] = setting(
         (), help="region sources in the order they run (empty: every source, default order)"
     )
+    locate_limit_window: int = setting(
+        60, help="seconds of one window of the geolocate rate limits")
+    locate_limit_key: int = setting(
+        0, help="geolocate requests per API key and window (0: no limit; the key's "
+                "daily maxreq applies as well)")
+    locate_limit_ip: int = setting(
+        600, help="geolocate requests per client address and window (0: no limit); "
+                  "addresses are counted as keyed hashes, never logged")
+    locate_limit_prefix: int = setting(
+        64, help="distinct WiFi/Bluetooth networks looked up per address block and window "
+                 "(0: no limit)")
+    locate_limit_prefix_digits: int = setting(
+        10, help="hex digits of a MAC address naming its block (10: blocks of 256)")
 
     def validate(self) -> None:
         for name, value in (
@@ -267,6 +280,17 @@ class Settings(BaseSettings):
                            ("ICHNAEA_WORKER_THREADS", self.worker_threads)):
             if count < 1:
                 raise ConfigError(var, f"expected at least 1, got {count}")
+        if self.locate_limit_window < 1:
+            raise ConfigError("ICHNAEA_LOCATE_LIMIT_WINDOW",
+                              f"expected at least 1 second, got {self.locate_limit_window}")
+        for var, limit in (("ICHNAEA_LOCATE_LIMIT_KEY", self.locate_limit_key),
+                           ("ICHNAEA_LOCATE_LIMIT_IP", self.locate_limit_ip),
+                           ("ICHNAEA_LOCATE_LIMIT_PREFIX", self.locate_limit_prefix)):
+            if limit < 0:
+                raise ConfigError(var, f"expected 0 (no limit) or more, got {limit}")
+        if not 1 <= self.locate_limit_prefix_digits <= 12:
+            raise ConfigError("ICHNAEA_LOCATE_LIMIT_PREFIX_DIGITS",
+                              f"expected 1 to 12, got {self.locate_limit_prefix_digits}")
 
     @property
     def var_path(self) -> Path:

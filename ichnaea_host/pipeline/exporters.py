@@ -24,6 +24,7 @@ class DummyExporter(Exporter):
     """Drains its queue and sends nowhere (``schema = dummy``)."""
 
     PLUGIN_NAME = "dummy"
+    OWN_DATA = True  # sends nowhere
 
     def send(self, items: list[dict[str, Any]]) -> None:
         return None
@@ -46,6 +47,7 @@ class InternalExporter(Exporter):
     #: (``ichnaea run`` uses 1, for low latency) must not mean one report per run
     MIN_TAKE = 1000
     RETRIABLE = (OSError,)
+    OWN_DATA = True
 
     def send(self, items: list[dict[str, Any]]) -> None:
         ctx = self.context

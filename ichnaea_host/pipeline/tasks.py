@@ -102,6 +102,28 @@ def park(rt: Runtime, partition: ExportPartition, items: list[dict[str, Any]]) -
         pipe.execute()
 
 
+def forwarded(rt: Runtime, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Queued reports as they may leave the service: each fragment keeps the
+    entries of its list it may forward (:meth:`ReportFragment.forwarded`)."""
+    fragments = [(cls.FIELD, cls()) for cls in rt.plugins.report_fragments()]
+    out = []
+    for item in items:
+        report = item.get("report")
+        if isinstance(report, dict):
+            changed = None
+            for field, fragment in fragments:
+                entries = report.get(field)
+                if isinstance(entries, list) and entries:
+                    kept = fragment.forwarded(entries)
+                    if len(kept) != len(entries):
+                        changed = changed or dict(report)
+                        changed[field] = kept
+            if changed is not None:
+                item = {**item, "report": changed}
+        out.append(item)
+    return out
+
+
 def export_reports(rt: Runtime, partition: ExportPartition, *, force: bool = False) -> bool:
     """Send one batch of an export queue; True when the queue is still ready.
 
@@ -133,10 +155,11 @@ def export_reports(rt: Runtime, partition: ExportPartition, *, force: bool = Fal
     with queue.claim(take) as items:
         if not items:
             return False
+        sent = items if cls.OWN_DATA else forwarded(rt, items)
         for attempt in range(1, EXPORT_ATTEMPTS + 1):
             started = time.monotonic()
             try:
-                exporter.send(items)
+                exporter.send(sent)
             except cls.RETRIABLE as exc:
                 log.warning("export_failed", export=name, attempt=attempt, error=repr(exc))
                 if attempt == EXPORT_ATTEMPTS:
@@ -217,7 +240,7 @@ def update_stations(rt: Runtime, updater_name: str, shard: str) -> bool:
     record_update(rt, updater_name, stats)
     log.info("stations_updated", updater=updater_name, shard=shard,
              observations=stats.observations, new=stats.new, changed=stats.changed,
-             confirmed=stats.confirmed, blocked=stats.blocked)
+             confirmed=stats.confirmed, blocked=stats.blocked, removed=stats.removed)
     return queue.ready()
 
 

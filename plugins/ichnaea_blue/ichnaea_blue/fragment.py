@@ -29,6 +29,7 @@ class BlueFragment(ReportFragment):
     V0_FIELD = "blue"
     V0_RENAMES = {"key": "macAddress", "signal": "signalStrength"}
     DATA_ACCURACY = "high"
+    ENUMERABLE = True
 
     def submit_entry_schema(self) -> Schema:
         return BlueEntry()

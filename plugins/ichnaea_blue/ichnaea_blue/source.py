@@ -12,13 +12,13 @@ world's queries; this radius holds it for about 95 % (``bench/README.md``).
 
 from __future__ import annotations
 
-from ichnaea_host import MacPositionSource
+from ichnaea_host import ExplainedMacSource
 
 from .models import SHARD_MODELS
 from .settings import BlueSettings
 
 
-class BluePositionSource(MacPositionSource):
+class BluePositionSource(ExplainedMacSource):
     PLUGIN_NAME = "blue"
     #: error / accuracy at each ?confidence= level: the "blue" query set of
     #: bench/accuracy.py (2026-12-07)
@@ -27,3 +27,4 @@ class BluePositionSource(MacPositionSource):
     DEFAULT_ORDER = 10
     SETTINGS = BlueSettings
     MODELS = SHARD_MODELS
+    RAW_FIELD = "bluetoothBeacon"

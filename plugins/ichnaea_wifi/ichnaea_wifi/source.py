@@ -11,13 +11,13 @@ and its shard tables.
 
 from __future__ import annotations
 
-from ichnaea_host import MacPositionSource
+from ichnaea_host import ExplainedMacSource
 
 from .models import SHARD_MODELS
 from .settings import WifiSettings
 
 
-class WifiPositionSource(MacPositionSource):
+class WifiPositionSource(ExplainedMacSource):
     PLUGIN_NAME = "wifi"
     #: error / accuracy at each ?confidence= level: the "wifi" query set of
     #: bench/accuracy.py (2026-12-07)
@@ -26,3 +26,4 @@ class WifiPositionSource(MacPositionSource):
     DEFAULT_ORDER = 20
     SETTINGS = WifiSettings
     MODELS = SHARD_MODELS
+    RAW_FIELD = "wifiAccessPoint"
