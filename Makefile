@@ -1,6 +1,7 @@
 # The two commands of the quick start:
 #   make run    the whole service on embedded defaults (http://127.0.0.1:8000)
 #   make test   lint, type-check and the test suite
+#   make test-scale   the service on a Redis Cluster and a Galera cluster on loopback
 # Both create .venv and install the host and every plugin into it first.
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 # the site's browser libraries (Leaflet, Chart.js) from the npm registry
 ASSETS := ichnaea_host/site/static/vendor/.built
 
-.PHONY: run test lint typecheck pytest install assets clean bench
+.PHONY: run test test-scale lint typecheck pytest install assets clean bench
 
 $(STAMP): pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +44,10 @@ pytest: $(STAMP) $(ASSETS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# starts its own servers (tests/scale/conftest.py) and stops them after
+test-scale: $(STAMP) $(ASSETS)
+	ICHNAEA_TEST_SCALE=1 $(BIN)/python -m pytest -q tests/scale $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var web/node_modules ichnaea_host/site/static/vendor

@@ -44,6 +44,8 @@ import world as world_mod  # noqa: E402
 
 HIGH = 500.0  # metres: the "high" accuracy class, what WiFi and beacon queries expect
 MEDIUM = 50000.0  # metres: the "medium" class, what cell queries expect
+#: the levels of ``?confidence=`` calibrated: the quantile of error / accuracy
+CONFIDENCE_LEVELS = (50, 60, 68, 75, 80, 85, 90, 95, 99)
 KIND_ORDER = ("wifi", "wifi_moved", "wifi_mobile", "blue", "mixed", "cell", "geoip")
 
 
@@ -93,6 +95,8 @@ def score(queries: list[dict[str, Any]],
         errors.append(error)
         accuracies.append(answer[2])
         inside.append(error <= answer[2])
+    ratios = [distance(q["lat"], q["lon"], a[0], a[1]) / a[2]
+              for q, a in zip(queries, answers, strict=True) if a is not None and a[2] > 0]
     out: dict[str, Any] = {"queries": len(queries), "hits": len(errors),
                            "hit_rate": len(errors) / len(queries) if queries else None}
     if errors:
@@ -100,6 +104,9 @@ def score(queries: list[dict[str, Any]],
                    p90_error=float(np.percentile(errors, 90)),
                    median_accuracy=float(np.median(accuracies)),
                    inside=float(np.mean(inside)))
+    if ratios:
+        out["confidence"] = {level: round(float(np.percentile(ratios, level)), 3)
+                             for level in CONFIDENCE_LEVELS}
     return out
 
 
@@ -149,6 +156,21 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def confidence_table(results: dict[str, dict[str, Any]]) -> str:
+    """Ours, per query set: the radius holding the true position at each
+    level, in units of the accuracy answered: the ``CONFIDENCE`` tables of
+    the location sources come from here."""
+    head = f"{'query set':<12} " + " ".join(f"{level:>6}%" for level in CONFIDENCE_LEVELS)
+    lines = ["confidence: error / accuracy at each level (ours, every answer)", head,
+             "-" * len(head)]
+    for kind, methods in results.items():
+        table = (methods.get("ours") or {}).get("confidence")
+        if table:
+            lines.append(f"{kind:<12} " + " ".join(f"{table[level]:>7.3f}"
+                                                   for level in CONFIDENCE_LEVELS))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=world_mod.Params.seed)
@@ -171,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         rt.close()
     print(table(results))
+    print()
+    print(confidence_table(results))
     if args.json:
         args.json.write_text(json.dumps({"world": world.name, "results": results}, indent=2))
     return 0

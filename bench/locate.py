@@ -287,7 +287,7 @@ def start_server(db_uri: str, port: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     world_mod.configure_env(db_uri, REDIS_URI)
     for name in ("DB_READWRITE_URI", "DB_READONLY_URI", "REDIS_URI", "ICHNAEA_VAR_DIR",
-                 "GEOIP_PATH"):
+                 "GEOIP_PATH", "ICHNAEA_LOCATE_LIMIT_IP", "ICHNAEA_LOCATE_LIMIT_PREFIX"):
         env[name] = os.environ[name]
     env["LOGGING_LEVEL"] = "WARNING"
     server = subprocess.Popen(

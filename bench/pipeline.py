@@ -19,10 +19,17 @@ existing ones. The benchmark drops and recreates its own database
 (``--db``, default ``ichnaea_bench_pipeline``) and flushes its Redis database
 (``--redis``, default db 11); it never touches anything else.
 
+With ``--workers 1,2,4`` the drain is measured once for each number of
+worker processes (the database and Redis reset between runs, no latency
+step), and a table gives observations per second, the CPU seconds per
+observation of the workers, of MariaDB and of Redis, and the database's
+share of that CPU (the servers' processes are found by their ports).
+
 Usage::
 
     python bench/pipeline.py                  # 20000 reports x 10 access points
     python bench/pipeline.py --reports 5000 --wifi 5 --latency-reports 2000
+    python bench/pipeline.py --workers 1,2,4 --reports 10000
 """
 
 from __future__ import annotations
@@ -182,6 +189,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def listener_pid(port: int) -> int | None:
+    """The process listening on a loopback TCP port (``ss -ltnpH``), if visible."""
+    try:
+        out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for part in out.split("pid=")[1:]:
+        digits = part.split(",", 1)[0]
+        if digits.isdigit():
+            return int(digits)
+    return None
+
+
+def server_cpu(pids: list[int | None]) -> list[float | None]:
+    return [cpu_seconds(pid) if pid else None for pid in pids]
+
+
 def wait(condition: Any, timeout: float, poll: float = 0.05) -> float:
     started = time.monotonic()
     while not condition():
@@ -191,17 +216,75 @@ def wait(condition: Any, timeout: float, poll: float = 0.05) -> float:
     return time.monotonic() - started
 
 
+def drain_run(args: argparse.Namespace, count: int) -> dict[str, float]:
+    """A fresh database, the backlog submitted, then ``count`` workers drain it."""
+    db = Database(args.db, args.redis)
+    db.reset()
+    service = Service(args.db, args.redis, Path(args.var), args.threads)
+    service.command("db", "upgrade")
+    service.command("apikey", "create", KEY, "--maxreq", "0")
+    service.command("export", "add", "internal", "--schema", "internal", "--batch", "0")
+    reports, stations = make_reports(args.reports, args.wifi, "backlog")
+    observations = len(reports) * args.wifi
+    servers = [listener_pid(urlparse(args.db).port or 3306),
+               listener_pid(urlparse(args.redis).port or 6379)]
+    conn = db.connect()
+    try:
+        service.start("serve", "--port", str(service.port), "--workers", "2",
+                      ready="serving on")
+        submit(service.url, reports)
+        workers = [service.start("worker", *(["--scheduler"] if n == 0 else []),
+                                 ready="worker running") for n in range(count)]
+        cpu = sum(cpu_seconds(w.pid) for w in workers)
+        before = server_cpu(servers)
+        seconds = wait(lambda: not db.busy() and db.stations(conn) == stations, 900)
+        cpu = sum(cpu_seconds(w.pid) for w in workers) - cpu
+        after = server_cpu(servers)
+    finally:
+        conn.close()
+        service.stop()
+    used = [b - a if a is not None and b is not None else float("nan")
+            for a, b in zip(before, after, strict=True)]
+    return {"workers": count, "observations": observations, "seconds": seconds,
+            "worker_cpu": cpu, "db_cpu": used[0], "redis_cpu": used[1]}
+
+
+def scaling(args: argparse.Namespace, counts: list[int]) -> None:
+    runs = []
+    for count in counts:
+        run = drain_run(args, count)
+        runs.append(run)
+        print(f"drain:   {count} worker(s) x {args.threads} threads: {run['observations']} "
+              f"observations in {run['seconds']:.1f} s, "
+              f"{run['observations'] / run['seconds']:,.0f} observations/s", flush=True)
+    print(f"\n| workers | observations/s | worker CPU/obs | MariaDB CPU/obs | Redis CPU/obs "
+          f"| database share | load average {os.getloadavg()[0]:.1f} |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for run in runs:
+        obs = run["observations"]
+        total = run["worker_cpu"] + run["db_cpu"] + run["redis_cpu"]
+        print(f"| {run['workers']} | {obs / run['seconds']:,.0f} "
+              f"| {run['worker_cpu'] / obs * 1e6:.0f} us | {run['db_cpu'] / obs * 1e6:.0f} us "
+              f"| {run['redis_cpu'] / obs * 1e6:.0f} us | {run['db_cpu'] / total:.0%} | |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=int, default=20000)
     parser.add_argument("--wifi", type=int, default=10, help="access points per report")
     parser.add_argument("--latency-reports", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2, help="task threads per worker")
+    parser.add_argument("--workers", default="2",
+                        help="worker processes; several (1,2,4): a drain for each")
     parser.add_argument("--db", default="mysql+pymysql://root@127.0.0.1:3306/"
                         "ichnaea_bench_pipeline")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
     parser.add_argument("--var", default="var/bench-pipeline")
     args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    if counts != [2]:
+        scaling(args, counts)
+        return
 
     db = Database(args.db, args.redis)
     db.reset()

@@ -82,6 +82,20 @@ class _Servers:
             self.embedded.shutdown(force=True)  # the test session's own server
 
 
+@pytest.fixture(autouse=True)
+def _ichnaea_logging() -> Iterator[None]:
+    """Each test starts with the logging configuration it found: a command run
+    in-process (``LOGGING_LEVEL=WARNING``) must not hide the next test's lines."""
+    import structlog
+
+    from ichnaea_host.core import log
+
+    config, level, configured = structlog.get_config(), log._level, log._configured
+    yield
+    structlog.configure(**config)
+    log._level, log._configured = level, configured
+
+
 @pytest.fixture(scope="session")
 def _ichnaea_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Servers]:
     servers = _Servers(tmp_path_factory.mktemp("ichnaea-servers"))
@@ -106,6 +120,8 @@ def backend_uris(backend: str, _ichnaea_servers: _Servers,
     from urllib.parse import urlparse
 
     for uri, default_port in ((mysql, 3306), (redis_uri, 6379)):
+        if "+cluster://" in uri:  # a Redis Cluster: its first node
+            uri = uri.split(",", 1)[0].replace("+cluster", "")
         parts = urlparse(uri)
         if not _reachable(parts.hostname or "127.0.0.1", parts.port or default_port):
             message = f"{parts.scheme} server at {parts.hostname}:{parts.port} is not reachable"
@@ -128,6 +144,7 @@ def _empty_tables(rt: Any) -> None:
 def make_runtime(backend_uris: tuple[str, str], _ichnaea_servers: _Servers,
                  tmp_path: Path) -> Iterator[Callable[..., Any]]:
     from ichnaea_host.core import migrate
+    from ichnaea_host.core.queues import flush_redis
     from ichnaea_host.core.settings import Settings
     from ichnaea_host.plugins.manager import build_plugin_host
     from ichnaea_host.plugins.runtime import Runtime
@@ -149,7 +166,7 @@ def make_runtime(backend_uris: tuple[str, str], _ichnaea_servers: _Servers,
             _ichnaea_servers.migrated.add(key)
         if not state["flushed"]:
             _empty_tables(rt)
-            rt.redis.flushdb()
+            flush_redis(rt.redis)
             state["flushed"] = True  # later runtimes of the same test share the state
         made.append(rt)
         return rt

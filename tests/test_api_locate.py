@@ -235,3 +235,62 @@ def test_locate_from_stations_without_redis(stations, make_runtime, runtime):
     response = locate(client, wifi(MACS + [UNKNOWN_MAC]), **NOWHERE)
     assert response.status_code == 200
     assert abs(response.get_json()["location"]["lat"] - 51.50005) < 0.001
+
+
+# -- confidence
+
+
+def locate_at(client, body, level, **headers):
+    return client.post(f"/v1/geolocate?key=test&confidence={level}", json=body, headers=headers)
+
+
+def source_table(runtime, name):
+    return next(s for s in runtime.plugins.position_sources() if s.PLUGIN_NAME == name).CONFIDENCE
+
+
+def test_confidence_scales_the_accuracy_by_the_source_measure(client, stations, runtime):
+    from ichnaea_host.api.results import confidence_factor
+
+    default = locate(client, wifi(MACS), **NOWHERE).get_json()
+    assert locate_at(client, wifi(MACS), 95, **NOWHERE).get_json() == default
+    answers = {level: locate_at(client, wifi(MACS), level, **NOWHERE).get_json()
+               for level in (50, 68, 80, 99)}
+    for level, answer in answers.items():
+        assert answer["location"] == default["location"]  # the same position, another circle
+        factor = confidence_factor(level, source_table(runtime, "wifi"))
+        assert answer["accuracy"] == pytest.approx(default["accuracy"] * factor, rel=1e-6)
+    accuracies = [answers[level]["accuracy"] for level in (50, 68, 80)]
+    assert accuracies == sorted(accuracies) and accuracies[-1] < answers[99]["accuracy"]
+
+
+def test_confidence_of_an_ip_answer(client, api_key, runtime):
+    from ichnaea_host.api.results import confidence_factor
+
+    london = {"X-Forwarded-For": LONDON_IP}
+    default = locate(client, {}, **london).get_json()
+    answer = locate_at(client, {}, 68, **london).get_json()
+    expected = default["accuracy"] * confidence_factor(68, source_table(runtime, "geoip"))
+    assert answer["accuracy"] == pytest.approx(expected, rel=1e-6)
+    assert answer["accuracy"] < default["accuracy"]
+
+
+@pytest.mark.parametrize("value", ["49", "100", "high", "", "68.5", "-70"])
+def test_confidence_outside_50_to_99_is_a_parse_error(client, api_key, value):
+    response = locate_at(client, {}, value, **{"X-Forwarded-For": LONDON_IP})
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"]["errors"][0]["reason"] == "parseError"
+    assert "confidence" in body["details"]["validation"]
+
+
+def test_confidence_factor_without_and_with_a_measure():
+    from ichnaea_host.api.results import confidence_factor
+
+    # a circular normal error: the 50 % radius is sqrt(ln 0.5 / ln 0.05) of the 95 % one
+    assert confidence_factor(50) == pytest.approx(0.4810, abs=1e-4)
+    assert confidence_factor(99) == pytest.approx(1.2399, abs=1e-4)
+    assert confidence_factor(95) == 1.0
+    table = {50: 0.2, 90: 0.6, 99: 2.0}
+    assert confidence_factor(70, table) == pytest.approx(0.4)  # halfway from 50 to 90
+    assert confidence_factor(95, table) == 1.0  # the default answers the accuracy as it is
+    assert confidence_factor(98, {50: 0.2, 90: 0.6}) == pytest.approx(confidence_factor(98))

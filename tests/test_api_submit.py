@@ -291,11 +291,12 @@ def test_store_sample_submit(client, runtime, api_key_factory):
     assert only_report(runtime)["api_key"] == "always"
 
 
-def test_submit_answers_503_without_redis(make_runtime):
+@pytest.mark.parametrize("uri", ["redis://127.0.0.1:1/0", "redis+cluster://127.0.0.1:1/"])
+def test_submit_answers_503_without_redis(make_runtime, uri):
     from ichnaea_host.app import create_app
 
     make_runtime()
-    down = make_runtime(redis_uri="redis://127.0.0.1:1/0")
+    down = make_runtime(redis_uri=uri)
     client = create_app(runtime=down).test_client()
     body = {"items": [{"wifiAccessPoints": [{"macAddress": mac(1)}]}]}
     for path in ("/v2/geosubmit", "/v1/geosubmit"):

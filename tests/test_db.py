@@ -28,6 +28,7 @@ def test_api_key_has_every_column_of_the_original(runtime):
         "fallback_name", "fallback_schema", "fallback_url", "fallback_ratelimit",
         "fallback_ratelimit_interval", "fallback_cache_expire", "store_sample_locate",
         "store_sample_submit",
+        "allow_raw",  # ours: microG's raw answers (migration host 005)
     }
 
 

@@ -84,3 +84,73 @@ def test_no_host_modules_import_each_other():
     assert "ichnaea_host.api.loader" in graph["ichnaea_host.api.schemas"]  # the graph is real
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+# ---------------------------------------------------------------------------
+# the plugin API: plugins import only ``ichnaea_host`` itself
+
+PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
+
+
+def host_imports_of_plugins() -> list[str]:
+    """Every import of a host submodule in a plugin's package (tests excluded),
+    as ``path:line: module``."""
+    found = []
+    for path in sorted(PLUGINS.glob("*/ichnaea_*/**/*.py")):
+        if "tests" in path.relative_to(PLUGINS).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            for name in names:
+                if name.startswith("ichnaea_host."):
+                    found.append(f"{path.relative_to(PLUGINS)}:{node.lineno}: {name}")
+    return found
+
+
+def test_plugins_import_only_the_plugin_api():
+    assert list(PLUGINS.glob("*/ichnaea_*/**/*.py")), "the plugins are where the test looks"
+    assert host_imports_of_plugins() == []
+
+
+def test_the_rule_sees_an_import_inside_a_function(tmp_path):
+    package = tmp_path / "ichnaea_sneaky" / "ichnaea_sneaky"
+    package.mkdir(parents=True)
+    (package / "hooks.py").write_text(
+        "from ichnaea_host import hookimpl\n\n"
+        "def late():\n    from ichnaea_host.core.db import upsert\n    return upsert\n")
+    global PLUGINS
+    saved, PLUGINS = PLUGINS, tmp_path
+    try:
+        assert host_imports_of_plugins() == [
+            "ichnaea_sneaky/ichnaea_sneaky/hooks.py:4: ichnaea_host.core.db"]
+    finally:
+        PLUGINS = saved
+
+
+def test_every_name_of_the_plugin_api_resolves():
+    for name in ichnaea_host.__all__:
+        assert getattr(ichnaea_host, name) is not None, name
+    assert ichnaea_host.region_at.__name__ == "region"  # an API name for a host function
+    assert "LocationSource" in dir(ichnaea_host)
+    try:
+        ichnaea_host.Runtime  # noqa: B018 - the host's own, not the plugins'
+    except AttributeError as exc:
+        assert "Runtime" in str(exc)
+    else:
+        raise AssertionError("Runtime is not part of the plugin API")
+
+
+def test_type_checkers_see_the_same_names():
+    """The ``if TYPE_CHECKING:`` imports name exactly the API, from the same modules."""
+    tree = ast.parse((ROOT / "__init__.py").read_text(encoding="utf-8"))
+    block = next(node for node in tree.body if isinstance(node, ast.If))
+    seen = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom)
+        for alias in node.names:
+            seen[alias.asname or alias.name] = (node.module, alias.name)
+    assert seen == ichnaea_host._WHERE

@@ -52,7 +52,8 @@ def test_region_stat_rows_of_one_column_per_radio_become_rows_per_kind(old_datab
         database.execute_sql(f"INSERT INTO region_stat ({', '.join(OLD_COLUMNS)}) "
                              f"VALUES ({marks})", row)
 
-    assert migrate.upgrade(database, []) == ["host:004_region_stat_kinds"]
+    assert migrate.upgrade(database, []) == ["host:004_region_stat_kinds",
+                                             "host:005_api_key_allow_raw"]
     assert {c.name for c in database.get_columns("region_stat")} == {"region", "kind", "count"}
     assert "region_stat_wide" not in database.get_tables()
     with database.bind_ctx([RegionStat]):

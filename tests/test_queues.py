@@ -139,3 +139,58 @@ def test_a_station_queue_takes_its_updaters_batch(runtime):
     assert runtime.queue(StationPartition("wifi", "0"), batch=7).batch == 7
     # a name is only a name: no batch guessed from it
     assert runtime.queue("update_wifi_0").batch == 0
+
+
+def test_helper_keys_of_a_tagged_queue_share_its_slot(redis):
+    from redis.cluster import key_slot
+
+    for name in ("update_wifi_3", "queue_export_s3:gnss:key1", "{queue_export_backup}:failed"):
+        queue = DataQueue(redis, name, batch=1)
+        queue.enqueue([{"x": 1}])
+        with queue.claim():
+            keys = {k.decode() for k in redis.scan_iter(match="*", count=1000)}
+            helpers = {k for k in keys if k != name and k.startswith((name, "{" + name))}
+            assert queue.claims_key in helpers and len(helpers) == 2, helpers
+            assert {key_slot(k.encode()) for k in helpers | {name}} == {key_slot(name.encode())}
+    # a dead-letter list's helpers are not its queue's
+    assert DataQueue(redis, "{queue_export_backup}:failed").claims_key != DataQueue(
+        redis, "queue_export_backup").claims_key
+
+
+def test_cluster_uri_names_every_node():
+    from ichnaea_host.core.queues import cluster_nodes
+
+    assert cluster_nodes("redis+cluster://10.0.0.1:7000,10.0.0.2:7001,[::1]/") == (
+        [("10.0.0.1", 7000), ("10.0.0.2", 7001), ("::1", 6379)], {})
+    assert cluster_nodes("rediss+cluster://:p%40ss@h:7000/")[1] == {"password": "p@ss",
+                                                                 "ssl": True}
+
+
+def test_expiring_lock_excludes_others_and_outlives_a_dead_holder_briefly(runtime, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from ichnaea_host.core.queues import ExpiringLock
+
+    mine = ExpiringLock(runtime.redis, "lock:test", ttl=1.5)
+    assert mine.acquire()
+    time.sleep(2)  # renewed meanwhile
+    assert not ExpiringLock(runtime.redis, "lock:test", ttl=1.5).acquire()
+    mine.release()
+    # a holder that dies without releasing: the lock is free ttl seconds later
+    script = tmp_path / "hold.py"
+    script.write_text(
+        "import os, sys\n"
+        "from ichnaea_host.core.queues import ExpiringLock, connect_redis\n"
+        "lock = ExpiringLock(connect_redis(sys.argv[1]), 'lock:test', ttl=4)\n"
+        "assert lock.acquire()\n"
+        "os._exit(0)\n")
+    subprocess.run([sys.executable, str(script), runtime.redis_url()], check=True, timeout=60)
+    died = time.monotonic()
+    other = ExpiringLock(runtime.redis, "lock:test", ttl=1.5)
+    assert not other.acquire()
+    while not other.acquire():
+        assert time.monotonic() - died < 5
+        time.sleep(0.1)
+    other.release()

@@ -37,9 +37,21 @@ def test_original_variable_names():
     assert settings.public_dict()["db_readwrite_uri"] == "***"
 
 
+def test_redis_cluster_by_uri_or_nodes():
+    nodes = Settings.from_env({"REDIS_CLUSTER_NODES": "10.0.0.1:7000, 10.0.0.2:7000"})
+    assert nodes.redis_url == "redis+cluster://10.0.0.1:7000,10.0.0.2:7000/"
+    assert not nodes.embedded_redis
+    uri = Settings.from_env({"REDIS_URI": "redis+cluster://10.0.0.1:7000/"})
+    assert uri.redis_url == "redis+cluster://10.0.0.1:7000/"
+
+
 @pytest.mark.parametrize("env, name", [
     ({"DB_READWRITE_URI": "postgres://x/y"}, "DB_READWRITE_URI"),
     ({"REDIS_URI": "localhost:6379"}, "REDIS_URI"),
+    ({"REDIS_CLUSTER_NODES": "h1:7000,h2"}, "REDIS_CLUSTER_NODES"),
+    ({"REDIS_CLUSTER_NODES": "h1:7000", "REDIS_URI": "redis://h1:7000/0"},
+     "REDIS_CLUSTER_NODES"),
+    ({"ICHNAEA_INCOMING_PARTITIONS": "-1"}, "ICHNAEA_INCOMING_PARTITIONS"),
     ({"ICHNAEA_PORT": "eighty"}, "ICHNAEA_PORT"),
     ({"ICHNAEA_PORT": "70000"}, "ICHNAEA_PORT"),
     ({"LOGGING_LEVEL": "LOUD"}, "LOGGING_LEVEL"),

@@ -55,6 +55,25 @@ class DailyLimitExceeded(APIError):
     message = "You have exceeded your daily limit."
 
 
+class RateLimitExceeded(APIError):
+    """Too many geolocate requests in a window (the anti-enumeration limits);
+    ``Retry-After`` says when the window ends."""
+
+    code = 429
+    domain = "usageLimits"
+    reason = "userRateLimitExceeded"
+    message = "You have exceeded your rate limit."
+
+    def __init__(self, retry_after: int = 60) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+    def response(self) -> Response:
+        response = super().response()
+        response.headers["Retry-After"] = str(self.retry_after)
+        return response
+
+
 class ParseError(APIError):
     code = 400
     domain = "global"

@@ -17,13 +17,13 @@ from datetime import date
 from typing import Any
 
 import peewee
-import redis
 from playhouse.pool import MaxConnectionsExceeded
 
 from ichnaea_host.core.clock import today_utc
 from ichnaea_host.core.interfaces import ApiKey
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.models import ApiKeyRow
+from ichnaea_host.core.queues import REDIS_ERRORS
 from ichnaea_host.plugins.runtime import Runtime
 
 log = get_logger("ichnaea.api.keys")
@@ -122,7 +122,7 @@ def count_and_limit(rt: Runtime, key: ApiKey, api_type: str, metric_path: str,
             for command in commands:
                 pipe.execute_command(*command)
             replies = pipe.execute()
-    except (redis.RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         log.warning("rate_limit_unavailable", error=type(exc).__name__)
         return None, None
     return int(replies[2]), (replies[4] if also_read is not None else None)

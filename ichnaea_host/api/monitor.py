@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import peewee
-import redis
 from flask import Blueprint, Response, current_app, jsonify
 
 from ichnaea_host import __version__
 from ichnaea_host.core import migrate
 from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.queues import REDIS_ERRORS, ping_nodes
 from ichnaea_host.plugins.runtime import Runtime
 
 bp = Blueprint("monitor", __name__)
@@ -59,10 +59,16 @@ def heartbeat_status(rt: Runtime) -> dict[str, dict[str, Any]]:
         return {"up": True, "time": took, "alembic_version": version}
 
     def redis_check() -> dict[str, Any]:
+        # on a cluster every node is pinged; up only when each answers
         try:
-            return {"up": bool(rt.redis.ping())}
-        except (redis.RedisError, OSError) as exc:
+            answers = ping_nodes(rt.redis)
+        except REDIS_ERRORS as exc:
             raise BackendDown(f"{type(exc).__name__}: {exc}") from exc
+        down = sorted(name for name, up in answers.items() if not up)
+        if down:
+            raise BackendDown(f"no answer from {len(down)} of {len(answers)} nodes: "
+                              + ", ".join(down))
+        return {"up": True}
 
     status = {
         "database": _timed(database, {**DOWN, "alembic_version": "unknown"}),

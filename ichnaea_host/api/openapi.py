@@ -128,6 +128,15 @@ def _json_response(description: str, name: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": REF + name}}}}
 
 
+def _with_confidence(operation: dict[str, Any]) -> dict[str, Any]:
+    operation["parameters"].append({
+        "name": "confidence", "in": "query", "required": False,
+        "schema": {"type": "integer", "minimum": 50, "maximum": 99, "default": 95},
+        "description": "The share of answers, in percent, whose circle (the accuracy) "
+                       "holds the true position; the default 95 is the original's."})
+    return operation
+
+
 def _api_operation(summary: str, body: str, ok: dict[str, Any], errors: Sequence[int],
                    *, key_required: bool, deprecated: bool = False) -> dict[str, Any]:
     responses: dict[str, Any] = dict(ok)
@@ -135,6 +144,8 @@ def _api_operation(summary: str, body: str, ok: dict[str, Any], errors: Sequence
                    "Error400"),
              403: ("The API key's daily limit is used up", "Error403"),
              404: ("No position or region could be found", "Error404"),
+             429: ("Too many requests in a short time (per key, client address or "
+                   "address block); Retry-After says when to try again", "Error429"),
              503: ("The service cannot take the request now; try again later", "Error503")}
     for code in errors:
         responses[str(code)] = _json_response(*names[code])
@@ -184,6 +195,16 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
                     "accuracy": {"type": "number", "minimum": 0,
                                  "description": "Radius in metres"},
                     "fallback": {"enum": ["ipf", "lacf"]},
+                    "raw": {"type": "array", "description": (
+                        "Only for API keys with allow_raw: the query's networks, each "
+                        "with its learnt position when it agrees with the answer, or "
+                        "omit: true (unknown, blocked, moved or moving) - microG's format"),
+                        "items": {"type": "object", "required": ["omit"], "properties": {
+                            "wifiAccessPoint": {"type": "object"},
+                            "bluetoothBeacon": {"type": "object"},
+                            "location": {"type": "object", "required": ["lat", "lng"]},
+                            "accuracy": {"type": "number", "minimum": 0},
+                            "omit": {"type": "boolean"}}}},
                 }},
             "Region": {
                 "type": "object", "required": ["country_code", "country_name"],
@@ -195,6 +216,7 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
             "Error400": _error(["keyInvalid", "parseError"], 400, with_details=True),
             "Error403": _error(["dailyLimitExceeded"], 403),
             "Error404": _error(["notFound"], 404),
+            "Error429": _error(["userRateLimitExceeded"], 429),
             "Error503": _error(["serviceUnavailable"], 503),
             "Heartbeat": {"type": "object", "additionalProperties": {
                 "type": "object", "required": ["up"],
@@ -229,10 +251,10 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
                                 "and the Google Geolocation API. Request bodies may be sent "
                                 "gzip- or deflate-compressed (Content-Encoding)."},
         "paths": {
-            "/v1/geolocate": _path_item(_api_operation(
+            "/v1/geolocate": _path_item(_with_confidence(_api_operation(
                 "Locate a device", "LocateRequest",
                 {"200": _json_response("The position", "Location")},
-                [400, 403, 404], key_required=True)),
+                [400, 403, 404, 429], key_required=True))),
             "/v1/country": _path_item(_api_operation(
                 "Find the region (country) of a device", "LocateRequest",
                 {"200": _json_response("The region", "Region")},

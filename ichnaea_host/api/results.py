@@ -7,8 +7,9 @@ external fallback), so both apply the same rule.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ichnaea_host.core.geo import distance
 from ichnaea_host.core.interfaces import ACCURACY_ORDER, Position, Query, Region
@@ -55,3 +56,34 @@ def best_region(results: Sequence[Region]) -> Region | None:
     code = max(groups, key=lambda c: (sum(r.score for r in groups[c]),
                                       max(r.accuracy for r in groups[c])))
     return sorted(groups[code], key=lambda r: -r.score)[0]
+
+
+#: the confidence of the accuracy answered by default: the original's 95 %
+DEFAULT_CONFIDENCE = 95
+#: the confidence levels a client may ask for
+CONFIDENCE_RANGE = range(50, 100)
+
+
+def confidence_factor(level: int, table: Mapping[int, float] | None = None) -> float:
+    """The factor turning a 95 % accuracy radius into the radius holding the
+    true position ``level`` % of the time.
+
+    ``table`` is a source's measured ``{level: factor}``: at each level, the
+    quantile of its answers' errors in units of their accuracy (linear between
+    its levels). Without one, or outside its levels, the error is taken as
+    circular normal: the radius holding a share p grows as ``sqrt(-ln(1 - p))``.
+    The default level answers the accuracy as it is.
+    """
+    if level == DEFAULT_CONFIDENCE:
+        return 1.0
+    normal = math.sqrt(math.log(1 - level / 100) / math.log(1 - DEFAULT_CONFIDENCE / 100))
+    if not table:
+        return normal
+    points = sorted(table.items())
+    if level < points[0][0] or level > points[-1][0]:
+        return normal
+    for (low, low_factor), (high, high_factor) in zip(points, points[1:], strict=False):
+        if low <= level <= high:
+            share = (level - low) / (high - low)
+            return low_factor + share * (high_factor - low_factor)
+    return normal  # pragma: no cover - the points cover the level

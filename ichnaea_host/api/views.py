@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from ichnaea_host.api import openapi, queueing, schemas
+from ichnaea_host.api import limits, openapi, queueing, schemas
 from ichnaea_host.api.decode import decode_json
 from ichnaea_host.api.errors import (
     CORS_HEADERS,
@@ -21,9 +21,11 @@ from ichnaea_host.api.errors import (
     InvalidAPIKey,
     LocationNotFound,
     ParseError,
+    RateLimitExceeded,
 )
 from ichnaea_host.api.keys import KeyCache, count_and_limit, validated_key
 from ichnaea_host.api.observe import key_tag, note, note_key, query_metrics, result_metrics
+from ichnaea_host.api.results import CONFIDENCE_RANGE, DEFAULT_CONFIDENCE, confidence_factor
 from ichnaea_host.api.search import search_position, search_region
 from ichnaea_host.core.interfaces import ApiKey, Query, ReportFragment
 from ichnaea_host.plugins.runtime import Runtime
@@ -126,14 +128,37 @@ def build_query(api_type: str, key: ApiKey) -> Query:
     return query
 
 
+def confidence_level() -> int:
+    """``?confidence=``: the share of answers (50-99 %) whose circle holds the
+    true position; 95 by default, as the original's accuracy."""
+    raw = request.args.get("confidence")
+    if raw is None:
+        return DEFAULT_CONFIDENCE
+    try:
+        level = int(raw)
+    except ValueError:
+        level = -1
+    if level not in CONFIDENCE_RANGE:
+        raise ParseError({"validation": {
+            "confidence": "expected a whole number of percent from 50 to 99"}})
+    return level
+
+
 @bp.route("/v1/geolocate", methods=API_METHODS, provide_automatic_options=False,
           strict_slashes=True)
 def geolocate() -> Response:
     if request.method == "OPTIONS":
         return _preflight()
     key = check_key("locate", "v1.geolocate", required=True, limited=True)
+    confidence = confidence_level()
     query = build_query("locate", key)
     rt = runtime()
+    if limits.limits_enabled(rt.settings):
+        refused = limits.exceeded(rt, key, g.get("client_ip"), query, fragments())
+        if refused is not None:
+            note(rate_limited=refused[0])
+            rt.metrics.incr("locate.ratelimit", tags=[f"limit:{refused[0]}", *g.key_tags])
+            raise RateLimitExceeded(refused[1])
     best, outcome = search_position(rt, query)
     result_metrics(rt, query, best, outcome, g.key_tags)
     note(locate_report=queueing.store_locate_query(rt, query, outcome.internal_results,
@@ -141,13 +166,31 @@ def geolocate() -> Response:
     if best is None:
         raise LocationNotFound()
     note(result_source=best.source)
+    accuracy = float(best.accuracy)
+    if confidence != DEFAULT_CONFIDENCE:
+        source = next((s for s in rt.plugins.position_sources()
+                       if s.PLUGIN_NAME == best.source), None)
+        accuracy *= confidence_factor(confidence, source.CONFIDENCE if source else None)
     body: dict[str, Any] = {
         "location": {"lat": round(best.lat, 7), "lng": round(best.lon, 7)},
-        "accuracy": round(float(best.accuracy), 7),
+        "accuracy": round(accuracy, 7),
     }
     if best.fallback:
         body["fallback"] = best.fallback
+    if key.allow_raw:
+        body["raw"] = raw_entries(rt, query, best)
     return _json(body)
+
+
+def raw_entries(rt: Runtime, query: Query, best: Any) -> list[dict[str, Any]]:
+    """microG's ``raw`` list: the query's networks, located or to omit, from
+    every source answering from the service's own stations."""
+    entries: list[dict[str, Any]] = []
+    for cls in rt.plugins.position_sources():
+        if cls.INTERNAL and query.networks.get(cls.PLUGIN_NAME):
+            entries.extend(rt.source(cls).explain(query, best))
+    note(raw=len(entries))
+    return entries
 
 
 @bp.route("/v1/country", methods=API_METHODS, provide_automatic_options=False,

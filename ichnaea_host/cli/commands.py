@@ -90,6 +90,7 @@ class IchnaeaGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         from ichnaea_host.plugins.manager import PluginLoadError
 
+        ctx.ensure_object(Context)  # also when the group is invoked again in one process
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
@@ -230,9 +231,12 @@ KEY_OPTIONS: list[tuple[str, Any, str]] = [
     ("fallback-cache-expire", int, "seconds to cache provider answers (0: no cache)"),
     ("store-sample-locate", click.IntRange(0, 100), "percent of locate queries kept as data"),
     ("store-sample-submit", click.IntRange(0, 100), "percent of submissions kept"),
+    ("allow-raw", BOOL, "geolocate answers list the networks used, with their positions "
+                        "(microG's raw); never for keys given to the public"),
 ]
 KEY_DEFAULTS = {"maxreq": 100, "allow_fallback": False, "allow_locate": True,
-                "allow_region": True, "store_sample_locate": 100, "store_sample_submit": 100}
+                "allow_region": True, "store_sample_locate": 100, "store_sample_submit": 100,
+                "allow_raw": False}
 
 
 def key_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -489,6 +493,34 @@ def plugins_list(obj: Context, as_json: bool) -> None:
             click.echo(f"  {family}: {', '.join(names)}")
         for s in info.settings:
             click.echo(f"  setting {s['env']} = {s['default']!r}  ({s['help']})")
+    click.echo("host: the geolocate rate limits (all host settings: ichnaea settings)")
+    for s in host_settings(obj.settings):
+        if s["name"].startswith("locate_limit_"):
+            click.echo(f"  setting {s['env']} = {s['value']!r}  ({s['help']})")
+
+
+def host_settings(settings: Settings) -> list[dict[str, Any]]:
+    """The host's settings with their values in effect; secrets masked."""
+    out = []
+    for entry in Settings.describe():
+        value = getattr(settings, entry["name"])
+        secret = Settings.__dataclass_fields__[entry["name"]].metadata.get("secret")
+        out.append({**entry, "value": "***" if secret and value else value})
+    return out
+
+
+@cli.command("settings")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def settings_show(obj: Context, as_json: bool) -> None:
+    """Show the host's settings: variable, value in effect, default, meaning
+    (secrets masked). Plugins' settings: ichnaea plugins list."""
+    entries = host_settings(obj.settings)
+    if as_json:
+        click.echo(json.dumps(entries, indent=2, default=str))
+        return
+    for s in entries:
+        click.echo(f"{s['env']} = {s['value']!r}  (default {s['default']!r}; {s['help']})")
 
 
 def main() -> None:

@@ -94,6 +94,8 @@ class ApiKey:
     fallback_cache_expire: int | None = None
     store_sample_locate: int | None = 100
     store_sample_submit: int | None = 100
+    #: geolocate answers list the networks used with their positions (``raw``)
+    allow_raw: bool | None = False
 
     def allowed(self, api_type: str) -> bool:
         if api_type == "locate":
@@ -222,6 +224,11 @@ class LocationSource(PluginClass):
     INTERNAL: ClassVar[bool] = False
     #: the query flag that switches this source off ("ipf", "lacf"), if any
     FALLBACK_FIELD: ClassVar[str | None] = None
+    #: how this source's accuracy scales with the confidence a client asks for
+    #: (``/v1/geolocate?confidence=50..99``): ``{level: factor}``, the factor
+    #: relative to the 95 % radius answered by default, as ``bench/accuracy.py``
+    #: measures it; None: the scale of a circular normal error
+    CONFIDENCE: ClassVar[dict[int, float] | None] = None
 
     def __init__(self, context: HostContext) -> None:
         self.context = context
@@ -231,6 +238,13 @@ class LocationSource(PluginClass):
 
     def search(self, query: Query) -> list[Position] | list[Region]:
         raise NotImplementedError
+
+    def explain(self, query: Query, answer: Position) -> list[dict[str, Any]]:
+        """The ``raw`` entries of a geolocate answer for this source's
+        networks of the query (keys with ``allow_raw`` only): microG's
+        ``{"wifiAccessPoint": {...}, "location": {...}, "accuracy": ...,
+        "omit": false}``. The default: none."""
+        return []
 
 
 class ReportFragment(PluginClass):
@@ -259,6 +273,10 @@ class ReportFragment(PluginClass):
     #: entry fields named differently in v1 ``/v1/geosubmit`` reports,
     #: e.g. ``{"psc": "primaryScramblingCode"}``
     V1_RENAMES: ClassVar[dict[str, str]] = {}
+    #: True when the :meth:`network_ids` of this list are MAC addresses
+    #: (12 hex digits) someone could enumerate: the host limits the distinct
+    #: ones looked up per address block (``ICHNAEA_LOCATE_LIMIT_PREFIX``)
+    ENUMERABLE: ClassVar[bool] = False
 
     def submit_entry_schema(self) -> marshmallow.Schema:
         """A marshmallow schema for one entry of the list in a submitted report."""
@@ -273,6 +291,12 @@ class ReportFragment(PluginClass):
         """Like :meth:`clean_submit`, with the whole validated report at hand
         (for report-level fields such as a top-level ``radioType``)."""
         return self.clean_submit(entries)
+
+    def forwarded(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The entries of a queued report that may leave the service (export
+        targets other than ``internal``): the default keeps all; the wifi
+        plugin drops networks whose owner opted out."""
+        return entries
 
     def query_entry_schema(self) -> marshmallow.Schema:
         """A marshmallow schema for one entry of the list in a geolocate query."""
@@ -330,6 +354,8 @@ class UpdateStats:
     blocked: int = 0
     #: observations without weight or key
     dropped: int = 0
+    #: stations removed because a report named them excluded (an opt-out)
+    removed: int = 0
 
 
 class StationUpdater(PluginClass):
@@ -394,6 +420,10 @@ class Exporter(PluginClass):
     #: when that is larger (0: the export's batch, however large the backlog);
     #: for exporters whose output does not depend on batch sizes
     MIN_TAKE: ClassVar[int] = 0
+    #: True for exporters that keep the data in this service (internal): they
+    #: get every entry; the others get only what :meth:`ReportFragment.forwarded`
+    #: keeps (no opted-out networks)
+    OWN_DATA: ClassVar[bool] = False
 
     def __init__(self, context: HostContext, config: Any, partition: ExportPartition) -> None:
         self.context = context

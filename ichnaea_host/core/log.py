@@ -13,6 +13,9 @@ import time
 
 import structlog
 
+#: libraries whose DEBUG and INFO lines hold URLs, headers or bodies
+QUIET_LIBRARIES = ("urllib3", "requests", "botocore", "boto3", "s3transfer")
+
 _configured = False
 #: the level configured last (NOTSET: every line is written, as before configuration)
 _level = logging.NOTSET
@@ -29,6 +32,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     logging.getLogger("huey").setLevel(max(numeric, logging.WARNING))
     logging.getLogger("peewee").setLevel(logging.WARNING)
     logging.getLogger("peewee_migrate").setLevel(logging.WARNING)
+    # HTTP and S3 clients log whole URLs (a provider's key in its query
+    # string) and request headers at DEBUG: never below WARNING
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[
@@ -63,7 +70,10 @@ class RedisOutageFilter(logging.Filter):
         import redis
 
         error = record.exc_info[1]
-        if not isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+        from redis.exceptions import ClusterDownError, RedisClusterException
+
+        if not isinstance(error, (redis.ConnectionError, redis.TimeoutError,
+                                  ClusterDownError, RedisClusterException)):
             return True
         during = record.getMessage()
         now = time.monotonic()

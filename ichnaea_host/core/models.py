@@ -32,6 +32,7 @@ class ApiKeyRow(BaseModel):
     fallback_cache_expire = peewee.IntegerField(null=True)
     store_sample_locate = peewee.SmallIntegerField(null=True)
     store_sample_submit = peewee.SmallIntegerField(null=True)
+    allow_raw = peewee.BooleanField(null=True, default=False)
 
     class Meta:
         table_name = "api_key"

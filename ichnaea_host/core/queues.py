@@ -23,12 +23,17 @@ import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
 
 from ichnaea_host.core.log import get_logger
+
+#: what a Redis command can raise when Redis (or a cluster's slot) is
+#: unreachable: a cluster client raises some errors that are no RedisError
+REDIS_ERRORS: tuple[type[Exception], ...] = (
+    redis.RedisError, redis.exceptions.RedisClusterException, OSError)
 
 log = get_logger("ichnaea.queues")
 
@@ -66,6 +71,13 @@ return moved
 """
 
 
+def _has_tag(key: str) -> bool:
+    """Whether Redis Cluster hashes ``key`` by a ``{...}`` part, not the whole name."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    return end > start + 1
+
+
 class DataQueue:
     """One named Redis list of items."""
 
@@ -76,7 +88,11 @@ class DataQueue:
         self.batch = batch
         self.json = json_items
         self.compress = compress
-        self.claims_key = f"{{{key}}}:claims"
+        #: the prefix of the queue's helper keys; it puts them in the list's
+        #: slot: ``{update_wifi_3}:``, or for a list already named with a hash
+        #: tag (``{queue_export_x}:failed``) the list's name and ``:``
+        self.helper_prefix = f"{key}:" if _has_tag(key) else f"{{{key}}}:"
+        self.claims_key = f"{self.helper_prefix}claims"
 
     def __repr__(self) -> str:
         return f"DataQueue({self.key!r}, batch={self.batch})"
@@ -128,7 +144,7 @@ class DataQueue:
         If the block raises, the items go back to the head of the queue.
         """
         batch = self.batch if batch is None else batch
-        claim_key = f"{{{self.key}}}:claim:{uuid.uuid4().hex}"
+        claim_key = f"{self.helper_prefix}claim:{uuid.uuid4().hex}"
         raw = self.client.eval(
             _TAKE, 3, self.key, self.claims_key, claim_key, batch, time.time(), QUEUE_TTL
         )
@@ -178,6 +194,57 @@ redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[2], KEYS[3])
 return #items
 """
+
+
+class PartitionedQueue(DataQueue):
+    """One logical queue spread over several :class:`DataQueue` lists (each
+    its own hash tag), so that on a Redis Cluster its producers spread over
+    the masters: a producer picks one list per batch, a consumer takes from
+    the fullest, sizes are summed."""
+
+    def __init__(self, key: str, parts: Sequence[DataQueue]) -> None:
+        first = parts[0]
+        super().__init__(first.client, key, batch=first.batch, json_items=first.json,
+                         compress=first.compress)
+        self.parts = list(parts)
+
+    def __repr__(self) -> str:
+        return f"PartitionedQueue({self.key!r}, parts={len(self.parts)})"
+
+    def enqueue(self, items: Sequence[Any], pipe: Any = None) -> None:
+        import random
+
+        random.choice(self.parts).enqueue(items, pipe=pipe)
+
+    def sizes(self) -> list[int]:
+        with self.client.pipeline(transaction=False) as pipe:
+            for part in self.parts:
+                pipe.llen(part.key)
+            return [int(size) for size in pipe.execute()]
+
+    def size(self) -> int:
+        return sum(self.sizes())
+
+    def ready(self, batch: int | None = None) -> bool:
+        return any(part.ready(batch) for part in self.parts)
+
+    @contextlib.contextmanager
+    def claim(self, batch: int | None = None) -> Iterator[list[Any]]:
+        """A claim on the fullest list (see :meth:`DataQueue.claim`)."""
+        sizes = self.sizes()
+        fullest = self.parts[max(range(len(sizes)), key=sizes.__getitem__)]
+        with fullest.claim(batch) as items:
+            yield items
+
+    def dequeue(self, batch: int | None = None) -> list[Any]:
+        with self.claim(batch) as items:
+            return items
+
+    def recover(self, older_than: float = 600.0) -> int:
+        return sum(part.recover(older_than) for part in self.parts)
+
+    def claimed(self) -> int:
+        return sum(part.claimed() for part in self.parts)
 
 
 def encode_json(item: Any) -> bytes:
@@ -362,13 +429,183 @@ def _alive(pid: int) -> bool:
         return True
 
 
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+
+
+def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    """The nodes and connection options of a ``redis+cluster://[user:pw@]host:port[,...]/`` URI."""
+    from urllib.parse import unquote, urlsplit
+
+    scheme, rest = url.split("://", 1)
+    netloc = rest.split("/", 1)[0].split("?", 1)[0]
+    options: dict[str, Any] = {}
+    if "@" in netloc:
+        auth, netloc = netloc.rsplit("@", 1)
+        user, _, password = auth.partition(":")
+        if user:
+            options["username"] = unquote(user)
+        if password:
+            options["password"] = unquote(password)
+    if scheme.startswith("rediss"):
+        options["ssl"] = True
+    nodes = []
+    for part in netloc.split(","):
+        parsed = urlsplit(f"//{part}")
+        if not parsed.hostname:
+            raise ValueError(f"a cluster node needs host:port, got {part!r}")
+        nodes.append((parsed.hostname, parsed.port or 6379))
+    return nodes, options
+
+
 def connect_redis(url: str, client_name: str | None = None) -> redis.Redis:
-    """A client with short timeouts, so that a Redis outage fails fast."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=5,
-        socket_connect_timeout=2,
-        health_check_interval=30,
-        max_connections=64,
-        client_name=client_name,
-    )
+    """A client with short timeouts, so that a Redis outage fails fast.
+
+    A ``redis+cluster://`` URI gives a :class:`redis.cluster.RedisCluster`
+    client: it offers the same commands (the callers keep every multi-key
+    operation within one hash slot, see :func:`is_cluster`)."""
+    options: dict[str, Any] = {
+        "socket_timeout": 5, "socket_connect_timeout": 2, "health_check_interval": 30,
+        "client_name": client_name,
+    }
+    if url.startswith(CLUSTER_SCHEMES):
+        from redis.cluster import ClusterNode, RedisCluster
+
+        nodes, auth = cluster_nodes(url)
+        client = RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+            max_connections=64, **auth, **options,
+        )
+        return cast(redis.Redis, client)
+    return redis.Redis.from_url(url, max_connections=64, **options)
+
+
+def is_cluster(client: Any) -> bool:
+    """Whether ``client`` talks to a Redis Cluster."""
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
+
+
+def batch_pipeline(client: redis.Redis) -> Any:
+    """A pipeline for writes to several queues at once: MULTI/EXEC on one Redis;
+    on a cluster, where a transaction cannot span hash slots, a plain
+    pipeline (each queue's writes are then atomic, the batch is not)."""
+    return client.pipeline(transaction=not is_cluster(client))
+
+
+def mget(client: redis.Redis, keys: Sequence[str]) -> list[Any]:
+    """``MGET`` of keys that need not share a slot (split by slot on a cluster)."""
+    if is_cluster(client):
+        return list(cast(Any, client).mget_nonatomic(keys))
+    return list(client.mget(keys))
+
+
+def mset(client: redis.Redis, mapping: dict[str, Any]) -> None:
+    """``MSET`` of keys that need not share a slot (split by slot on a cluster)."""
+    if is_cluster(client):
+        cast(Any, client).mset_nonatomic(mapping)
+    else:
+        client.mset(mapping)
+
+
+def pfcount_union(client: redis.Redis, keys: Sequence[str]) -> int:
+    """The estimated cardinality of the union of HyperLogLogs.
+
+    On a cluster, keys in several slots are first copied (their raw
+    HyperLogLog strings) to temporary keys that share one hash tag, which
+    counts exactly what ``PFCOUNT`` of the originals counts on one Redis."""
+    if not keys:
+        return 0
+    if not is_cluster(client):
+        return int(client.pfcount(*keys))
+    from redis.cluster import key_slot
+
+    if len({key_slot(k.encode()) for k in keys}) == 1:
+        return int(client.pfcount(*keys))
+    values = [v for v in mget(client, keys) if v is not None]
+    if not values:
+        return 0
+    tag = uuid.uuid4().hex
+    temp = [f"{{pfcount:{tag}}}:{n}" for n in range(len(values))]
+    try:
+        mset(client, dict(zip(temp, values, strict=True)))
+        return int(client.pfcount(*temp))
+    finally:
+        client.delete(*temp)
+
+
+def ping_nodes(client: redis.Redis) -> dict[str, bool]:
+    """PING every node (one entry, ``redis``, on one Redis); a node that does
+    not answer is False."""
+    if not is_cluster(client):
+        return {"redis": bool(client.ping())}
+    cluster = cast(Any, client)
+    answers = {}
+    for node in cluster.get_nodes():
+        try:
+            answers[node.name] = bool(cluster.ping(target_nodes=node))
+        except REDIS_ERRORS:
+            answers[node.name] = False
+    return answers
+
+
+def close_redis(client: redis.Redis) -> None:
+    client.close()
+    if not is_cluster(client):
+        client.connection_pool.disconnect()
+
+
+def flush_redis(client: redis.Redis) -> None:
+    """Empty the database (every primary of a cluster)."""
+    if is_cluster(client):
+        cast(Any, client).flushdb(target_nodes="primaries")
+    else:
+        client.flushdb()
+
+
+class ExpiringLock:
+    """A lock in Redis that every process on every host sees (unlike MySQL's
+    ``GET_LOCK``, which is local to one server: one node of a Galera cluster).
+
+    It expires ``ttl`` seconds after its holder stops renewing it (a thread
+    renews it every ``ttl / 3`` seconds), so a process that dies frees it."""
+
+    def __init__(self, client: redis.Redis, name: str, ttl: float = 60.0) -> None:
+        import threading
+
+        self.name = name
+        self.ttl = ttl
+        self._lock = client.lock(name, timeout=ttl, blocking=False, thread_local=False)
+        self._stop = threading.Event()
+        self._renewer: Any = None
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another holds it."""
+        import threading
+
+        if not self._lock.acquire(blocking=False):
+            return False
+        self._stop.clear()
+        self._renewer = threading.Thread(target=self._renew, name=f"lock-{self.name}",
+                                         daemon=True)
+        self._renewer.start()
+        return True
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self._lock.reacquire()
+            except redis.exceptions.LockNotOwnedError:
+                log.error("lock_lost", lock=self.name)  # expired while Redis was away
+                return
+            except REDIS_ERRORS as exc:
+                log.warning("lock_renew_failed", lock=self.name, error=type(exc).__name__)
+
+    def release(self) -> None:
+        if self._renewer is None:
+            return
+        self._stop.set()
+        self._renewer.join()
+        self._renewer = None
+        with contextlib.suppress(*REDIS_ERRORS, redis.exceptions.LockError):
+            self._lock.release()

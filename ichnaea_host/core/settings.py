@@ -172,7 +172,7 @@ def load_plugin_settings(
 
 
 DB_SCHEMES = ("mysql+pymysql://", "mysql://", "sqlite:///")
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -196,7 +196,17 @@ class Settings(BaseSettings):
     redis_uri: str = setting(
         "",
         env="REDIS_URI",
-        help="redis://host:port/db (empty: an embedded Redis under the var folder)",
+        help="redis://host:port/db, or redis+cluster://host:port[,host:port...]/ for a "
+        "Redis Cluster (empty: an embedded Redis under the var folder)",
+    )
+    redis_cluster_nodes: list[str] = setting(
+        (),
+        env="REDIS_CLUSTER_NODES",
+        help="host:port,... of Redis Cluster nodes (instead of a redis+cluster:// REDIS_URI)",
+    )
+    incoming_partitions: int = setting(
+        0,
+        help="lists the incoming reports are spread over (0: 1 on one Redis, 8 on a cluster)",
     )
     secret_key: str = setting("", env="SECRET_KEY", secret=True, help="secret for signatures")
     logging_level: str = setting(
@@ -225,6 +235,19 @@ class Settings(BaseSettings):
     region_sources: list[str] = setting(
         (), help="region sources in the order they run (empty: every source, default order)"
     )
+    locate_limit_window: int = setting(
+        60, help="seconds of one window of the geolocate rate limits")
+    locate_limit_key: int = setting(
+        0, help="geolocate requests per API key and window (0: no limit; the key's "
+                "daily maxreq applies as well)")
+    locate_limit_ip: int = setting(
+        600, help="geolocate requests per client address and window (0: no limit); "
+                  "addresses are counted as keyed hashes, never logged")
+    locate_limit_prefix: int = setting(
+        64, help="distinct WiFi/Bluetooth networks looked up per address block and window "
+                 "(0: no limit)")
+    locate_limit_prefix_digits: int = setting(
+        10, help="hex digits of a MAC address naming its block (10: blocks of 256)")
 
     def validate(self) -> None:
         for name, value in (
@@ -240,6 +263,15 @@ class Settings(BaseSettings):
                 )
         if self.redis_uri and not self.redis_uri.startswith(REDIS_SCHEMES):
             raise ConfigError("REDIS_URI", f"expected redis://host:port/db, got {self.redis_uri!r}")
+        if self.redis_uri and self.redis_cluster_nodes:
+            raise ConfigError("REDIS_CLUSTER_NODES", "set either REDIS_URI or REDIS_CLUSTER_NODES")
+        for node in self.redis_cluster_nodes:
+            host, sep, port = node.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ConfigError("REDIS_CLUSTER_NODES", f"expected host:port, got {node!r}")
+        if self.incoming_partitions < 0:
+            raise ConfigError("ICHNAEA_INCOMING_PARTITIONS",
+                              f"expected 0 or more, got {self.incoming_partitions}")
         if not 0 < self.port < 65536:
             raise ConfigError("ICHNAEA_PORT", f"expected a port from 1 to 65535, got {self.port}")
         if not 0 < self.statsd_port < 65536:
@@ -248,6 +280,17 @@ class Settings(BaseSettings):
                            ("ICHNAEA_WORKER_THREADS", self.worker_threads)):
             if count < 1:
                 raise ConfigError(var, f"expected at least 1, got {count}")
+        if self.locate_limit_window < 1:
+            raise ConfigError("ICHNAEA_LOCATE_LIMIT_WINDOW",
+                              f"expected at least 1 second, got {self.locate_limit_window}")
+        for var, limit in (("ICHNAEA_LOCATE_LIMIT_KEY", self.locate_limit_key),
+                           ("ICHNAEA_LOCATE_LIMIT_IP", self.locate_limit_ip),
+                           ("ICHNAEA_LOCATE_LIMIT_PREFIX", self.locate_limit_prefix)):
+            if limit < 0:
+                raise ConfigError(var, f"expected 0 (no limit) or more, got {limit}")
+        if not 1 <= self.locate_limit_prefix_digits <= 12:
+            raise ConfigError("ICHNAEA_LOCATE_LIMIT_PREFIX_DIGITS",
+                              f"expected 1 to 12, got {self.locate_limit_prefix_digits}")
 
     @property
     def var_path(self) -> Path:
@@ -263,4 +306,11 @@ class Settings(BaseSettings):
 
     @property
     def embedded_redis(self) -> bool:
-        return not self.redis_uri
+        return not self.redis_uri and not self.redis_cluster_nodes
+
+    @property
+    def redis_url(self) -> str:
+        """The configured Redis as one URI (empty: the embedded Redis)."""
+        if self.redis_cluster_nodes:
+            return "redis+cluster://" + ",".join(self.redis_cluster_nodes) + "/"
+        return self.redis_uri

@@ -13,7 +13,7 @@ import peewee
 
 from ichnaea_host.core.interfaces import Exporter
 from ichnaea_host.core.log import get_logger
-from ichnaea_host.core.queues import StationPartition
+from ichnaea_host.core.queues import StationPartition, batch_pipeline
 from ichnaea_host.pipeline import datamap
 from ichnaea_host.pipeline.reports import normalize_position
 
@@ -24,6 +24,7 @@ class DummyExporter(Exporter):
     """Drains its queue and sends nowhere (``schema = dummy``)."""
 
     PLUGIN_NAME = "dummy"
+    OWN_DATA = True  # sends nowhere
 
     def send(self, items: list[dict[str, Any]]) -> None:
         return None
@@ -46,6 +47,7 @@ class InternalExporter(Exporter):
     #: (``ichnaea run`` uses 1, for low latency) must not mean one report per run
     MIN_TAKE = 1000
     RETRIABLE = (OSError,)
+    OWN_DATA = True
 
     def send(self, items: list[dict[str, Any]]) -> None:
         ctx = self.context
@@ -86,7 +88,7 @@ class InternalExporter(Exporter):
                 positions.append((position["lat"], position["lon"]))
             else:
                 counts[api_key, "report.drop", ""] += 1
-        with ctx.redis.pipeline() as pipe:
+        with batch_pipeline(ctx.redis) as pipe:
             for queue_name, observations in per_queue.items():
                 ctx.queue(queue_name).enqueue(observations, pipe=pipe)
             datamap.queue_positions(ctx, positions, pipe=pipe)

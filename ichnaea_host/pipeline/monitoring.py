@@ -31,14 +31,13 @@ from datetime import date, timedelta
 from typing import Any
 
 import peewee
-from huey.storage import RedisStorage
 
 from ichnaea_host.core.clock import today_utc
 from ichnaea_host.core.log import get_logger
-from ichnaea_host.core.queues import StationPartition
+from ichnaea_host.core.queues import StationPartition, mget, mset, pfcount_union
 from ichnaea_host.pipeline import datamap
 from ichnaea_host.pipeline.tasks import station_queues
-from ichnaea_host.pipeline.worker import HUEY_NAME
+from ichnaea_host.pipeline.worker import HUEY_NAME, task_queue_key
 from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime
 
 log = get_logger("ichnaea.monitoring")
@@ -74,15 +73,20 @@ def queue_tags(rt: Runtime) -> dict[str, list[str]]:
 
 
 def queue_sizes(rt: Runtime) -> dict[str, int]:
-    """``LLEN`` of every monitored queue; Huey's task queue is named ``HUEY_NAME``."""
+    """``LLEN`` of every monitored queue; Huey's task queue is named ``HUEY_NAME``.
+    The lists ``update_incoming`` is spread over count as one queue."""
     names = list(queue_tags(rt))
-    task_queue = RedisStorage(HUEY_NAME, connection_pool=rt.redis.connection_pool).queue_key
+    incoming = rt.incoming_keys()
+    keys = [name for name in names if name != INCOMING_QUEUE] + incoming
     with rt.redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.llen(name)
-        pipe.llen(task_queue)
-        sizes = pipe.execute()
-    return {**dict(zip(names, sizes[:-1], strict=True)), HUEY_NAME: sizes[-1]}
+        for key in keys:
+            pipe.llen(key)
+        pipe.llen(task_queue_key(rt))
+        replies = pipe.execute()
+    found = dict(zip(keys, replies[:-1], strict=True))
+    total_incoming = sum(found[key] for key in incoming)
+    sizes = {name: total_incoming if name == INCOMING_QUEUE else found[name] for name in names}
+    return {**sizes, HUEY_NAME: replies[-1]}
 
 
 def backlog(rt: Runtime, sizes: dict[str, int]) -> int:
@@ -142,7 +146,7 @@ class RateSettings:
 def load_rate_settings(rt: Runtime) -> RateSettings:
     """Read every parameter at once; write back defaults for missing or invalid ones."""
     keys = [p.key for p in PARAMS] + [RATE_KEY, STATE_KEY]
-    raw = dict(zip(keys, rt.redis.mget(keys), strict=True))
+    raw = dict(zip(keys, mget(rt.redis, keys), strict=True))
     values: dict[str, Any] = {}
     repairs: dict[str, str] = {}
     broken = False
@@ -166,7 +170,7 @@ def load_rate_settings(rt: Runtime) -> RateSettings:
         enabled = False
         repairs["rate_controller_enabled"] = "0"
     if repairs:
-        rt.redis.mset(repairs)
+        mset(rt.redis, repairs)
     try:
         rate = float(raw[RATE_KEY]) if raw[RATE_KEY] is not None else 100.0
     except ValueError:
@@ -296,7 +300,7 @@ def _control(rt: Runtime, settings: RateSettings, waiting: int, length: int | No
         rate = 100.0 * _clamp(output / settings.target, 0.0, 1.0)
         values[STATE_KEY] = json.dumps(pid.state())
     values[RATE_KEY] = _number(rate)
-    rt.redis.mset(values)
+    mset(rt.redis, values)
     gauges = {"target": settings.target, "kp": settings.kp, "ki": settings.ki,
               "kd": settings.kd, "pterm": pid.p_term, "iterm": pid.i_term,
               "dterm": pid.d_term}
@@ -322,7 +326,7 @@ def monitor_api_key_limits(rt: Runtime, today: date | None = None) -> dict[tuple
     counts: dict[tuple[str, str], int] = {}
     if not keys:
         return counts
-    for key, value in zip(keys, rt.redis.mget(keys), strict=True):
+    for key, value in zip(keys, mget(rt.redis, keys), strict=True):
         if value is None:
             continue
         _, rest = key.decode().split(":", 1)
@@ -359,7 +363,7 @@ def monitor_api_users(rt: Runtime, today: date | None = None) -> dict[str, int]:
         if daily:
             intervals["1d"] = daily
         for interval, counted in sorted(intervals.items()):
-            value = int(rt.redis.pfcount(*counted))
+            value = pfcount_union(rt.redis, counted)
             gauges[f"{api_type}:{api_key}:{interval}"] = value
             rt.metrics.gauge(f"{api_type}.user", value,
                              tags=[f"key:{api_key}", f"interval:{interval}"])

@@ -17,7 +17,7 @@ from typing import Any
 from ichnaea_host.core.interfaces import Exporter, UpdateStats
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.models import ExportConfig
-from ichnaea_host.core.queues import QUEUE_TTL, ExportPartition, StationPartition
+from ichnaea_host.core.queues import QUEUE_TTL, ExportPartition, StationPartition, batch_pipeline
 from ichnaea_host.pipeline.stats import record_update
 from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime
 
@@ -34,12 +34,13 @@ def export_configs(rt: Runtime) -> list[ExportConfig]:
     return list(ExportConfig.select().order_by(ExportConfig.name))
 
 
-def update_incoming(rt: Runtime) -> list[ExportPartition]:
-    """Fan the next batch of incoming reports out to the export queues.
+def update_incoming(rt: Runtime, key: str = INCOMING_QUEUE) -> list[ExportPartition]:
+    """Fan the next batch of incoming reports out to the export queues
+    (from the list ``key``; ``update_incoming``: the fullest of them).
 
     Returns the export queues that are ready to send.
     """
-    incoming = rt.queue(INCOMING_QUEUE)
+    incoming = rt.queue(key)
     configs = export_configs(rt)
     exporters = rt.plugins.exporters()
     with incoming.claim() as items:
@@ -51,7 +52,7 @@ def update_incoming(rt: Runtime) -> list[ExportPartition]:
                 continue
             key = (item.get("api_key"), item.get("source") or "gnss")
             groups[key].append({"api_key": key[0], "report": item["report"]})
-        with rt.redis.pipeline() as pipe:
+        with batch_pipeline(rt.redis) as pipe:
             for config in configs:
                 cls = exporters.get(config.schema or "")
                 partitioned = bool(cls and cls.PARTITIONED)
@@ -101,6 +102,28 @@ def park(rt: Runtime, partition: ExportPartition, items: list[dict[str, Any]]) -
         pipe.execute()
 
 
+def forwarded(rt: Runtime, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Queued reports as they may leave the service: each fragment keeps the
+    entries of its list it may forward (:meth:`ReportFragment.forwarded`)."""
+    fragments = [(cls.FIELD, cls()) for cls in rt.plugins.report_fragments()]
+    out = []
+    for item in items:
+        report = item.get("report")
+        if isinstance(report, dict):
+            changed = None
+            for field, fragment in fragments:
+                entries = report.get(field)
+                if isinstance(entries, list) and entries:
+                    kept = fragment.forwarded(entries)
+                    if len(kept) != len(entries):
+                        changed = changed or dict(report)
+                        changed[field] = kept
+            if changed is not None:
+                item = {**item, "report": changed}
+        out.append(item)
+    return out
+
+
 def export_reports(rt: Runtime, partition: ExportPartition, *, force: bool = False) -> bool:
     """Send one batch of an export queue; True when the queue is still ready.
 
@@ -132,10 +155,11 @@ def export_reports(rt: Runtime, partition: ExportPartition, *, force: bool = Fal
     with queue.claim(take) as items:
         if not items:
             return False
+        sent = items if cls.OWN_DATA else forwarded(rt, items)
         for attempt in range(1, EXPORT_ATTEMPTS + 1):
             started = time.monotonic()
             try:
-                exporter.send(items)
+                exporter.send(sent)
             except cls.RETRIABLE as exc:
                 log.warning("export_failed", export=name, attempt=attempt, error=repr(exc))
                 if attempt == EXPORT_ATTEMPTS:
@@ -216,7 +240,7 @@ def update_stations(rt: Runtime, updater_name: str, shard: str) -> bool:
     record_update(rt, updater_name, stats)
     log.info("stations_updated", updater=updater_name, shard=shard,
              observations=stats.observations, new=stats.new, changed=stats.changed,
-             confirmed=stats.confirmed, blocked=stats.blocked)
+             confirmed=stats.confirmed, blocked=stats.blocked, removed=stats.removed)
     return queue.ready()
 
 

@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from huey import RedisHuey
+from huey import Huey
 from huey.consumer import Consumer
+from huey.storage import RedisStorage
 
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.queues import ExportPartition, StationPartition
@@ -30,6 +31,9 @@ from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime
 log = get_logger("ichnaea.worker")
 
 HUEY_NAME = "ichnaea"
+#: Huey's name on a Redis Cluster: its keys (``huey.redis.{ichnaea}``,
+#: ``huey.schedule.{ichnaea}``, ...) then share one hash tag
+CLUSTER_HUEY_NAME = "{ichnaea}"
 TRIGGER_LOCK_SECONDS = 300
 CLAIM_RECOVERY_SECONDS = 600
 INCOMING_INTERVAL = 2.0
@@ -41,27 +45,59 @@ def _lock_key(name: str) -> str:
     return f"ichnaea:trigger:{name}"
 
 
+def incoming_trigger(key: str) -> str:
+    """The trigger of one list of incoming reports (``incoming`` for the only one)."""
+    return "incoming" if key == INCOMING_QUEUE else f"incoming:{key}"
+
+
+class ClientStorage(RedisStorage):  # type: ignore[misc]
+    """Huey's Redis storage on a client of the service (one Redis or a
+    cluster client), under a name kept as given (braces included)."""
+
+    def __init__(self, name: str, client: Any, **kwargs: Any) -> None:
+        self._client = client
+        super().__init__(name, connection_pool=client, clean_name=False, **kwargs)
+
+    def redis_client(self, connection_pool: Any) -> Any:
+        # huey builds ``self.conn`` with ``self.redis_client(connection_pool=...)``
+        return self._client
+
+
+def huey_name(rt: Runtime) -> str:
+    return CLUSTER_HUEY_NAME if rt.redis_cluster else HUEY_NAME
+
+
+def task_queue_key(rt: Runtime) -> str:
+    """The Redis list of Huey's queued tasks."""
+    return f"huey.redis.{huey_name(rt)}"
+
+
 class Worker:
     """The Huey instance of a process and its tasks, bound to a runtime."""
 
-    def __init__(self, rt: Runtime, *, name: str = HUEY_NAME) -> None:
+    def __init__(self, rt: Runtime, *, name: str | None = None) -> None:
         self.rt = rt
-        self.huey = RedisHuey(name, connection_pool=rt.redis.connection_pool, results=False,
-                              utc=True)
+        self.huey = Huey(name or huey_name(rt), results=False, utc=True,
+                         storage_class=ClientStorage, client=rt.redis)
         huey = self.huey
 
         @huey.task(name="ichnaea.update_incoming", expires=60)
-        def update_incoming() -> None:
+        def update_incoming(key: str = INCOMING_QUEUE) -> None:
+            # ``key``: one list of the incoming reports; tasks queued by an
+            # older version carry none
+            if key not in rt.incoming_keys():
+                key = INCOMING_QUEUE
+            trigger = incoming_trigger(key)
             try:
                 with self.timed("update_incoming"):
-                    ready = pipeline.update_incoming(rt)
+                    ready = pipeline.update_incoming(rt, key)
                 for partition in ready:
                     self.trigger(partition.trigger, lambda p=partition:
                                  export_reports(p.export, p.key))
             finally:
-                self.release("incoming")
-            if rt.queue(INCOMING_QUEUE).size():
-                self.trigger("incoming", update_incoming)
+                self.release(trigger)
+            if rt.queue(key).size():
+                self.trigger(trigger, lambda: update_incoming(key))
 
         @huey.task(name="ichnaea.export_reports", expires=300)
         def export_reports(name: str, queue_key: str) -> None:
@@ -148,7 +184,7 @@ class Worker:
     def recover_claims(self, older_than: float = CLAIM_RECOVERY_SECONDS) -> int:
         """Put the batches of claims older than ``older_than`` seconds (their
         worker died) back into their queues, and free those queues' triggers."""
-        triggers = {INCOMING_QUEUE: "incoming"}
+        triggers = {key: incoming_trigger(key) for key in self.rt.incoming_keys()}
         for station_queue in pipeline.station_queues(self.rt):
             triggers[station_queue.key] = station_queue.trigger
         # export queues by their claims: a fully claimed partition has no list left
@@ -204,15 +240,18 @@ class Scheduler(threading.Thread):
         fired = []
         jobs: list[tuple[str, float, int, int, Callable[[], Any]]] = []
         updaters = rt.plugins.station_updaters()
-        names = [INCOMING_QUEUE]
+        incoming = rt.incoming_keys()
+        names = list(incoming)
         station_queues = pipeline.station_queues(rt)
         names += [station_queue.key for station_queue in station_queues]
         with rt.redis.pipeline(transaction=False) as pipe:
             for name in names:
                 pipe.llen(name)
             sizes = dict(zip(names, pipe.execute(), strict=True))
-        if sizes[INCOMING_QUEUE]:
-            jobs.append(("incoming", 0.0, sizes[INCOMING_QUEUE], 1, w.update_incoming))
+        for key in incoming:
+            if sizes[key]:
+                jobs.append((incoming_trigger(key), 0.0, sizes[key], 1,
+                             lambda k=key: w.update_incoming(k)))
         for station_queue in station_queues:
             size = sizes[station_queue.key]
             if size:

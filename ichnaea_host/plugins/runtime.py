@@ -15,10 +15,13 @@ import redis
 from ichnaea_host.core.db import Database
 from ichnaea_host.core.metrics import Metrics
 from ichnaea_host.core.queues import (
+    CLUSTER_SCHEMES,
     DataQueue,
     EmbeddedRedis,
     ExportPartition,
+    PartitionedQueue,
     StationPartition,
+    close_redis,
     connect_redis,
 )
 from ichnaea_host.core.settings import PluginSettings, Settings
@@ -26,6 +29,8 @@ from ichnaea_host.plugins.manager import PluginHost, build_plugin_host
 
 INCOMING_QUEUE = "update_incoming"
 INCOMING_BATCH = 5000
+#: the lists ``update_incoming`` is spread over on a Redis Cluster (unless configured)
+CLUSTER_INCOMING_PARTITIONS = 8
 
 
 class Runtime:
@@ -54,28 +59,49 @@ class Runtime:
         return self._redis
 
     def redis_url(self) -> str:
-        if self.settings.redis_uri:
-            return self.settings.redis_uri
+        if self.settings.redis_url:
+            return self.settings.redis_url
         if self._embedded is None:
             self._embedded = EmbeddedRedis(self.settings.var_path)
         return self._embedded.url()
+
+    @property
+    def redis_cluster(self) -> bool:
+        """Whether Redis is a cluster (known from the settings, without connecting)."""
+        return self.settings.redis_url.startswith(CLUSTER_SCHEMES)
+
+    def incoming_keys(self) -> list[str]:
+        """The Redis lists of the incoming reports: ``update_incoming`` alone,
+        or ``update_incoming_0`` .. ``_<n-1>`` when spread over ``n`` lists."""
+        count = self.settings.incoming_partitions or (
+            CLUSTER_INCOMING_PARTITIONS if self.redis_cluster else 1)
+        if count == 1:
+            return [INCOMING_QUEUE]
+        return [f"{INCOMING_QUEUE}_{n}" for n in range(count)]
 
     def plugin_settings(self, plugin_name: str) -> PluginSettings | None:
         return self.plugins.settings_for(plugin_name)
 
     def queue(self, name: str | StationPartition | ExportPartition,
               batch: int | None = None) -> DataQueue:
-        """The queue of this name or partition. A station shard's queue is
-        ready at its updater's ``BATCH``; other queues at ``batch`` (0: as
-        soon as they hold anything)."""
+        """The queue of this name or partition (a :class:`DataQueue`, or for
+        ``update_incoming`` spread over several lists a :class:`PartitionedQueue`).
+        A station shard's queue is ready at its updater's ``BATCH``; other
+        queues at ``batch`` (0: as soon as they hold anything)."""
         if isinstance(name, StationPartition):
             if batch is None:
                 batch = self.plugins.station_updaters()[name.updater].BATCH
             return DataQueue(self.redis, name.key, batch=batch)
         if isinstance(name, ExportPartition):
             return DataQueue(self.redis, name.key, batch=batch or 0)
-        if name == INCOMING_QUEUE:
-            return DataQueue(self.redis, name, batch=INCOMING_BATCH, compress=True)
+        if isinstance(name, str) and name.startswith(INCOMING_QUEUE):
+            keys = self.incoming_keys()
+            if name == INCOMING_QUEUE and len(keys) > 1:
+                return PartitionedQueue(name, [
+                    DataQueue(self.redis, key, batch=INCOMING_BATCH, compress=True)
+                    for key in keys])
+            if name in keys:
+                return DataQueue(self.redis, name, batch=INCOMING_BATCH, compress=True)
         return DataQueue(self.redis, name, batch=batch or 0)
 
     def enqueue(self, queue_name: str, items: Sequence[Any]) -> None:
@@ -117,8 +143,7 @@ class Runtime:
         self.metrics.close()
         self.db.close()
         if self._redis is not None:
-            self._redis.close()
-            self._redis.connection_pool.disconnect()
+            close_redis(self._redis)
             self._redis = None
         if self._embedded is not None:
             self._embedded.shutdown()

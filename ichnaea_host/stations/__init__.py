@@ -24,6 +24,8 @@ One module per job, each importing only those above it in this list:
 ``search``
     :class:`MacPositionSource` (geolocate) and :class:`StationRegionSource`
     (``/v1/country``)
+``explain``
+    :class:`ExplainedMacSource`: a MAC source's entries of microG's ``raw`` list
 
 A MAC radio (as the wifi and blue plugins) needs only its tables
 (:func:`mac_station_model`), one updater subclassing
@@ -42,6 +44,7 @@ from ichnaea_host.stations.columns import (
     station_model,
     utcnow,
 )
+from ichnaea_host.stations.explain import ExplainedMacSource
 from ichnaea_host.stations.mac import (
     MAC_RANKING,
     MAC_SHARDS,
@@ -100,7 +103,8 @@ __all__ = [
     "BLOCK_DAYS", "COPIED", "GNSS_SOURCE", "MAC_RANKING", "MAC_SHARDS", "MAX_OLD_WEIGHT",
     "MAX_SAMPLES", "MAX_WEIGHT", "MIN_MAC_NETWORKS", "POSITION_FIELDS", "QUERY_SOURCE",
     "REGIONS", "SOURCE_IDS", "TRANSITIONS",
-    "Aggregate", "MacPositionSource", "MacRegionSource", "MacStationUpdater", "MacStations",
+    "Aggregate", "ExplainedMacSource", "MacPositionSource", "MacRegionSource",
+    "MacStationUpdater", "MacStations",
     "Point", "Ranking", "Station", "StationRegionSource", "StationShardUpdater",
     "StationTables",
     "accuracy_weight", "age_weight", "better", "bounded", "cluster_position",

@@ -42,6 +42,10 @@ from ichnaea_host.stations.sql import read_rows, write_rows
 #: regions of the stations placed by this process, remembered per grid square
 REGIONS = geocode.RegionGrid()
 
+#: an observation carrying this field (and the station key only) removes the
+#: station: see :meth:`MacStationUpdater.excluded`
+FORGET = "forget"
+
 #: the position fields of a report every observation carries
 POSITION_FIELDS = ("lat", "lon", "accuracy", "altitude", "altitudeAccuracy", "heading",
                    "pressure", "speed", "source", "timestamp")
@@ -82,10 +86,15 @@ class StationShardUpdater(StationTables, StationUpdater):
     def update(self, shard: str, observations: list[dict[str, Any]]) -> UpdateStats:
         stats = UpdateStats()
         key_name, weigh = self.KEY, self.weight
+        # a network that must be forgotten wins over every other sighting in the batch
+        forget: set[str] = {obs[key_name] for obs in observations
+                            if obs.get(FORGET) and obs.get(key_name) is not None}
         groups: dict[str, list[Point]] = {}
         for obs in observations:
-            weight = weigh(obs)
             key = obs.get(key_name)
+            if key in forget:
+                continue
+            weight = weigh(obs)
             if weight <= 0.0 or key is None:
                 stats.dropped += 1
                 continue
@@ -95,7 +104,7 @@ class StationShardUpdater(StationTables, StationUpdater):
                 groups[key] = [point]
             else:
                 group.append(point)
-        if not groups:
+        if not groups and not forget:
             return stats
         model = self.model(shard)
 
@@ -109,7 +118,11 @@ class StationShardUpdater(StationTables, StationUpdater):
                 # locks on the rows themselves are all a batch needs
                 db.execute_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             with db.atomic():
-                self._apply(model, groups, run)
+                if forget:
+                    key_field = getattr(model, key_name)
+                    run.removed = model.delete().where(key_field.in_(sorted(forget))).execute()
+                if groups:
+                    self._apply(model, groups, run)
             return run
 
         def count_retry(errno: int) -> None:
@@ -237,6 +250,13 @@ class MacStationUpdater(MacStations, StationShardUpdater):
     RANKING: ClassVar[Ranking] = MAC_RANKING
     UNSTORED: ClassVar[frozenset[str]] = frozenset()
 
+    def excluded(self, entry: dict[str, Any]) -> bool:
+        """Whether a network seen in a report must never be learned, and the
+        station already learned under its address be removed (its owner opted
+        out in its name, or the name is that of a moving network). Called
+        with the normalised entry; the default excludes nothing."""
+        return False
+
     def normalize_entry(self, entry: dict[str, Any]) -> dict[str, Any] | None:
         """One entry of a report in the pipeline's short names (``mac``,
         ``signal``, ``age`` ...), or None when it is unusable (a plugin may
@@ -249,11 +269,17 @@ class MacStationUpdater(MacStations, StationShardUpdater):
                                if isinstance(e, dict)) if n is not None]
         if not entries:
             return {}
+        excluded, key_name = self.excluded, self.KEY
+        forget = {e[key_name] for e in entries if excluded(e)}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for key in forget:
+            out.setdefault(self.shard_of(key), []).append({key_name: key, FORGET: True})
+        if forget:
+            entries = [e for e in entries if e[key_name] not in forget]
         position = report["position"]
         gps_age = position.get("gps_age") or 0
         base = {k: position[k] for k in POSITION_FIELDS if position.get(k) is not None}
         unstored, shard_of = self.UNSTORED, self.shard_of
-        out: dict[str, list[dict[str, Any]]] = {}
         for entry in dedupe(entries, self.RANKING):
             if gps_age:
                 entry["age"] = (entry.get("age") or 0) - gps_age

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host.core.interfaces import Exporter
+from ichnaea_host import Exporter
 
 from .settings import ExampleSettings
 

@@ -6,8 +6,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields
 
-from ichnaea_host.core.interfaces import LenientInteger, Query, ReportFragment
-from ichnaea_host.stations import unique_networks
+from ichnaea_host import LenientInteger, Query, ReportFragment, unique_networks
 
 from .mac import RANKING, normalize_entry
 
@@ -30,6 +29,7 @@ class BlueFragment(ReportFragment):
     V0_FIELD = "blue"
     V0_RENAMES = {"key": "macAddress", "signal": "signalStrength"}
     DATA_ACCURACY = "high"
+    ENUMERABLE = True
 
     def submit_entry_schema(self) -> Schema:
         return BlueEntry()

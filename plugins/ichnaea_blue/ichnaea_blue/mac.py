@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ichnaea_host.stations import MAC_RANKING, MAC_SHARDS, bounded, mac_shard, normalize_mac
+from ichnaea_host import MAC_RANKING, MAC_SHARDS, bounded, mac_shard, normalize_mac
 
 #: the work partitions of the pipeline (the fifth hex digit of the MAC) and a MAC's
 SHARDS = MAC_SHARDS

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ichnaea_host.stations import MacRegionSource
+from ichnaea_host import MacRegionSource
 
 from .models import MODEL
 

@@ -12,14 +12,19 @@ world's queries; this radius holds it for about 95 % (``bench/README.md``).
 
 from __future__ import annotations
 
-from ichnaea_host.stations import MacPositionSource
+from ichnaea_host import ExplainedMacSource
 
 from .models import MODEL
 from .settings import BlueSettings
 
 
-class BluePositionSource(MacPositionSource):
+class BluePositionSource(ExplainedMacSource):
     PLUGIN_NAME = "blue"
+    #: error / accuracy at each ?confidence= level: the "blue" query set of
+    #: bench/accuracy.py (2026-12-07)
+    CONFIDENCE = {50: 0.463, 60: 0.528, 68: 0.612, 75: 0.683, 80: 0.728,
+                  85: 0.782, 90: 0.884, 95: 1.009, 99: 1.373}
     DEFAULT_ORDER = 10
     SETTINGS = BlueSettings
     MODEL = MODEL
+    RAW_FIELD = "bluetoothBeacon"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ichnaea_host.stations import MacStationUpdater
+from ichnaea_host import MacStationUpdater
 
 from .mac import RANKING, normalize_entry
 from .models import MODEL

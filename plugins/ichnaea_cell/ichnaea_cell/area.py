@@ -15,11 +15,15 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from ichnaea_host.core.db import retry_on_lock, select_for_update, upsert
-from ichnaea_host.core.geo import circle_radius
-from ichnaea_host.core.interfaces import HostContext
-from ichnaea_host.core.log import get_logger
-from ichnaea_host.stations import utcnow
+from ichnaea_host import (
+    HostContext,
+    circle_radius,
+    get_logger,
+    retry_on_lock,
+    select_for_update,
+    upsert,
+    utcnow,
+)
 
 from .cells import AREAID_BYTES, CELLID_BYTES, RADIO_CODES, decode_areaid
 from .mcc import region_for_cell

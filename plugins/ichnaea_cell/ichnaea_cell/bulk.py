@@ -11,14 +11,20 @@ The rule: a table is loaded in bulk when the import has at least
 estimate). During the load the table keeps its primary key, which is all a
 locate needs; the export and the region counts scan the table meanwhile.
 
-The indexes always come back. The load holds a named server lock
-(``GET_LOCK``) on a connection of its own from before the drop to after the
-rebuild; the server releases it when that connection ends, the process's
-death included. Whoever takes the lock next (the next import, the worker's
-hourly check :func:`run`, or ``ichnaea cells restore-indexes``) first
-restores every index the models declare that a table lacks. An import
-that finds the lock taken by another import neither drops nor restores
-anything and loads row by row. SQLite databases are never changed.
+The indexes always come back. The load holds a lock in Redis
+(:class:`~ichnaea_host.ExpiringLock`, one per database) from before
+the drop to after the rebuild; it is seen by imports on every host and
+database node (MySQL's ``GET_LOCK`` is local to one server, one node of a
+Galera cluster), and it expires a minute after its process dies. Whoever
+takes the lock next (the next import, the worker's hourly check :func:`run`,
+or ``ichnaea cells restore-indexes``) first restores every index the models
+declare that a table lacks. An import that finds the lock taken by another
+import neither drops nor restores anything and loads row by row.
+
+On Galera (``wsrep_on``) an import never drops or rebuilds indexes: schema
+changes there run on every node at once and stop the cluster's writes
+(total order isolation), so a large import loads row by row like a small
+one. SQLite databases are never changed.
 """
 
 from __future__ import annotations
@@ -33,8 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ichnaea_host.core.interfaces import HostContext
-from ichnaea_host.core.log import get_logger
+from ichnaea_host import ExpiringLock, HostContext, get_logger
 
 from .models import CELL_MODELS
 
@@ -42,8 +47,10 @@ log = get_logger("ichnaea.cell")
 
 #: the smallest import loaded in bulk, in lines
 BULK_MIN_ROWS = 100_000
-#: the server lock a bulk load holds (per database: the name ends with the database's)
+#: the Redis lock a bulk load holds (per database: the name ends with the database's)
 LOCK = "ichnaea_cell_bulk_load:"
+#: seconds the lock outlives a process that died holding it
+LOCK_TTL = 60.0
 #: seconds a schema change waits for the transactions under way on its table
 LOCK_WAIT = 30
 #: the periodic job that restores what a killed bulk load left dropped
@@ -93,9 +100,10 @@ class IndexKeeper:
     connection of its own (without the pool's read timeout: an index build
     takes minutes on a large table)."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, redis: Any) -> None:
         self.db = db
         self.conn = self.connect()
+        self._lock = ExpiringLock(redis, f"lock:{LOCK}{db.database}", LOCK_TTL)
 
     def connect(self) -> Any:
         import pymysql
@@ -112,11 +120,16 @@ class IndexKeeper:
 
     def lock(self) -> bool:
         """Take the bulk-load lock; False when another import holds it."""
-        name = (LOCK + self.db.database)[:64]
-        return bool(self.execute("SELECT GET_LOCK(%s, 0)", name)[0][0])
+        return self._lock.acquire()
 
     def close(self) -> None:
-        self.conn.close()  # releases the lock
+        self._lock.release()
+        self.conn.close()
+
+    def galera(self) -> bool:
+        """Whether the server is a node of a Galera cluster (``wsrep_on``)."""
+        rows = self.execute("SHOW VARIABLES LIKE 'wsrep_on'")
+        return bool(rows) and str(rows[0][1]).upper() == "ON"
 
     def table_rows(self) -> dict[str, int]:
         """{table: estimated rows} of the cell tables."""
@@ -185,7 +198,7 @@ def restore_indexes(context: HostContext,
     added}, or None when a bulk load is under way (it restores them itself)."""
     if not context.db.is_mysql:
         return {}
-    keeper = IndexKeeper(context.db.rw)
+    keeper = IndexKeeper(context.db.rw, context.redis)
     try:
         if not keeper.lock():
             notify("a bulk load of the cell tables is under way: its import restores "
@@ -214,7 +227,7 @@ def bulk_load(context: HostContext, lines: int,
     if not context.db.is_mysql:
         yield []
         return
-    keeper = IndexKeeper(context.db.rw)
+    keeper = IndexKeeper(context.db.rw, context.redis)
     try:
         if not keeper.lock():
             if lines >= BULK_MIN_ROWS:
@@ -225,6 +238,12 @@ def bulk_load(context: HostContext, lines: int,
         _restore_leftovers(keeper, notify)
         tables = [] if lines < BULK_MIN_ROWS else sorted(
             table for table, rows in keeper.table_rows().items() if lines > rows)
+        if tables and keeper.galera():
+            notify(f"Galera cluster: this import ({lines} lines) writes row by row and keeps "
+                   "the indexes (dropping and rebuilding them would stop the whole cluster's "
+                   "writes)")
+            log.info("cell_bulk_load_skipped", lines=lines, reason="galera")
+            tables = []
         if tables:
             dropped = sum(keeper.drop(table) for table in tables)
             notify(f"bulk load ({lines} lines, more than these tables hold): the secondary "

@@ -17,9 +17,9 @@ import math
 import struct
 from typing import Any
 
-from ichnaea_host.stations import Ranking, higher, lower, younger
-from ichnaea_host.stations import bounded as in_range
-from ichnaea_host.stations import dedupe as dedupe_entries
+from ichnaea_host import Ranking, higher, lower, younger
+from ichnaea_host import bounded as in_range
+from ichnaea_host import dedupe as dedupe_entries
 
 from .mcc import valid_mccs
 

@@ -24,12 +24,15 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host.core.db import is_mysql
-from ichnaea_host.core.interfaces import HostContext
-from ichnaea_host.core.log import get_logger
-from ichnaea_host.site.assets import asset_bucket, asset_client
-from ichnaea_host.site.content_settings import exports_dir
-from ichnaea_host.stations import utcnow
+from ichnaea_host import (
+    HostContext,
+    asset_bucket,
+    asset_client,
+    exports_dir,
+    get_logger,
+    is_mysql,
+    utcnow,
+)
 
 from .models import CELL_MODELS
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from ichnaea_host.core.interfaces import LenientInteger, Query, ReportFragment
+from ichnaea_host import LenientInteger, Query, ReportFragment
 
 from .cells import RADIO_ALIASES, areaid_hex, cellid_hex, dedupe, normalize_cell
 

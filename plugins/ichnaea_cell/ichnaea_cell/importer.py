@@ -38,9 +38,7 @@ from typing import IO, Any, NamedTuple
 
 import peewee
 
-from ichnaea_host.core.db import retry_on_lock
-from ichnaea_host.core.interfaces import HostContext
-from ichnaea_host.core.log import get_logger
+from ichnaea_host import HostContext, get_logger, retry_on_lock
 
 from .cells import (
     AREAID_BYTES,
@@ -619,14 +617,8 @@ def import_file(context: HostContext, path: Path, *, batch: int = BATCH,
 
 
 def _runtime(ctx: Any) -> Any:
-    obj = ctx.find_root().obj
-    if obj is not None and hasattr(obj, "runtime"):
-        return obj.runtime()
-    from ichnaea_host.plugins.runtime import (
-        Runtime,  # pragma: no cover - outside the ichnaea command
-    )
-
-    return Runtime()  # pragma: no cover
+    """The runtime of the ``ichnaea`` command this group runs under."""
+    return ctx.find_root().obj.runtime()
 
 
 def make_group() -> Any:
@@ -694,7 +686,7 @@ def make_group() -> Any:
     @click.pass_context
     def export_command(ctx: click.Context, kind: str, output: Path | None) -> None:
         """Write a public cell export file now."""
-        from ichnaea_host.stations import utcnow
+        from ichnaea_host import utcnow
 
         from .export import diff_window, export_diff, export_full, export_size, full_window
 

@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host.core import geocode, regions
+from ichnaea_host import borders_touch, grid_square, in_region, known_region, region_at
 
 DATA = Path(__file__).parent / "data"
 #: the mobile-codes table uses ISO codes where GENC has its own
@@ -37,7 +37,7 @@ def mcc_table() -> dict[int, tuple[str, ...]]:
         code = MCC_GENC.get(alpha2, alpha2)
         for mcc in [mccs] if isinstance(mccs, str) else mccs:
             table[int(mcc)].add(code)
-    return {mcc: tuple(sorted(c for c in codes if regions.known(c)))
+    return {mcc: tuple(sorted(c for c in codes if known_region(c)))
             for mcc, codes in table.items()}
 
 
@@ -56,17 +56,17 @@ def regions_for_mcc(mcc: int | None) -> list[str]:
 
 def in_mcc_regions(lat: float, lon: float, mcc: int | None) -> bool:
     """Whether a position lies in one of the regions the cell's MCC serves."""
-    return any(geocode.in_region(lat, lon, code) for code in regions_for_mcc(mcc))
+    return any(in_region(lat, lon, code) for code in regions_for_mcc(mcc))
 
 
 def region_for_cell(lat: float, lon: float, mcc: int | None) -> str | None:
     """The region of a cell at this position: one of its MCC's regions holding
     the position (where several do, the host's :func:`~ichnaea_host.core.geocode.region`
     decides); None when none does."""
-    codes = [code for code in regions_for_mcc(mcc) if geocode.in_region(lat, lon, code)]
+    codes = [code for code in regions_for_mcc(mcc) if in_region(lat, lon, code)]
     if len(codes) <= 1:
         return codes[0] if codes else None
-    return geocode.region(lat, lon)
+    return region_at(lat, lon)
 
 
 _VARIES = object()
@@ -100,12 +100,12 @@ class CellRegions:
     def _square(mcc: int, scale: int, row: int, column: int) -> Any:
         """The region of every cell of ``mcc`` in one square, or ``_VARIES``."""
         codes = regions_for_mcc(mcc)
-        square = geocode.grid_square(scale, row, column)
-        if geocode.borders_touch(square.box, set(codes)):
+        square = grid_square(scale, row, column)
+        if borders_touch(square.box, set(codes)):
             return _VARIES
         # no border inside: one point of the square answers for all of it
         lat, lon = min(max(square.lat, -90.0), 90.0), min(max(square.lon, -180.0), 180.0)
-        found = [code for code in codes if geocode.in_region(lat, lon, code)]
+        found = [code for code in codes if in_region(lat, lon, code)]
         if len(found) > 1:
             return _VARIES  # decided by the precise shapes, point by point
         return found[0] if found else None

@@ -13,8 +13,7 @@ from typing import Any
 
 import peewee
 
-from ichnaea_host.core.db import BaseModel, BinaryKeyField
-from ichnaea_host.stations import station_fields
+from ichnaea_host import BaseModel, BinaryKeyField, station_fields
 
 from .cells import AREAID_BYTES, CELLID_BYTES, RADIOS
 

@@ -9,11 +9,20 @@ from typing import Any
 
 import peewee
 
-from ichnaea_host.core import regions
-from ichnaea_host.core.geo import distance
-from ichnaea_host.core.interfaces import HostContext, LocationSource, Position, Query, Region
-from ichnaea_host.core.log import get_logger
-from ichnaea_host.stations import is_blocked, station_score, utcnow
+from ichnaea_host import (
+    HostContext,
+    LocationSource,
+    Position,
+    Query,
+    Region,
+    distance,
+    get_logger,
+    is_blocked,
+    region_name,
+    region_radius,
+    station_score,
+    utcnow,
+)
 
 from .cells import SIGNAL_RANGE, areaid_hex, cellid_hex, decode_cellid
 from .mcc import regions_for_mcc
@@ -88,6 +97,10 @@ class CellPositionSource(LocationSource):
 
     PLUGIN_NAME = "cell"
     KIND = "position"
+    #: error / accuracy at each ?confidence= level: the "cell" query set of
+    #: bench/accuracy.py (2026-12-07)
+    CONFIDENCE = {50: 0.117, 60: 0.153, 68: 0.189, 75: 0.239, 80: 0.309,
+                  85: 0.399, 90: 0.574, 95: 0.909, 99: 2.069}
     DEFAULT_ORDER = 30
     INTERNAL = True
 
@@ -180,7 +193,7 @@ class CellRegionSource(LocationSource):
             for area in load_areas(self.context, sorted(ambiguous)):
                 if area.region in scores:
                     scores[area.region] += area_score(area, now)
-        return [Region(code=code, name=regions.region_name(code) or code,
-                       accuracy=regions.region_radius(code), score=score, source="cell")
+        return [Region(code=code, name=region_name(code) or code,
+                       accuracy=region_radius(code), score=score, source="cell")
                 for code, score in sorted(scores.items())]
 

@@ -7,14 +7,19 @@ from datetime import datetime
 from typing import Any
 
 import peewee
-import redis
 from peewee import SQL, fn
 
-from ichnaea_host.core import geocode
-from ichnaea_host.core.interfaces import HostContext, UpdateStats
-from ichnaea_host.core.log import get_logger
-from ichnaea_host.core.queues import DataQueue
-from ichnaea_host.stations import POSITION_FIELDS, Aggregate, StationShardUpdater
+from ichnaea_host import (
+    POSITION_FIELDS,
+    REDIS_ERRORS,
+    Aggregate,
+    DataQueue,
+    HostContext,
+    StationShardUpdater,
+    UpdateStats,
+    get_logger,
+    in_region,
+)
 
 from .cells import (
     AREAID_BYTES,
@@ -133,7 +138,7 @@ class CellUpdater(StationShardUpdater):
             self._run.psc, self._run.touched = {}, set()
         try:
             area_queue(self.context).enqueue(touched)
-        except (redis.RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             # the cells are written; their areas catch up when next touched
             log.warning("cell_areas_not_queued", areas=len(touched), error=repr(exc))
         return stats
@@ -148,7 +153,7 @@ class CellUpdater(StationShardUpdater):
         lat, lon = values["lat"], values["lon"]
         if lat is not None and lon is not None:
             old = row.region if row is not None else None
-            if status == "change" and old and geocode.in_region(lat, lon, old):
+            if status == "change" and old and in_region(lat, lon, old):
                 values["region"] = old
             else:
                 values["region"] = region_for_cell(lat, lon, cell["mcc"])

@@ -252,7 +252,7 @@ def lte_rows(cids, modified=T0):
 def missing_indexes(runtime):
     from ichnaea_cell.bulk import TABLES, IndexKeeper
 
-    keeper = IndexKeeper(runtime.db.rw)
+    keeper = IndexKeeper(runtime.db.rw, runtime.redis)
     try:
         return {table: [i.name for i in keeper.missing(table)] for table in TABLES
                 if keeper.missing(table)}
@@ -315,7 +315,7 @@ def test_indexes_a_stopped_bulk_load_dropped_are_restored(runtime, invoke, backe
 
     if backend == "sqlite":
         pytest.skip("MySQL only")
-    keeper = IndexKeeper(runtime.db.rw)
+    keeper = IndexKeeper(runtime.db.rw, runtime.redis)
     try:
         assert keeper.drop("cell_lte") == 4 and keeper.drop("cell_gsm") == 4
         assert set(missing_indexes(runtime)) == {"cell_lte", "cell_gsm"}
@@ -341,7 +341,7 @@ def test_an_import_during_a_bulk_load_leaves_the_indexes_alone(runtime, invoke, 
     if backend == "sqlite":
         pytest.skip("MySQL only")
     monkeypatch.setattr(bulk, "BULK_MIN_ROWS", 1)
-    other = bulk.IndexKeeper(runtime.db.rw)  # another import's bulk load, under way
+    other = bulk.IndexKeeper(runtime.db.rw, runtime.redis)  # another import's bulk load, under way
     try:
         assert other.lock()
         other.drop("cell_lte")
@@ -367,7 +367,7 @@ def test_the_worker_restores_what_a_killed_bulk_load_left_dropped(runtime, backe
     if backend == "sqlite":
         assert job.run(runtime) is False
         return
-    keeper = IndexKeeper(runtime.db.rw)
+    keeper = IndexKeeper(runtime.db.rw, runtime.redis)
     try:
         assert keeper.drop("cell_wcdma") == 4
         assert list(missing_indexes(runtime)) == ["cell_wcdma"]

@@ -20,8 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ichnaea_host.core.interfaces import Exporter
-from ichnaea_host.core.log import get_logger
+from ichnaea_host import Exporter, get_logger
 
 from .settings import GeosubmitSettings
 

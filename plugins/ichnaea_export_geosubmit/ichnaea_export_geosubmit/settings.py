@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ichnaea_host.core.settings import ConfigError, PluginSettings, setting
+from ichnaea_host import ConfigError, PluginSettings, setting
 
 
 @dataclasses.dataclass(frozen=True)

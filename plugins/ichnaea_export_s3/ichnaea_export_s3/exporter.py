@@ -21,9 +21,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from ichnaea_host.core.clock import today_utc
-from ichnaea_host.core.interfaces import Exporter
-from ichnaea_host.core.log import get_logger, redact_key
+from ichnaea_host import Exporter, get_logger, redact_key, today_utc
 
 from .settings import S3Settings
 

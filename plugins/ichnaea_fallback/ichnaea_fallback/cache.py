@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from ichnaea_host.core.geo import distance
+from ichnaea_host import REDIS_ERRORS, distance
 
 NOT_FOUND = b'"404"'
 
@@ -70,7 +70,7 @@ class FallbackCache:
                 for kind, raw in ids:
                     pipe.get(self.key(kind, raw))
                 values = pipe.execute()
-        except (redis.RedisError, OSError):
+        except REDIS_ERRORS:
             return CacheResult("failure")
         if not values or any(v is None for v in values):
             return CacheResult("miss")
@@ -112,7 +112,7 @@ class FallbackCache:
                 for kind, raw in ids:
                     pipe.set(self.key(kind, raw), value, ex=self.expire)
                 pipe.execute()
-        except (redis.RedisError, OSError):
+        except REDIS_ERRORS:
             return False
         return True
 
@@ -133,6 +133,6 @@ def rate_limit_reached(client: redis.Redis, provider: str, limit: int | None,
             pipe.incr(key)
             pipe.expire(key, interval * 5)
             count = pipe.execute()[0]
-    except (redis.RedisError, OSError):
+    except REDIS_ERRORS:
         return True
     return int(count) > int(limit)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ichnaea_host.core.interfaces import Query
-from ichnaea_host.stations import Ranking, dedupe, higher, lower, normalize_mac, younger
-from ichnaea_host.stations import bounded as in_range
+from ichnaea_host import Query, Ranking, dedupe, higher, lower, normalize_mac, younger
+from ichnaea_host import bounded as in_range
 
 #: queries with this many WiFi or Bluetooth networks (or more) are not cached
 MAX_CACHED_NETWORKS = 20

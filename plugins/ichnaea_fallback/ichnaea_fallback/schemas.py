@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from ichnaea_host.core.interfaces import FallbackSchema
+from ichnaea_host import FallbackSchema
 
 HEADERS = {"User-Agent": "ichnaea"}
 

@@ -20,9 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from ichnaea_host.api.results import satisfies
-from ichnaea_host.core.interfaces import LocationSource, Position, Query
-from ichnaea_host.core.log import get_logger, redact_key
+from ichnaea_host import LocationSource, Position, Query, get_logger, redact_key, satisfies
 
 from .cache import FallbackCache, rate_limit_reached
 from .query import cache_ids, has_networks, provider_query

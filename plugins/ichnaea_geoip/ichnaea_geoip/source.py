@@ -9,9 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host.core.interfaces import HeartbeatCheck, LocationSource, Position, Query, Region
-from ichnaea_host.core.log import get_logger
-from ichnaea_host.core.regions import genc_code, region_name, region_radius
+from ichnaea_host import (
+    HeartbeatCheck,
+    LocationSource,
+    Position,
+    Query,
+    Region,
+    genc_code,
+    get_logger,
+    region_name,
+    region_radius,
+)
 
 from .settings import GeoIPSettings
 
@@ -156,6 +164,10 @@ def lookup(context: Any, ip: str | None) -> Record | None:
 class GeoIPPositionSource(LocationSource):
     PLUGIN_NAME = "geoip"
     KIND = "position"
+    #: error / accuracy at each ?confidence= level: the "geoip" query set of
+    #: bench/accuracy.py (2026-12-07)
+    CONFIDENCE = {50: 0.475, 60: 0.545, 68: 0.631, 75: 0.682, 80: 0.726,
+                  85: 0.814, 90: 0.892, 95: 1.022, 99: 1.277}
     DEFAULT_ORDER = 50
     FALLBACK_FIELD = "ipf"
 

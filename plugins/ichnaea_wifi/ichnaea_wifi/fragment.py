@@ -6,10 +6,25 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields
 
-from ichnaea_host.core.interfaces import LenientInteger, Query, ReportFragment
-from ichnaea_host.stations import unique_networks
+from ichnaea_host import LenientInteger, Query, ReportFragment, unique_networks
 
 from .mac import RANKING, normalize_entry
+from .names import opted_out
+
+#: WiFi standards a report's ``radioType`` may name (NeoStumbler sends
+#: ``802.11g|n|ac|ax|be``; the original documented a, b, g, n and ac)
+WIFI_STANDARDS = frozenset({"802.11a", "802.11b", "802.11g", "802.11n", "802.11ac",
+                            "802.11ax", "802.11be"})
+
+
+def wifi_standard(value: Any) -> str | None:
+    """``802.11ax`` from ``802.11ax``, ``802.11AX`` or ``ax``; None when unknown."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().lower()
+    if not text.startswith("802.11"):
+        text = "802.11" + text
+    return text if text in WIFI_STANDARDS else None
 
 
 class WifiQueryEntry(Schema):
@@ -35,6 +50,7 @@ class WifiFragment(ReportFragment):
     V0_FIELD = "wifi"
     V0_RENAMES = {"key": "macAddress", "radio": "radioType", "signal": "signalStrength"}
     DATA_ACCURACY = "high"
+    ENUMERABLE = True
 
     def submit_entry_schema(self) -> Schema:
         return WifiSubmitEntry()
@@ -43,8 +59,24 @@ class WifiFragment(ReportFragment):
         return WifiQueryEntry()
 
     def clean_submit(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in e.items() if v is not None}
-                for e in entries if isinstance(e.get("macAddress"), str)]
+        out = []
+        for e in entries:
+            if not isinstance(e.get("macAddress"), str):
+                continue
+            entry = {k: v for k, v in e.items() if v is not None}
+            if "radioType" in entry:
+                standard = wifi_standard(entry["radioType"])
+                if standard is None:
+                    del entry["radioType"]  # unknown: dropped, the network kept
+                else:
+                    entry["radioType"] = standard
+            out.append(entry)
+        return out
+
+    def forwarded(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Networks whose owner opted out (``_nomap``, ``_optout``) never leave
+        the service; the internal export still sees them, to forget them."""
+        return [e for e in entries if not opted_out(e.get("ssid"))]
 
     def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
         return unique_networks(entries, normalize_entry, RANKING)

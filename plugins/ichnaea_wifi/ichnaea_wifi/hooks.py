@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host import hookimpl
-from ichnaea_host.core.interfaces import MigrationDir
+from ichnaea_host import MigrationDir, hookimpl
 
 
 @hookimpl

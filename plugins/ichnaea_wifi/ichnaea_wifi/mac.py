@@ -5,15 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ichnaea_host.stations import (
-    MAC_SHARDS,
-    Ranking,
-    bounded,
-    higher,
-    mac_shard,
-    normalize_mac,
-    younger,
-)
+from ichnaea_host import MAC_SHARDS, Ranking, bounded, higher, mac_shard, normalize_mac, younger
 
 #: the work partitions of the pipeline (the fifth hex digit of the MAC) and a MAC's
 SHARDS = MAC_SHARDS

@@ -5,7 +5,16 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from ichnaea_host.core.settings import ConfigError, PluginSettings, setting
+from ichnaea_host import ConfigError, PluginSettings, setting
+
+#: names of networks that travel: on-board WiFi of trains and coaches, and the
+#: default names of phone hotspots
+MOVING_SSIDS = (
+    "WIFIonICE", "WIFI@DB", "OEBB", "SBB-FREE", "CDWiFi", "_SNCF_WIFI_INOUI",
+    "SNCF_WIFI_INTERCITES", "WiFi in de trein", "Amtrak_WiFi", "FlixBus*", "MeinFernbus*",
+    "Megabus*", "Greyhound*", "*iPhone*", "Galaxy*", "AndroidAP*", "Android_*", "Pixel_*",
+    "Redmi*", "Xperia*",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,6 +25,10 @@ class WifiSettings(PluginSettings):
     station_range: float = setting(
         100.0, help="range, in metres, assumed for a network seen once; it fades as the "
                     "network's own observed radius takes over")
+    moving_ssids: tuple[str, ...] = setting(
+        MOVING_SSIDS,
+        help="names of moving networks (trains, buses, phone hotspots), never learned: "
+             "comma-separated, case-insensitive; * matches any text (AndroidAP*, *iPhone*)")
     min_accuracy: float = setting(10.0, help="smallest accuracy answered, in metres")
     max_accuracy: float = setting(500.0, help="largest accuracy answered, in metres")
 
@@ -29,6 +42,10 @@ class WifiSettings(PluginSettings):
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(self.variable(name),
                                   f"expected a positive number of metres, got {value}")
+        for pattern in self.moving_ssids:
+            if not pattern.strip("*"):
+                raise ConfigError(self.variable("moving_ssids"),
+                                  f"a name must have more than *, got {pattern!r}")
         if self.max_networks < 2:
             raise ConfigError(self.variable("max_networks"),
                               f"expected at least 2, got {self.max_networks}")

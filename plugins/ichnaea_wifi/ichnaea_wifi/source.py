@@ -11,14 +11,19 @@ and its station table.
 
 from __future__ import annotations
 
-from ichnaea_host.stations import MacPositionSource
+from ichnaea_host import ExplainedMacSource
 
 from .models import MODEL
 from .settings import WifiSettings
 
 
-class WifiPositionSource(MacPositionSource):
+class WifiPositionSource(ExplainedMacSource):
     PLUGIN_NAME = "wifi"
+    #: error / accuracy at each ?confidence= level: the "wifi" query set of
+    #: bench/accuracy.py (2026-12-07)
+    CONFIDENCE = {50: 0.314, 60: 0.379, 68: 0.445, 75: 0.514, 80: 0.573,
+                  85: 0.651, 90: 0.764, 95: 0.919, 99: 1.379}
     DEFAULT_ORDER = 20
     SETTINGS = WifiSettings
     MODEL = MODEL
+    RAW_FIELD = "wifiAccessPoint"

@@ -7,8 +7,7 @@ work partitions writing into this table.
 
 import peewee as pw
 
-from ichnaea_host.core.db import MacField
-from ichnaea_host.stations.merge import merge_shards, split_into_shards
+from ichnaea_host import MacField, merge_shards, split_into_shards
 
 SHARDS = "0123456789abcdef"
 TABLE = "blue"

@@ -3,7 +3,7 @@ cell id) and cell_area (keyed by an 8-byte area id)."""
 
 import peewee as pw
 
-from ichnaea_host.core.db import BinaryKeyField
+from ichnaea_host import BinaryKeyField
 
 RADIOS = ("gsm", "wcdma", "lte", "nr")
 

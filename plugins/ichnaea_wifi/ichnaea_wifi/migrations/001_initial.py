@@ -2,7 +2,7 @@
 
 import peewee as pw
 
-from ichnaea_host.core.db import MacField
+from ichnaea_host import MacField
 
 SHARDS = "0123456789abcdef"
 
