@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from ichnaea_host import site
 from ichnaea_host.api import monitor, schemas
 from ichnaea_host.api.errors import APIError, ServiceUnavailable
-from ichnaea_host.api.keys import KeyCache, client_ip
+from ichnaea_host.api.keys import KeyCache, UsageCounts, client_ip
 from ichnaea_host.api.observe import metric_path
 from ichnaea_host.api.views import bp as api_bp
 from ichnaea_host.core.log import enabled_for, get_logger
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.config["SECRET_KEY"] = rt.settings.secret_key or None
     app.extensions["ichnaea"] = rt
     app.extensions["ichnaea.keys"] = KeyCache()
+    app.extensions["ichnaea.usage"] = UsageCounts(rt)
     frags = [cls() for cls in rt.plugins.report_fragments()]
     app.extensions["ichnaea.fragments"] = frags
     app.extensions["ichnaea.schema.locate"] = schemas.locate_schema(frags)

@@ -3,12 +3,18 @@
 The database and Redis may be down; the service keeps answering. Without the
 database the key check is skipped (the request runs with the defaults of an
 unknown key, as the original did); without Redis no limit is enforced.
+
+A key with a daily limit is counted in Redis during its request, because the
+answer depends on the count. A key without one (``maxreq`` 0 or unset) needs
+no answer from Redis, so its counts wait in the web process and go to Redis
+about once a second, every key's in one round trip (:class:`UsageCounts`).
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import random
 import re
 import threading
@@ -33,6 +39,8 @@ CACHE_SIZE = 500
 CACHE_TTL = 300.0
 DAILY_TTL = 90000
 USERS_TTL = 691200
+#: how often a web process sends the counts of keys without a daily limit
+FLUSH_SECONDS = 1.0
 DATABASE_ERRORS = (peewee.PeeweeException, MaxConnectionsExceeded, OSError)
 
 
@@ -98,20 +106,95 @@ def _day_names(day: date) -> tuple[str, str]:
     return f"{day:%Y-%m-%d}", f"{day:%Y%m%d}"
 
 
+def usage_keys(key: ApiKey, api_type: str, metric_path: str) -> tuple[str, str]:
+    """The Redis keys of today's unique users and request count of a key.
+
+    ``apiuser:{api_type}:{key}:{YYYY-MM-DD}`` (a HyperLogLog of client
+    addresses, 8 days) and ``apilimit:{key}:{path}:{YYYYMMDD}`` (25 hours), UTC."""
+    dashed, compact = _day_names(today_utc())
+    return (f"apiuser:{api_type}:{key.valid_key}:{dashed}",
+            f"apilimit:{key.valid_key}:{metric_path}:{compact}")
+
+
+class UsageCounts:
+    """Request counts and client addresses of keys without a daily limit,
+    held by one web process and sent to Redis together, in one pipelined
+    round trip, every ``interval`` seconds (by a thread that ends when there
+    is nothing to send) and when the runtime closes.
+
+    The counts reach Redis up to a second late; a process killed without
+    closing loses at most that second's counts. Redis down: the counts of
+    that round are dropped with one warning, as a request would drop its own.
+    """
+
+    def __init__(self, rt: Runtime, interval: float = FLUSH_SECONDS) -> None:
+        self._rt = rt
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._requests: dict[str, int] = {}
+        self._users: dict[str, set[str]] = {}
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._closed = threading.Event()
+        rt.on_close(self.close)
+
+    def add(self, key: ApiKey, api_type: str, metric_path: str, ip: str | None) -> None:
+        users, limit = usage_keys(key, api_type, metric_path)
+        with self._lock:
+            self._requests[limit] = self._requests.get(limit, 0) + 1
+            self._users.setdefault(users, set()).add(ip or "127.0.0.1")
+            if self._thread is None or self._pid != os.getpid():  # none yet, or forked
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="ichnaea-usage-counts",
+                                                daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while not self._closed.wait(self.interval):
+            if not self.flush():
+                with self._lock:
+                    if not self._requests:  # idle: end; the next add starts one again
+                        self._thread = None
+                        return
+
+    def flush(self) -> bool:
+        """Send what is held; False when there was nothing to send."""
+        with self._lock:
+            requests, self._requests = self._requests, {}
+            users, self._users = self._users, {}
+        if not requests:
+            return False
+        commands: list[tuple[Any, ...]] = []
+        for name, addresses in users.items():
+            commands += [("PFADD", name, *sorted(addresses)), ("EXPIRE", name, USERS_TTL)]
+        for name, count in requests.items():
+            commands += [("INCRBY", name, count), ("EXPIRE", name, DAILY_TTL)]
+        try:
+            with self._rt.redis.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                pipe.execute()
+        except REDIS_ERRORS as exc:
+            log.warning("usage_counts_unavailable", error=type(exc).__name__,
+                        requests=sum(requests.values()))
+        return True
+
+    def close(self) -> None:
+        self._closed.set()
+        self.flush()
+
+
 def count_and_limit(rt: Runtime, key: ApiKey, api_type: str, metric_path: str,
                     ip: str | None, *, also_read: str | None = None
                     ) -> tuple[int | None, bytes | None]:
     """Count the request and its client for the day; return today's count for
     this key and path, or None when Redis could not count (then no limit applies).
 
-    Keys: ``apiuser:{api_type}:{key}:{YYYY-MM-DD}`` (a HyperLogLog of client
-    addresses, 8 days) and ``apilimit:{key}:{path}:{YYYYMMDD}`` (25 hours), UTC.
-    ``also_read`` names a Redis key read in the same round trip (the locate
-    sample rate); its value comes second (None when unset or not counted).
+    Keys: :func:`usage_keys`. ``also_read`` names a Redis key read in the same
+    round trip (the locate sample rate); its value comes second (None when
+    unset or not counted).
     """
-    dashed, compact = _day_names(today_utc())
-    users = f"apiuser:{api_type}:{key.valid_key}:{dashed}"
-    limit = f"apilimit:{key.valid_key}:{metric_path}:{compact}"
+    users, limit = usage_keys(key, api_type, metric_path)
     commands: list[tuple[Any, ...]] = [("PFADD", users, ip or "127.0.0.1"),
                                        ("EXPIRE", users, USERS_TTL),
                                        ("INCR", limit), ("EXPIRE", limit, DAILY_TTL)]

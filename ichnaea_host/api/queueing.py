@@ -145,6 +145,8 @@ def store_locate_query(rt: Runtime, query: Query, internal_results: Sequence[Pos
         return "no_result"
     if all_seen_today(query, best, fragments):
         return "seen_today"
+    if not query.api_key.store_sample_locate:  # the key never samples: no rate to read
+        return "not_sampled"
     try:
         if sample_rate is None:
             sample_rate = global_locate_sample_rate(rt)

@@ -23,7 +23,7 @@ from ichnaea_host.api.errors import (
     ParseError,
     RateLimitExceeded,
 )
-from ichnaea_host.api.keys import KeyCache, count_and_limit, validated_key
+from ichnaea_host.api.keys import KeyCache, UsageCounts, count_and_limit, validated_key
 from ichnaea_host.api.observe import key_tag, note, note_key, query_metrics, result_metrics
 from ichnaea_host.api.results import CONFIDENCE_RANGE, DEFAULT_CONFIDENCE, confidence_factor
 from ichnaea_host.api.search import search_position, search_region
@@ -43,6 +43,10 @@ def runtime() -> Runtime:
 
 def key_cache() -> KeyCache:
     return current_app.extensions["ichnaea.keys"]
+
+
+def usage_counts() -> UsageCounts:
+    return current_app.extensions["ichnaea.usage"]
 
 
 def fragments() -> list[ReportFragment]:
@@ -88,14 +92,16 @@ def check_key(api_type: str, path: str, *, required: bool, limited: bool) -> Api
         return ApiKey()
     if status == "db_fail" or key is None:
         return ApiKey()
-    if limited:
+    if limited and not key.maxreq:  # counted later, with other requests
+        usage_counts().add(key, api_type, path, g.get("client_ip"))
+    elif limited:
         # a locate reads the global sample rate in the same round trip to Redis
         also_read = queueing.GLOBAL_LOCATE_SAMPLE_RATE if api_type == "locate" else None
         count, sample_rate = count_and_limit(rt, key, api_type, path, g.get("client_ip"),
                                              also_read=also_read)
         if also_read is not None and count is not None:
             g.locate_sample_rate = queueing.parse_sample_rate(sample_rate)
-        if key.maxreq and count is not None:
+        if count is not None:
             note(rate_quota=key.maxreq, rate_remaining=max(key.maxreq - count, 0),
                  rate_allowed=count <= key.maxreq)
             if count > key.maxreq:

@@ -7,7 +7,7 @@ plugin objects as their :class:`~ichnaea_host.core.interfaces.HostContext`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -45,6 +45,7 @@ class Runtime:
         self._embedded: EmbeddedRedis | None = None
         self._lock = threading.Lock()
         self._objects: dict[tuple[str, str], Any] = {}
+        self._closers: list[Callable[[], None]] = []
         self.metrics = Metrics(self.settings.statsd_host, self.settings.statsd_port)
 
     # -- HostContext
@@ -139,7 +140,15 @@ class Runtime:
             obj = self._objects[key] = cls(self)
         return obj
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` first when the runtime closes, while Redis and the
+        database still answer (to send what a process still holds)."""
+        self._closers.append(callback)
+
     def close(self) -> None:
+        closers, self._closers = self._closers, []
+        for callback in closers:
+            callback()
         self.metrics.close()
         self.db.close()
         if self._redis is not None:
