@@ -35,9 +35,11 @@ SUB_RADII = {"AU": 1.2e6, "BR": 1e6, "CA": 1.4e6, "CD": 5e5, "CL": 5e5, "CN": 1e
 REGION_SCORE = {"GB": 0.8, "US": 0.8, "SE": 0.7, "CN": 0.6}
 DEFAULT_REGION_SCORE = 0.3
 
-#: path -> (the file's identity when opened, its reader or None)
-_readers: dict[str, tuple[tuple[int, int, int] | None, Any]] = {}
+#: path -> (the file's identity when opened, its reader or None, when to look again)
+_readers: dict[str, tuple[tuple[int, int, int] | None, Any, float]] = {}
 _lock = threading.Lock()
+#: a usable database file is looked at again (replaced? rewritten?) this often
+RECHECK_SECONDS = 1.0
 
 
 def database_path(context: Any) -> Path:
@@ -62,31 +64,41 @@ def _identity(path: str) -> tuple[int, int, int] | None:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
+def _configured(context: Any) -> str:
+    """The configured path, as text, without looking at the disk."""
+    settings = context.plugin_settings("geoip") or GeoIPSettings()
+    if settings.path:
+        return str(settings.path)
+    return os.path.join(context.settings.var_dir, "geoip", "demo-city.mmdb")
+
+
 def reader(context: Any) -> Any | None:
     """The process's reader of the configured database; None when it is unusable.
 
-    A database that appears, or is replaced (as ``geoipupdate`` does), after
-    start-up is picked up at the next lookup; an unusable one is reported
-    once, not at every request.
+    A database that appears after start-up is picked up at the next lookup,
+    one that is replaced (as ``geoipupdate`` does) or rewritten within
+    ``RECHECK_SECONDS``: a usable file is not looked at on every request. An
+    unusable one is reported once, not at every request.
     """
+    key = _configured(context)
+    cached = _readers.get(key)
+    if cached is not None and cached[1] is not None and time.monotonic() < cached[2]:
+        return cached[1]
     try:
-        path = database_path(context)
+        database_path(context)  # the demo database is built on first use
     except Exception as exc:  # noqa: BLE001 - a broken demo build must not stop the web tier
         log.error("geoip_unavailable", error=repr(exc))
         return None
-    key = str(path)
     identity = _identity(key)
-    cached = _readers.get(key)
-    if cached is not None and cached[0] == identity:
-        return cached[1]
     with _lock:
         cached = _readers.get(key)
         if cached is not None and cached[0] == identity:
+            _readers[key] = (identity, cached[1], time.monotonic() + RECHECK_SECONDS)
             return cached[1]
         if identity is None:
             log.error("geoip_unavailable", path=key, error="FileNotFoundError")
         db = None if identity is None else _open(key)
-        _readers[key] = (identity, db)
+        _readers[key] = (identity, db, time.monotonic() + RECHECK_SECONDS)
         return db
 
 
