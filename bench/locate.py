@@ -154,6 +154,19 @@ def load(db_uri: str, stations: int, seed: int, log: Any) -> None:
     log(f"loaded {groups * GROUP} wifi stations in {time.perf_counter() - start:.0f} s")
 
 
+def memory_fit(db_uri: str) -> tuple[float, float]:
+    """MiB of MariaDB's buffer pool and of the wifi table with its indexes."""
+    db_name, conn = _connect(db_uri)
+    with conn.cursor() as cur:
+        cur.execute("SELECT @@innodb_buffer_pool_size")
+        pool = cur.fetchone()[0]
+        cur.execute("SELECT data_length + index_length FROM information_schema.tables "
+                    "WHERE table_schema = %s AND table_name = 'wifi'", (db_name,))
+        row = cur.fetchone()
+    conn.close()
+    return int(pool) / 2**20, (int(row[0]) if row else 0) / 2**20
+
+
 # ---------------------------------------------------------------------------
 # requests
 
@@ -411,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
 
     db_uri = DB_URI.format(stations=args.stations)
     load(db_uri, args.stations, args.seed, log)
+    pool_mib, table_mib = memory_fit(db_uri)
+    print(f"MariaDB buffer pool {pool_mib:.0f} MiB, wifi table {table_mib:.0f} MiB "
+          "(data and indexes)" + (": the table does not fit, lookups read from disk"
+                                  if table_mib > pool_mib else ""))
     world = world_mod.build(world_mod.Params())
     world_mod.write_geoip(world, world_mod.VAR_DIR / "world-geoip.mmdb")
     server = start_server(db_uri, PORT)
