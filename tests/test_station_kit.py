@@ -255,3 +255,30 @@ def test_normalize_mac(raw, expected):
 ])
 def test_bounded(value, expected):
     assert bounded(value, -100, -10) == expected
+
+
+def test_a_radio_sets_the_moving_rule_by_its_class(fake_radio, monkeypatch):
+    """The rule is the kit's: a radio without settings for it names its
+    limits on the updater (``MOVING_DIST``, ``MOVING_HOURS``)."""
+    from ichnaea_host.pipeline.tasks import drain
+
+    rt, client, key = fake_radio
+    monkeypatch.setattr(FakeUpdater, "MOVING_DIST", 100.0)
+    assert client.post(f"/v2/geosubmit?key={key}",
+                       json={"items": [report(51.5, -0.1)]}).status_code == 200
+    drain(rt)
+    # 150 m north, within MAX_DIST (200 m) but beyond MOVING_DIST, the same day
+    assert client.post(f"/v2/geosubmit?key={key}",
+                       json={"items": [report(51.50135, -0.1)]}).status_code == 200
+    drain(rt)
+    rows = list(MODEL.select())
+    assert rows and all(r.lat is None and r.block_count == 1 for r in rows)
+    monkeypatch.setattr(FakeUpdater, "MOVING_HOURS", 0.0)  # nothing is recent any more
+    MODEL.delete().execute()
+    for lat in (51.5, 51.50135):
+        assert client.post(f"/v2/geosubmit?key={key}",
+                           json={"items": [report(lat, -0.1)]}).status_code == 200
+        drain(rt)
+    rows = list(MODEL.select())
+    assert rows and all(r.lat is not None and not r.block_count for r in rows), \
+        [(r.lat, r.block_count, r.block_last) for r in rows]

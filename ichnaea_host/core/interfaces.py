@@ -338,8 +338,8 @@ class UpdateStats:
     The host turns it into the daily ``stat`` counters (``observations`` and
     ``new``) and the metrics ``data.observation.insert`` (``observations``),
     ``data.station.new`` (``new``), ``data.station.confirm`` (``changed`` +
-    ``confirmed``, as the original counted) and ``data.station.blocklist``
-    (``blocked``).
+    ``confirmed``, as the original counted), ``data.station.blocklist``
+    (``blocked``) and ``data.station.moving`` (``moving``).
     """
 
     #: observations with a weight, including those of blocked stations
@@ -356,6 +356,9 @@ class UpdateStats:
     dropped: int = 0
     #: stations removed because a report named them excluded (an opt-out)
     removed: int = 0
+    #: stations blocked because they were seen far apart within a short time
+    #: (also counted in ``blocked``)
+    moving: int = 0
 
 
 class StationUpdater(PluginClass):

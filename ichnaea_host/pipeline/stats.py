@@ -94,7 +94,8 @@ def record_update(rt: Runtime, updater_name: str, stats: UpdateStats,
     for metric, value in (("data.observation.insert", stats.observations),
                           ("data.station.new", stats.new),
                           ("data.station.confirm", stats.changed + stats.confirmed),
-                          ("data.station.blocklist", stats.blocked)):
+                          ("data.station.blocklist", stats.blocked),
+                          ("data.station.moving", stats.moving)):
         if value:
             rt.metrics.incr(metric, value, tags=tags)
 

@@ -240,7 +240,8 @@ def update_stations(rt: Runtime, updater_name: str, shard: str) -> bool:
     record_update(rt, updater_name, stats)
     log.info("stations_updated", updater=updater_name, shard=shard,
              observations=stats.observations, new=stats.new, changed=stats.changed,
-             confirmed=stats.confirmed, blocked=stats.blocked, removed=stats.removed)
+             confirmed=stats.confirmed, blocked=stats.blocked, moving=stats.moving,
+             removed=stats.removed)
     return queue.ready()
 
 

@@ -66,6 +66,10 @@ class StationShardUpdater(StationTables, StationUpdater):
     KEY: ClassVar[str] = "mac"
     MAX_DIST: ClassVar[float] = 5000.0
     MAX_ACCURACY: ClassVar[float] = 200.0
+    #: travelling stations (see :meth:`moving_limits`): a jump farther than
+    #: this many metres (0: never) within ``MOVING_HOURS`` of the last change
+    MOVING_DIST: ClassVar[float] = 0.0
+    MOVING_HOURS: ClassVar[float] = 24.0
 
     def signal_weight(self, observation: dict[str, Any]) -> float:
         return 1.0
@@ -83,6 +87,24 @@ class StationShardUpdater(StationTables, StationUpdater):
         )
 
     # -- the update
+    def moving_limits(self) -> tuple[float, float]:
+        """(metres, hours) of the moving-station rule, from the plugin's settings
+        ``moving_meters`` and ``moving_hours`` when it has them.
+
+        A station with a position whose new observations agree among
+        themselves but lie, as a whole, farther than ``metres`` from that
+        position (still within ``MAX_DIST``, else the transitions block it
+        anyway) has jumped. A jump within ``hours`` of the station's last
+        change means it was seen far apart within a short time: no fixed
+        network does that, so it is blocked as moving. A jump after a quiet
+        spell is an ordinary move and blends in as before; a network that moved
+        once just after being learnt is blocked for a while and then learnt
+        afresh at its new place.
+        """
+        settings = self.context.plugin_settings(self.PLUGIN_NAME)
+        return (float(getattr(settings, "moving_meters", self.MOVING_DIST)),
+                float(getattr(settings, "moving_hours", self.MOVING_HOURS)))
+
     def update(self, shard: str, observations: list[dict[str, Any]]) -> UpdateStats:
         stats = UpdateStats()
         key_name, weigh = self.KEY, self.weight
@@ -139,6 +161,8 @@ class StationShardUpdater(StationTables, StationUpdater):
         rows = read_rows(model, key_field, list(groups))
         writes: list[dict[str, Any]] = []
         confirms: list[str] = []
+        moving_dist, moving_hours = self.moving_limits()
+        recent = now - timedelta(hours=moving_hours)
         for key, points in groups.items():
             stats.observations += len(points)
             row: Any = rows.get(key)
@@ -154,6 +178,12 @@ class StationShardUpdater(StationTables, StationUpdater):
             if (source == QUERY_SOURCE and label in GNSS_LABELS
                     and row.source != QUERY_SOURCE and status != "confirm"):
                 status = "no_change"  # locate queries never move or block a GNSS station
+            if (status == "change" and moving_dist > 0 and row is not None
+                    and row.lat is not None and row.modified is not None
+                    and row.modified > recent
+                    and not within(agg.lat, agg.lon, row.lat, row.lon, moving_dist)):
+                status = "block"  # seen far apart within a short time: it travels
+                stats.moving += 1
             if status == "no_change":
                 continue
             if status == "confirm":

@@ -16,6 +16,11 @@ class BlueSettings(PluginSettings):
     station_range: float = setting(
         25.0, help="range, in metres, assumed for a beacon seen once; it fades as the "
                    "beacon's own observed radius takes over")
+    moving_meters: float = setting(
+        75.0, help="a station seen this many metres from its position within moving_hours "
+                  "of its last change travels and is blocked "
+                  "(a beacon is heard over 10-50 m); 0: never")
+    moving_hours: float = setting(24.0, help="the window of moving_meters, in hours")
     min_accuracy: float = setting(10.0, help="smallest accuracy answered, in metres")
     max_accuracy: float = setting(50.0, help="largest accuracy answered, in metres")
 

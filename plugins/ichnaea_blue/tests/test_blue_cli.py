@@ -28,4 +28,6 @@ def test_plugins_list_shows_blue(monkeypatch, tmp_path):
         "ICHNAEA_BLUE__STATION_RANGE": 25.0,
         "ICHNAEA_BLUE__MIN_ACCURACY": 10.0,
         "ICHNAEA_BLUE__MAX_ACCURACY": 50.0,
+        "ICHNAEA_BLUE__MOVING_METERS": 75.0,
+        "ICHNAEA_BLUE__MOVING_HOURS": 24.0,
     }

@@ -29,6 +29,11 @@ class WifiSettings(PluginSettings):
         MOVING_SSIDS,
         help="names of moving networks (trains, buses, phone hotspots), never learned: "
              "comma-separated, case-insensitive; * matches any text (AndroidAP*, *iPhone*)")
+    moving_meters: float = setting(
+        2000.0, help="a station seen this many metres from its position within moving_hours "
+                  "of its last change travels and is blocked "
+                  "(a network is heard over 100-300 m); 0: never")
+    moving_hours: float = setting(24.0, help="the window of moving_meters, in hours")
     min_accuracy: float = setting(10.0, help="smallest accuracy answered, in metres")
     max_accuracy: float = setting(500.0, help="largest accuracy answered, in metres")
 

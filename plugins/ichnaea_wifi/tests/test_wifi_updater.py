@@ -191,6 +191,9 @@ def test_confirm_by_query_updates_last_seen_only(client, api_key, internal_expor
 
 def test_change_combines_old_and_new_positions(client, api_key, internal_export, drain):
     submit(client, api_key, drain, report(LAT, LON, accuracy=10.0))
+    # two days later (the same day, a 2 km jump would be a moving station:
+    # test_wifi_moving.py)
+    set_station(MACS[0], modified=datetime.now(UTC).replace(tzinfo=None) - timedelta(days=2))
     submit(client, api_key, drain, report(LAT + 2 * KM_LAT, LON + 0.01, accuracy=40.0))
     row = station(MACS[0])
     assert row.lat == pytest.approx((LAT * 1.0 + (LAT + 2 * KM_LAT) * 0.5) / 1.5)
