@@ -26,6 +26,7 @@ from ichnaea_host.site.content_settings import exports_dir
 from ichnaea_host.stations import utcnow
 from ichnaea_wifi import dump
 from ichnaea_wifi.models import MODEL
+from ichnaea_wifi.ssid import dump_key
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -110,6 +111,7 @@ def test_dump_finds_a_network_by_bssid_and_ssid_only(service, invoke, tmp_path):
     assert len(rows) == 3 and [r[0] for r in rows] == sorted(r[0] for r in rows)
     assert all(re.fullmatch(r"[0-9a-f]{32}", r[0]) for r in rows)
 
+    assert dump_key(A, "Café Zentral") in {r[0] for r in rows}  # the plugin's own key
     find = reader()
     station = stored(A)
     found = find(path, A, "Café Zentral")
