@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _API: dict[str, tuple[str | tuple[str, str], ...]] = {
     # plugin classes, their values and the lenient fields of report fragments
     "ichnaea_host.core.interfaces": (
-        "ApiKey", "Exporter", "FallbackSchema", "HeartbeatCheck", "HostContext",
+        "ApiKey", "DownloadSection", "Exporter", "FallbackSchema", "HeartbeatCheck", "HostContext",
         "LenientBoolean", "LenientFloat", "LenientInteger", "LocationSource", "MigrationDir",
         "PeriodicJob", "Position", "Query", "Region", "ReportFragment", "StationUpdater",
         "UpdateStats",
@@ -111,6 +111,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from ichnaea_host.core.geocode import region as region_at
     from ichnaea_host.core.interfaces import (
         ApiKey,
+        DownloadSection,
         Exporter,
         FallbackSchema,
         HeartbeatCheck,

@@ -17,7 +17,8 @@ def test_migrations_create_every_table(runtime):
     status = {s.namespace: s for s in migrate.status(runtime.db.rw,
                                                       runtime.plugins.migration_dirs)}
     assert status["host"].done[0] == "001_initial" and status["host"].pending == []
-    assert status["wifi"].done == ["001_initial", "002_one_table"]
+    assert status["wifi"].done[:2] == ["001_initial", "002_one_table"]
+    assert status["wifi"].done[-1] == "004_ssid_hash" and status["wifi"].pending == []
     assert migrate.upgrade(runtime.db.rw, runtime.plugins.migration_dirs) == []
 
 

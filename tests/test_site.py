@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from ichnaea_host import hookimpl
+from ichnaea_host import DownloadSection, hookimpl
 from ichnaea_host.app import create_app
 from ichnaea_host.core.clock import today_utc
 from ichnaea_host.core.interfaces import StationUpdater
@@ -339,6 +339,54 @@ def s3_url() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+class DumpSectionPlugin:
+    """A plugin that publishes files of its own on /downloads."""
+
+    @hookimpl
+    def ichnaea_register_download_sections(self):
+        return [DownloadSection(name="acme-dump", title="Acme Dumps",
+                                pattern="acme-*-full-*.csv.gz", text="Acme's <own> files.",
+                                empty="No Acme dump yet.")]
+
+
+class NotASectionPlugin:
+    @hookimpl
+    def ichnaea_register_download_sections(self):
+        return [{"name": "acme"}]
+
+
+def test_a_plugin_lists_its_files_in_a_section_of_its_own(make_runtime):
+    rt = make_runtime(extra=(("acme", DumpSectionPlugin()),))
+    assert rt.plugins.infos["acme"].registers["download_sections"] == ["acme-dump"]
+    client = app_for(rt)
+    body = html(client.get("/downloads"))
+    assert "<h2>Acme Dumps</h2>" in body and "Acme&#39;s &lt;own&gt; files." in body
+    assert "No Acme dump yet." in body
+    folder = rt.settings.var_path / "exports"
+    folder.mkdir(parents=True)
+    for name in ("acme-x-full-2024-01-01.csv.gz", "acme-x-full-2024-01-02.csv.gz",
+                 "MLS-full-cell-export-2024-01-02T000000.csv.gz"):
+        (folder / name).write_bytes(b"x" * 2048)
+    rt.redis.delete("cache:downloads:3")
+    body = html(client.get("/downloads"))
+    mine = re.search(r'<ul class="files" id="acme-dump-files">(.*?)</ul>', body, re.DOTALL)
+    assert mine is not None
+    assert re.findall(r">(acme[^<]+)</a> \((\d+)kB\)", mine.group(1)) == [
+        ("acme-x-full-2024-01-02.csv.gz", "2"), ("acme-x-full-2024-01-01.csv.gz", "2")]
+    cells = re.search(r'<ul class="files" id="full-exports">(.*?)</ul>', body, re.DOTALL)
+    assert cells is not None and "acme" not in cells.group(1)  # claimed by the section
+    assert "MLS-full-cell-export-2024-01-02T000000.csv.gz" in cells.group(1)
+    assert "No Acme dump yet." not in body
+    assert client.get("/downloads/acme-x-full-2024-01-01.csv.gz").status_code == 200
+
+
+def test_a_download_section_must_be_one(make_runtime):
+    from ichnaea_host.plugins.manager import PluginLoadError
+
+    with pytest.raises(PluginLoadError, match="DownloadSection"):
+        make_runtime(extra=(("acme", NotASectionPlugin()),))
 
 
 @pytest.mark.slow

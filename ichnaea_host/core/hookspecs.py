@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import click
 
     from ichnaea_host.core.interfaces import (
+        DownloadSection,
         Exporter,
         FallbackSchema,
         HeartbeatCheck,
@@ -96,6 +97,13 @@ def ichnaea_migration_dirs() -> Sequence[MigrationDir]:
 def ichnaea_register_periodic_jobs() -> Sequence[PeriodicJob]:
     """Return :class:`~ichnaea_host.core.interfaces.PeriodicJob` values the scheduler
     triggers (through the host's own Huey task ``ichnaea.periodic``)."""
+
+
+@hookspec
+def ichnaea_register_download_sections() -> Sequence[DownloadSection]:
+    """Return :class:`~ichnaea_host.core.interfaces.DownloadSection` values: the
+    site's /downloads page lists the export files matching each one's pattern
+    in a section of its own."""
 
 
 @hookspec

@@ -486,6 +486,23 @@ class PeriodicJob:
     drain: bool = False
 
 
+@dataclasses.dataclass(frozen=True)
+class DownloadSection:
+    """A part of the site's /downloads page listing a plugin's files.
+
+    The export files (exports folder, or ``export/`` of ``ASSET_BUCKET``)
+    whose name matches ``pattern`` (a glob: ``wifi-dump-*.csv.gz``) are
+    listed under ``title``, newest name first, after ``text``; ``empty`` is
+    shown when there are none. ``name`` is the section's id in the page.
+    """
+
+    name: str
+    title: str
+    pattern: str
+    text: str = ""
+    empty: str = "No file yet."
+
+
 # ---------------------------------------------------------------------------
 # Lenient schema fields for report fragments. Real clients send numbers as
 # strings, fractions for integers and explicit nulls; NaN and infinities

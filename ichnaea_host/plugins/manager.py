@@ -28,6 +28,7 @@ import pluggy
 
 from ichnaea_host.core import hookspecs
 from ichnaea_host.core.interfaces import (
+    DownloadSection,
     Exporter,
     FallbackSchema,
     HeartbeatCheck,
@@ -97,6 +98,7 @@ class PluginHost:
         self.registry: dict[str, dict[str, type[PluginClass]]] = {f: {} for f in FAMILIES}
         self.plugin_settings: dict[str, PluginSettings] = {}
         self.periodic_jobs: dict[str, PeriodicJob] = {}
+        self.download_sections: dict[str, DownloadSection] = {}
         self.migration_dirs: list[MigrationDir] = []
         if settings.trace_plugins:
             _trace_hook_calls(self.pm)
@@ -209,6 +211,14 @@ class PluginHost:
         for job in jobs:
             if not isinstance(job, PeriodicJob):
                 raise TypeError(_wrong("ichnaea_register_periodic_jobs", job, "a PeriodicJob"))
+        sections = _flatten(self._call_one(plugin, "ichnaea_register_download_sections"))
+        for section in sections:
+            if not isinstance(section, DownloadSection):
+                raise TypeError(_wrong("ichnaea_register_download_sections", section,
+                                       "a DownloadSection"))
+            claimed = self.download_sections.get(section.name)
+            if claimed is not None and claimed != section:
+                raise ValueError(f"download sections: two claim {section.name!r}")
         dirs = _flatten(self._call_one(plugin, "ichnaea_migration_dirs"))
         for folder in dirs:
             if not isinstance(folder, MigrationDir):
@@ -220,6 +230,10 @@ class PluginHost:
             self.periodic_jobs[job.name] = job
         if jobs:
             info.registers["periodic_jobs"] = [job.name for job in jobs]
+        for section in sections:
+            self.download_sections[section.name] = section
+        if sections:
+            info.registers["download_sections"] = [section.name for section in sections]
         self.migration_dirs.extend(dirs)
 
     # -- typed facade

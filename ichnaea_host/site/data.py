@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import fnmatch
 import json
 import math
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -189,8 +190,11 @@ def points_list(value: Any) -> bool:
 
 
 def downloads_dict(value: Any) -> bool:
+    files = list_of("name", "path", "size")
     return isinstance(value, dict) and all(
-        list_of("name", "path", "size")(value.get(part)) for part in ("full", "diff1", "diff2"))
+        files(value.get(part)) for part in ("full", "diff1", "diff2")) and \
+        list_of("name", "title", "text", "empty", "files")(value.get("sections")) and \
+        all(files(section["files"]) for section in value["sections"])
 
 
 # ---------------------------------------------------------------------------
@@ -295,16 +299,29 @@ def _size_kb(size: int) -> int:
     return round(size / 1024)  # half to even, as the original
 
 
-def _split(files: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def _split(files: list[dict[str, Any]], sections: Sequence[Any] = ()) -> dict[str, Any]:
+    """The cell exports by kind (``full``, ``diff1``, ``diff2``), and the files
+    of each plugin's :class:`~ichnaea_host.core.interfaces.DownloadSection`
+    (``sections``: its title and texts, and the files matching its pattern,
+    newest name first); a file a section claims is in no other list."""
+    parts = []
+    claimed: set[int] = set()
+    for section in sections:
+        mine = [f for f in files if fnmatch.fnmatchcase(f["name"], section.pattern)]
+        claimed.update(id(f) for f in mine)
+        parts.append({"name": section.name, "title": section.title, "text": section.text,
+                      "empty": section.empty,
+                      "files": sorted(mine, key=lambda f: f["name"], reverse=True)})
+    files = [f for f in files if id(f) not in claimed]
     full = sorted((f for f in files if "diff-" not in f["name"] and "full-" in f["name"]),
                   key=lambda f: f["name"], reverse=True)
     diffs = sorted((f for f in files if "diff-" in f["name"]),
                    key=lambda f: f["name"], reverse=True)
     half = math.ceil(len(diffs) / 2)
-    return {"full": full, "diff1": diffs[:half], "diff2": diffs[half:]}
+    return {"full": full, "diff1": diffs[:half], "diff2": diffs[half:], "sections": parts}
 
 
-def local_downloads(folder: Path, url: Callable[[str], str]) -> dict[str, list[dict[str, Any]]]:
+def local_files(folder: Path, url: Callable[[str], str]) -> list[dict[str, Any]]:
     files = []
     if folder.is_dir():
         for path in sorted(folder.rglob("*")):
@@ -312,10 +329,10 @@ def local_downloads(folder: Path, url: Callable[[str], str]) -> dict[str, list[d
                 rel = path.relative_to(folder).as_posix()
                 files.append({"name": path.name, "path": url(rel),
                               "size": _size_kb(path.stat().st_size)})
-    return _split(files)
+    return files
 
 
-def bucket_downloads(rt: Any) -> dict[str, list[dict[str, Any]]]:
+def bucket_files(rt: Any) -> list[dict[str, Any]]:
     s3 = asset_client(rt, in_request=True)
     base = rt.settings.asset_url.rstrip("/") + "/"
     files = []
@@ -326,11 +343,12 @@ def bucket_downloads(rt: Any) -> dict[str, list[dict[str, Any]]]:
             key = obj["Key"]
             files.append({"name": key.rsplit("/", 1)[-1], "path": urljoin(base, key),
                           "size": _size_kb(int(obj["Size"]))})
-    return _split(files)
+    return files
 
 
-def downloads(rt: Any, url: Callable[[str], str]) -> dict[str, list[dict[str, Any]]]:
-    """The export files: ``{"full": [...], "diff1": [...], "diff2": [...]}``."""
-    if asset_bucket(rt):
-        return bucket_downloads(rt)
-    return local_downloads(exports_dir(rt), url)
+def downloads(rt: Any, url: Callable[[str], str]) -> dict[str, Any]:
+    """The export files: ``{"full": [...], "diff1": [...], "diff2": [...],
+    "sections": [...]}`` (:func:`_split`)."""
+    files = bucket_files(rt) if asset_bucket(rt) else local_files(exports_dir(rt), url)
+    sections = sorted(rt.plugins.download_sections.values(), key=lambda s: s.name)
+    return _split(files, sections)

@@ -262,7 +262,7 @@ def downloads() -> Response:
     def url(rel: str) -> str:
         return url_for("site.export_file", name=rel)
 
-    empty: dict[str, list[Any]] = {"full": [], "diff1": [], "diff2": []}
+    empty: dict[str, list[Any]] = {"full": [], "diff1": [], "diff2": [], "sections": []}
     files, state = _cache().get(rt, data.DOWNLOADS_KEY, data.DOWNLOADS_TTL,
                                 lambda: data.downloads(rt, url), empty, data.downloads_dict)
     return page("downloads.html", "Downloads", state=state, files=files,

@@ -52,9 +52,13 @@ COPIED = ("lat", "lon", "max_lat", "min_lat", "max_lon", "min_lon", "created", "
 
 
 def station_model(table: str, key_name: str, key_field: peewee.Field,
-                  base: type[peewee.Model] = BaseModel) -> type[peewee.Model]:
-    """A peewee model for one station table, keyed by ``key_field``."""
-    attrs: dict[str, Any] = {key_name: key_field, **station_fields(), "__module__": __name__}
+                  base: type[peewee.Model] = BaseModel,
+                  extra: dict[str, peewee.Field] | None = None) -> type[peewee.Model]:
+    """A peewee model for one station table, keyed by ``key_field``; ``extra``
+    columns of the radio's own come after the station columns (an update
+    starts from :data:`COPIED`, so the radio's updater fills them itself)."""
+    attrs: dict[str, Any] = {key_name: key_field, **station_fields(), **(extra or {}),
+                             "__module__": __name__}
     attrs["Meta"] = type("Meta", (), {"table_name": table,
                                       "indexes": ((("lat", "lon"), False),)})
     return type(f"Station_{table}", (base,), attrs)

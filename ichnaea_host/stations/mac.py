@@ -49,9 +49,11 @@ def mac_shard(mac: str) -> str:
     return mac[4]
 
 
-def mac_station_model(table: str) -> type[peewee.Model]:
-    """The model of a MAC radio's station table (``wifi``, ``blue``), keyed by ``mac``."""
-    return station_model(table, "mac", MacField(primary_key=True))
+def mac_station_model(table: str,
+                      extra: dict[str, peewee.Field] | None = None) -> type[peewee.Model]:
+    """The model of a MAC radio's station table (``wifi``, ``blue``), keyed by
+    ``mac``, with the radio's ``extra`` columns (:func:`station_model`)."""
+    return station_model(table, "mac", MacField(primary_key=True), extra=extra)
 
 
 class MacStations(StationTables):

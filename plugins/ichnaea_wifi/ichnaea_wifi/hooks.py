@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host import MigrationDir, hookimpl
+from ichnaea_host import DownloadSection, MigrationDir, PeriodicJob, hookimpl
 
 
 @hookimpl
@@ -35,6 +35,27 @@ def ichnaea_register_location_sources() -> list[Any]:
     from .source import WifiPositionSource
 
     return [WifiPositionSource, WifiRegionSource]
+
+
+@hookimpl
+def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
+    from . import dump
+
+    return [PeriodicJob(name=dump.JOB_NAME, interval=dump.INTERVAL, run=dump.run)]
+
+
+@hookimpl
+def ichnaea_register_download_sections() -> list[DownloadSection]:
+    from .dump import download_section
+
+    return [download_section()]
+
+
+@hookimpl
+def ichnaea_register_commands(cli: Any) -> None:
+    from .dump import make_group
+
+    cli.add_command(make_group())
 
 
 @hookimpl

@@ -36,6 +36,11 @@ class WifiSettings(PluginSettings):
     moving_hours: float = setting(24.0, help="the window of moving_meters, in hours")
     min_accuracy: float = setting(10.0, help="smallest accuracy answered, in metres")
     max_accuracy: float = setting(500.0, help="largest accuracy answered, in metres")
+    dump: bool = setting(
+        False, help="write the daily WiFi dump (networks keyed by a hash of BSSID and SSID, "
+                    "no address in clear) to the exports folder or ASSET_BUCKET at 01:07 UTC")
+    dump_days: int = setting(
+        365, help="networks in the WiFi dump: those seen in the last this many days")
 
     def variable(self, name: str) -> str:
         """The environment variable a field is read from (``ICHNAEA_WIFI__<NAME>``)."""
@@ -51,6 +56,9 @@ class WifiSettings(PluginSettings):
             if not pattern.strip("*"):
                 raise ConfigError(self.variable("moving_ssids"),
                                   f"a name must have more than *, got {pattern!r}")
+        if self.dump_days < 1:
+            raise ConfigError(self.variable("dump_days"),
+                              f"expected at least 1 day, got {self.dump_days}")
         if self.max_networks < 2:
             raise ConfigError(self.variable("max_networks"),
                               f"expected at least 2, got {self.max_networks}")
