@@ -26,8 +26,8 @@ _API: dict[str, tuple[str | tuple[str, str], ...]] = {
     "ichnaea_host.core.interfaces": (
         "ApiKey", "DownloadSection", "Exporter", "FallbackSchema", "HeartbeatCheck", "HostContext",
         "LenientBoolean", "LenientFloat", "LenientInteger", "LocationSource", "MigrationDir",
-        "PeriodicJob", "Position", "Query", "Region", "ReportFragment", "StationUpdater",
-        "UpdateStats",
+        "OwnerRequestRefused", "PeriodicJob", "Position", "Query", "Region", "ReportFragment",
+        "StationUpdater", "UpdateStats",
     ),
     "ichnaea_host.core.settings": ("ConfigError", "PluginSettings", "setting"),
     "ichnaea_host.core.log": ("get_logger", "redact_key"),
@@ -121,6 +121,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         LenientInteger,
         LocationSource,
         MigrationDir,
+        OwnerRequestRefused,
         PeriodicJob,
         Position,
         Query,

@@ -238,3 +238,22 @@ def test_downloads_list(browser):
     assert links == ["MLS-full-cell-export-2024-01-02T000000.csv.gz",
                      "MLS-diff-cell-export-2024-01-02T010000.csv.gz"]
     assert "(4kB)" in browser.page.locator("#full-exports").inner_text()
+
+
+def test_optout_form_answers_in_the_page(browser):
+    """An owner fills the form; the scan names one known neighbour only, so
+    the page explains what is missing and keeps what was typed."""
+    browser.open("/optout")
+    browser.check("/optout")
+    browser.page.fill("#network", "02:10:00:00:00:00")
+    browser.page.locator("input[name=action][value=moved]").check()
+    browser.page.fill("#scan", '{"wifiAccessPoints": [{"macAddress": "02:10:00:00:00:00"}, '
+                               '{"macAddress": "02:10:00:00:00:01"}, '
+                               '{"macAddress": "02:99:00:00:00:01"}]}')
+    with browser.page.expect_navigation():
+        browser.page.locator("#optout-form button[type=submit]").click()
+    problem = browser.page.locator("#optout-problem").inner_text()
+    assert "fewer than two of the other networks are known" in problem
+    assert browser.page.input_value("#network") == "02:10:00:00:00:00"
+    assert browser.page.locator("input[name=action][value=moved]").is_checked()
+    assert [e for e in browser.errors if "status of 400" not in e] == []

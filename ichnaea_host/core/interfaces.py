@@ -361,6 +361,11 @@ class UpdateStats:
     moving: int = 0
 
 
+class OwnerRequestRefused(Exception):
+    """An owner's request (``/optout``) whose proof does not hold; the
+    message says why, in words for the owner."""
+
+
 class StationUpdater(PluginClass):
     """Learns stations of one network kind from positioned reports.
 
@@ -391,10 +396,22 @@ class StationUpdater(PluginClass):
     def __init__(self, context: HostContext) -> None:
         self.context = context
 
+    #: owners may opt a station out, or reset one that moved, on the web site
+    #: (``/optout``), proving their presence with a scan: :meth:`owner_request`
+    OWNER_REQUESTS: ClassVar[bool] = False
+
     def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         raise NotImplementedError
 
     def update(self, shard: str, observations: list[dict[str, Any]]) -> UpdateStats:
+        raise NotImplementedError
+
+    def owner_request(self, network: str, action: str, lookups: list[Any]) -> str:
+        """Carry out an owner's ``action`` (``optout`` or ``moved``) on the
+        station named ``network`` (as the owner wrote it), given the networks
+        of a scan (the radio's fragment's ``parse_query`` lookups); return what
+        was done, or raise
+        :class:`OwnerRequestRefused`. Called only when ``OWNER_REQUESTS``."""
         raise NotImplementedError
 
     def region_counts(self) -> dict[str, dict[str, int]] | None:

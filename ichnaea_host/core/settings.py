@@ -246,6 +246,8 @@ class Settings(BaseSettings):
     locate_limit_prefix: int = setting(
         64, help="distinct WiFi/Bluetooth networks looked up per address block and window "
                  "(0: no limit)")
+    optout_limit: int = setting(
+        10, help="owner requests (POST /optout) per client address and hour (0: no limit)")
     locate_limit_prefix_digits: int = setting(
         10, help="hex digits of a MAC address naming its block (10: blocks of 256)")
 
@@ -285,7 +287,8 @@ class Settings(BaseSettings):
                               f"expected at least 1 second, got {self.locate_limit_window}")
         for var, limit in (("ICHNAEA_LOCATE_LIMIT_KEY", self.locate_limit_key),
                            ("ICHNAEA_LOCATE_LIMIT_IP", self.locate_limit_ip),
-                           ("ICHNAEA_LOCATE_LIMIT_PREFIX", self.locate_limit_prefix)):
+                           ("ICHNAEA_LOCATE_LIMIT_PREFIX", self.locate_limit_prefix),
+                           ("ICHNAEA_OPTOUT_LIMIT", self.optout_limit)):
             if limit < 0:
                 raise ConfigError(var, f"expected 0 (no limit) or more, got {limit}")
         if not 1 <= self.locate_limit_prefix_digits <= 12:

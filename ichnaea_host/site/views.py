@@ -22,6 +22,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    g,
     render_template,
     request,
     send_from_directory,
@@ -29,8 +30,9 @@ from flask import (
 )
 from markupsafe import Markup
 
+from ichnaea_host.api.errors import APIError, RateLimitExceeded
 from ichnaea_host.core.log import get_logger
-from ichnaea_host.site import data
+from ichnaea_host.site import data, owner
 from ichnaea_host.site.content_settings import content_settings, exports_dir, tiles_dir
 
 log = get_logger("ichnaea.site")
@@ -142,9 +144,34 @@ def contact() -> Response:
     return page("contact.html", "Contact Us", email=content_settings(_rt()).contact_email)
 
 
-@bp.route("/optout")
+@bp.route("/optout", methods=["GET", "POST"])
 def optout() -> Response:
-    return page("optout.html", "Opt-Out")
+    """The opt-out page; a POST is an owner's request (:mod:`.owner`): a form
+    answers with the page and a message, a JSON body in JSON."""
+    radios = [cls.PLUGIN_NAME for cls in _rt().plugins.station_updaters().values()
+              if cls.OWNER_REQUESTS]
+    if request.method == "GET":
+        return page("optout.html", "Opt-Out", radios=radios)
+    is_json = request.mimetype == "application/json"
+    try:
+        asked = owner.read_request(None if is_json else request.form.to_dict(),
+                                   request.get_json(silent=True) if is_json else None)
+        done = owner.carry_out(_rt(), current_app.extensions["ichnaea.fragments"],
+                               g.get("client_ip"), asked)
+    except APIError as exc:
+        if is_json:
+            return exc.response()
+        response = page("optout.html", "Opt-Out", radios=radios, status=exc.code,
+                        problem=owner.describe(exc), form=request.form)
+        if isinstance(exc, RateLimitExceeded):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    if is_json:
+        return json_response({"result": done})
+    response = page("optout.html", "Opt-Out", radios=radios, done=done, status=200)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.pop("Expires", None)
+    return response
 
 
 @bp.route("/privacy")

@@ -19,10 +19,10 @@ import peewee
 
 from ichnaea_host.core import geocode
 from ichnaea_host.core.db import is_mysql, retry_on_lock
-from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
+from ichnaea_host.core.interfaces import OwnerRequestRefused, StationUpdater, UpdateStats
 from ichnaea_host.stations.aggregate import Aggregate, Point, station_radius, union
 from ichnaea_host.stations.columns import COPIED, StationTables, utcnow
-from ichnaea_host.stations.mac import MAC_RANKING, MacStations, Ranking, dedupe
+from ichnaea_host.stations.mac import MAC_RANKING, MacStations, Ranking, dedupe, normalize_mac
 from ichnaea_host.stations.rules import (
     GNSS_LABELS,
     GNSS_SOURCE,
@@ -45,6 +45,10 @@ REGIONS = geocode.RegionGrid()
 #: an observation carrying this field (and the station key only) removes the
 #: station: see :meth:`MacStationUpdater.excluded`
 FORGET = "forget"
+
+#: blocks of an opted-out station: a block lasts 30 days per count from its
+#: creation (:func:`~.rules.is_blocked`), so 255 keep it out for 21 years
+OPTED_OUT_BLOCKS = 255
 
 #: the position fields of a report every observation carries
 POSITION_FIELDS = ("lat", "lon", "accuracy", "altitude", "altitudeAccuracy", "heading",
@@ -279,6 +283,81 @@ class MacStationUpdater(MacStations, StationShardUpdater):
 
     RANKING: ClassVar[Ranking] = MAC_RANKING
     UNSTORED: ClassVar[frozenset[str]] = frozenset()
+    #: an owner's scan proves presence when its other known networks lie
+    #: within this many metres of their centre (and of the station, when it
+    #: has a position): about twice a network's range
+    OWNER_PROOF_METERS: ClassVar[float] = 500.0
+
+    def owner_request(self, network: str, action: str, lookups: list[Any]) -> str:
+        """An owner's opt-out (``optout``: the station's position is dropped and
+        it is blocked for :data:`OPTED_OUT_BLOCKS` x 30 days, so it is never
+        learnt again; ``opted_out``) or reset (``moved``: the row is deleted and
+        the next reports learn it afresh; ``reset``).
+
+        The proof of presence is the scan: it holds the station and at least
+        two other networks seen at the same time, two or more of which are
+        known, unblocked and within ``OWNER_PROOF_METERS`` of their centre;
+        for an opt-out, a known station must lie there too. Someone far away
+        cannot name the networks around an access point.
+        """
+        if action not in ("optout", "moved"):
+            raise OwnerRequestRefused("the action is optout or moved")
+        key = normalize_mac(network)
+        if key is None:
+            raise OwnerRequestRefused("the network is not a valid address (aa:bb:cc:dd:ee:ff)")
+        macs = [lookup[self.KEY] for lookup in lookups]
+        if key not in macs:
+            raise OwnerRequestRefused("the scan must hold the network itself")
+        others = [mac for mac in macs if mac != key]
+        if len(others) < 2:
+            raise OwnerRequestRefused(
+                "the scan must hold at least two other networks seen at the same time")
+        model = self.model(self.shard_of(key))
+        key_field = getattr(model, self.KEY)
+        today = utcnow().date()
+        limit = self.OWNER_PROOF_METERS
+
+        def transaction() -> str:
+            with model._meta.database.atomic():
+                rows = read_rows(model, key_field, [key, *others])
+                known = [r for k, r in rows.items() if k != key and r.lat is not None
+                         and not is_blocked(r, today)]
+                if len(known) < 2:
+                    raise OwnerRequestRefused(
+                        "fewer than two of the other networks are known here: scan again "
+                        "where more networks are seen, or wait until they are learnt")
+                lat = sum(r.lat for r in known) / len(known)
+                lon = sum(r.lon for r in known) / len(known)
+                if not all(within(r.lat, r.lon, lat, lon, limit) for r in known):
+                    raise OwnerRequestRefused("the other networks are not seen together")
+                row = rows.get(key)
+                if row is not None and (row.block_count or 0) >= OPTED_OUT_BLOCKS:
+                    if action == "optout":
+                        return "opted_out"
+                    raise OwnerRequestRefused("this network was opted out by its owner")
+                if action == "moved":
+                    if row is not None:
+                        model.delete().where(key_field == key).execute()
+                    return "reset"
+                if row is not None and row.lat is not None \
+                        and not within(row.lat, row.lon, lat, lon, limit):
+                    raise OwnerRequestRefused(
+                        "the network is not where the other networks are: if it moved, "
+                        "ask to reset it first")
+                now = utcnow()
+                blocked = {"lat": None, "lon": None, "max_lat": None, "min_lat": None,
+                           "max_lon": None, "min_lon": None, "radius": None,
+                           "samples": None, "weight": None, "source": None,
+                           "last_seen": None, "created": now, "modified": now,
+                           "block_first": today, "block_last": today,
+                           "block_count": OPTED_OUT_BLOCKS}
+                if row is None:
+                    model.insert({self.KEY: key, **blocked}).execute()
+                else:
+                    model.update(blocked).where(key_field == key).execute()
+                return "opted_out"
+
+        return retry_on_lock(transaction)
 
     def excluded(self, entry: dict[str, Any]) -> bool:
         """Whether a network seen in a report must never be learned, and the

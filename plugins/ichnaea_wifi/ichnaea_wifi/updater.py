@@ -61,6 +61,8 @@ class WifiUpdater(MacStationUpdater):
     BATCH = 500
     INTERVAL = 5.0
     MAX_DIST = 5000.0
+    #: owners may opt an access point out, or reset one that moved, on /optout
+    OWNER_REQUESTS = True
     MAX_ACCURACY = 200.0
     RANKING = RANKING
     #: network names are not kept, only their short hash (``ssid_hash``)
