@@ -63,7 +63,7 @@ _API: dict[str, tuple[str | tuple[str, str], ...]] = {
     "ichnaea_host.stations.merge": ("merge_shards", "split_into_shards"),
     # the public site's files: the export folder and the asset bucket
     "ichnaea_host.site.content_settings": ("exports_dir",),
-    "ichnaea_host.site.assets": ("asset_bucket", "asset_client"),
+    "ichnaea_host.site.assets": ("asset_bucket", "asset_client", "export_exists"),
 }
 
 _WHERE: dict[str, tuple[str, str]] = {
@@ -135,7 +135,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from ichnaea_host.core.regions import genc_code, region_name, region_radius
     from ichnaea_host.core.regions import known as known_region
     from ichnaea_host.core.settings import ConfigError, PluginSettings, setting
-    from ichnaea_host.site.assets import asset_bucket, asset_client
+    from ichnaea_host.site.assets import asset_bucket, asset_client, export_exists
     from ichnaea_host.site.content_settings import exports_dir
     from ichnaea_host.stations import (
         MAC_RANKING,

@@ -1,6 +1,6 @@
 """The asset bucket (``ASSET_BUCKET``): where the map tiles and the public
 export files go when it is set. One S3 client for it, used by the site's
-downloads page, the tiles' upload and the cell export; it talks to
+downloads page, the tiles' upload and the plugins' export files; it talks to
 ``ICHNAEA_CONTENT__S3_ENDPOINT_URL`` (an S3-compatible server, with path-style
 addressing) or, without one, to AWS. boto3 is imported only when a client is
 made."""
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ichnaea_host.site.content_settings import content_settings
+from ichnaea_host.site.content_settings import content_settings, exports_dir
 
 
 def asset_bucket(ctx: Any) -> str:
@@ -30,3 +30,20 @@ def asset_client(ctx: Any, *, in_request: bool = False) -> Any:
                                      retries={"max_attempts": 1}) if in_request else {}
         config = Config(s3={"addressing_style": "path"}, **quick)
     return boto3.client("s3", endpoint_url=endpoint, config=config)
+
+
+def export_exists(ctx: Any, name: str) -> bool:
+    """Whether the public export file ``name`` was written already: in the
+    exports folder, or under ``export/`` in the asset bucket when it is set."""
+    bucket = asset_bucket(ctx)
+    if not bucket:
+        return (exports_dir(ctx) / name).is_file()
+    from botocore.exceptions import ClientError
+
+    try:
+        asset_client(ctx).head_object(Bucket=bucket, Key=f"export/{name}")
+    except ClientError as exc:
+        if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True

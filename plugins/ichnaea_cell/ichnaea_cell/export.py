@@ -28,6 +28,7 @@ from ichnaea_host import (
     HostContext,
     asset_bucket,
     asset_client,
+    export_exists,
     exports_dir,
     get_logger,
     is_mysql,
@@ -237,22 +238,6 @@ def write_file(path: Path, lines: Iterator[str],
     return count
 
 
-def exists(context: HostContext, name: str) -> bool:
-    """Whether the export file ``name`` was written already (folder or bucket)."""
-    bucket = asset_bucket(context)
-    if not bucket:
-        return (exports_dir(context) / name).is_file()
-    from botocore.exceptions import ClientError
-
-    try:
-        asset_client(context).head_object(Bucket=bucket, Key=f"export/{name}")
-    except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
-
-
 def write_export(context: HostContext, name: str, lines: Iterator[str],
                  output: Path | None = None,
                  progress: Callable[[int], Any] | None = None) -> tuple[str, int]:
@@ -305,7 +290,7 @@ def run_diff(context: HostContext, now: datetime | None = None) -> bool:
     is not there yet."""
     now = now or utcnow()
     _, end = diff_window(now)
-    if now < end + timedelta(minutes=DIFF_MINUTE) or exists(context, diff_name(end)):
+    if now < end + timedelta(minutes=DIFF_MINUTE) or export_exists(context, diff_name(end)):
         return False
     export_diff(context, now)
     return False
@@ -315,7 +300,7 @@ def run_full(context: HostContext, now: datetime | None = None) -> bool:
     """Write today's full export, once it is 00:37 and the file is not there yet."""
     now = now or utcnow()
     due = now.replace(hour=FULL_TIME[0], minute=FULL_TIME[1], second=0, microsecond=0)
-    if now < due or exists(context, full_name(now.date())):
+    if now < due or export_exists(context, full_name(now.date())):
         return False
     export_full(context, now)
     return False

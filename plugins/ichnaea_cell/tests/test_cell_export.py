@@ -162,7 +162,7 @@ def test_export_to_the_bucket(make_runtime, monkeypatch):
         assert where == f"s3://{bucket}/{key}"
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         assert gzip.decompress(body) == HEADER
-        assert export.exists(rt, "MLS-full-cell-export-2026-05-04T000000.csv.gz")
+        assert export.export_exists(rt, "MLS-full-cell-export-2026-05-04T000000.csv.gz")
     finally:
         server.stop()
 

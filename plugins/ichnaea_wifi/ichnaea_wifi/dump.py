@@ -39,6 +39,7 @@ from ichnaea_host import (
     HostContext,
     asset_bucket,
     asset_client,
+    export_exists,
     exports_dir,
     get_logger,
     is_blocked,
@@ -223,22 +224,6 @@ def write_file(path: Path, lines: Iterator[str]) -> int:
     return count
 
 
-def exists(context: HostContext, name: str) -> bool:
-    """Whether the dump ``name`` was written already (folder or bucket)."""
-    bucket = asset_bucket(context)
-    if not bucket:
-        return (exports_dir(context) / name).is_file()
-    from botocore.exceptions import ClientError
-
-    try:
-        asset_client(context).head_object(Bucket=bucket, Key=f"export/{name}")
-    except ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True
-
-
 def write_dump(context: HostContext, now: datetime | None = None,
                output: Path | None = None,
                progress: Callable[[int], Any] | None = None) -> tuple[str, int]:
@@ -271,7 +256,7 @@ def run(context: HostContext, now: datetime | None = None) -> bool:
         return False
     now = now or utcnow()
     due = now.replace(hour=DUMP_TIME[0], minute=DUMP_TIME[1], second=0, microsecond=0)
-    if now < due or exists(context, dump_name(now.date())):
+    if now < due or export_exists(context, dump_name(now.date())):
         return False
     write_dump(context, now)
     return False
