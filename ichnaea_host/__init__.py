@@ -27,7 +27,7 @@ _API: dict[str, tuple[str | tuple[str, str], ...]] = {
         "ApiKey", "DownloadSection", "Exporter", "FallbackSchema", "HeartbeatCheck", "HostContext",
         "LenientBoolean", "LenientFloat", "LenientInteger", "LocationSource", "MigrationDir",
         "OwnerRequestRefused", "PeriodicJob", "Position", "Query", "Region", "ReportFragment",
-        "StationUpdater", "UpdateStats",
+        "StationUpdater", "StatsSection", "UpdateStats",
     ),
     "ichnaea_host.core.settings": ("ConfigError", "PluginSettings", "setting"),
     "ichnaea_host.core.log": ("get_logger", "redact_key"),
@@ -128,6 +128,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         Region,
         ReportFragment,
         StationUpdater,
+        StatsSection,
         UpdateStats,
     )
     from ichnaea_host.core.log import get_logger, redact_key

@@ -67,6 +67,10 @@ def months_back(n: int) -> Any:
     return day
 
 
+#: the WiFi standards the seeded reports name, in turn
+STANDARDS = ("802.11n", "802.11ac", "ax")
+
+
 @pytest.fixture
 def seeded(runtime, client, api_key, internal_export, drain) -> Any:
     rng = random.Random(9)
@@ -77,7 +81,9 @@ def seeded(runtime, client, api_key, internal_export, drain) -> Any:
             "position": {"latitude": lat + rng.uniform(-0.08, 0.08),
                          "longitude": lon + rng.uniform(-0.12, 0.12), "accuracy": 10.0},
             "wifiAccessPoints": [{"macAddress": f"02:10:{n // 256:02x}:{n % 256:02x}:00:{i:02x}",
-                                  "signalStrength": -60 - i} for i in range(2)],
+                                  "signalStrength": -60 - i,
+                                  "radioType": STANDARDS[(n + i) % len(STANDARDS)]}
+                                 for i in range(2)],
         })
     for i, value in enumerate(WIFI_MONTHS):  # unique_wifi totals at the end of past months
         day = months_back(len(WIFI_MONTHS) - i)
@@ -93,7 +99,9 @@ def seeded(runtime, client, api_key, internal_export, drain) -> Any:
         RegionStat.insert_many([{"region": code, "kind": kind, "count": count}
                                 for kind, count in counts.items()]
                                ).on_conflict_replace().execute()
-    runtime.redis.flushdb()
+    for key in runtime.redis.scan_iter():  # all but the WiFi standards' counts
+        if not key.startswith(b"stats:wifi_standards:"):
+            runtime.redis.delete(key)
     exports = runtime.settings.var_path / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     (exports / "MLS-full-cell-export-2024-01-02T000000.csv.gz").write_bytes(b"x" * 4096)
@@ -209,6 +217,23 @@ def test_stats_chart_shows_the_seeded_series(browser):
     series = browser.page.context.request.get(browser.base + "/stats_wifi.json").json()
     assert series["series"][0]["data"][0] == [month_ms(first), WIFI_MONTHS[0]]
     browser.screenshot("stats.png", "section:has(#wifi_chart)")
+
+
+def test_stats_page_shows_the_wifi_standards(browser):
+    browser.open("/stats")
+    browser.check("/stats")
+    rows = browser.page.locator("#wifi-standards tbody tr")
+    labels = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
+    assert labels == ["802.11n (Wi-Fi 4)", "802.11ac (Wi-Fi 5)", "802.11ax (Wi-Fi 6)"]
+    counts = browser.page.locator("#wifi-standards tbody td.number").all_inner_texts()
+    assert sum(int(c) for c in counts) == 400  # two networks in each of 200 reports
+    widths = [m.evaluate("m => m.getBoundingClientRect().width")
+              for m in browser.page.locator("#wifi-standards meter").all()]
+    assert len(widths) == 3 and all(w > 100 for w in widths)
+    values = [float(m.get_attribute("value") or 0)
+              for m in browser.page.locator("#wifi-standards meter").all()]
+    assert abs(sum(values) - 100) < 0.2
+    browser.screenshot("stats-standards.png", "#wifi-standards")
 
 
 def test_regions_table(browser):

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from ichnaea_host import DownloadSection, hookimpl
+from ichnaea_host import DownloadSection, StatsSection, hookimpl
 from ichnaea_host.app import create_app
 from ichnaea_host.core.clock import today_utc
 from ichnaea_host.core.interfaces import StationUpdater
@@ -266,7 +266,11 @@ def test_pages_without_redis(make_runtime, client):
     for path in PAGES:
         response = down.get(path)
         assert response.status_code == 200, path
-        assert 'class="notice"' not in html(response), path  # fresh from the database
+        assert 'class="notice" role="status"' not in html(response), path  # fresh from the database
+    # the WiFi standards' counts live in Redis alone: that section says so
+    stats = down.get("/stats")
+    assert "These counts cannot be read right now." in stats_section(html(stats), "wifi-standards")
+    assert stats.headers["Cache-Control"] == "max-age=60"
     assert down.get("/stats_wifi.json").json["series"][0]["data"][0][1] == 42
 
 
@@ -387,6 +391,73 @@ def test_a_download_section_must_be_one(make_runtime):
 
     with pytest.raises(PluginLoadError, match="DownloadSection"):
         make_runtime(extra=(("acme", NotASectionPlugin()),))
+
+
+class CountsSectionPlugin:
+    """A plugin that shows counts of its own on /stats."""
+
+    @hookimpl
+    def ichnaea_register_stats_sections(self):
+        return [StatsSection(name="acme-kinds", title="Acme kinds", column="Things",
+                             text="What Acme <counted>.",
+                             rows=lambda context: [("red", 3_000), ("blue", 1_000)]),
+                StatsSection(name="acme-none", title="Acme nothing", rows=lambda context: [],
+                             empty="Acme counted nothing.")]
+
+
+class BrokenSectionPlugin:
+    @hookimpl
+    def ichnaea_register_stats_sections(self):
+        def rows(context):
+            raise RuntimeError("the counts are gone")
+        return [StatsSection(name="acme-broken", title="Acme broken", rows=rows)]
+
+
+class NotAStatsSectionPlugin:
+    @hookimpl
+    def ichnaea_register_stats_sections(self):
+        return [("acme", [("red", 1)])]
+
+
+def stats_section(body: str, name: str) -> str:
+    found = re.search(rf'<section class="stats-section" id="{name}">(.*?)</section>', body,
+                      re.DOTALL)
+    assert found is not None, name
+    return found.group(1)
+
+
+def share_rows(section: str) -> list[tuple[str, str, str]]:
+    return re.findall(r'<tr><td>([^<]+)</td><td class="number">([\d,]+)</td>\s*'
+                      r'<td class="share"><meter min="0" max="100" value="([\d.]+)">', section)
+
+
+def test_a_plugin_shows_its_counts_on_the_stats_page(make_runtime):
+    rt = make_runtime(extra=(("acme", CountsSectionPlugin()),))
+    assert rt.plugins.infos["acme"].registers["stats_sections"] == ["acme-kinds", "acme-none"]
+    body = html(app_for(rt).get("/stats"))
+    kinds = stats_section(body, "acme-kinds")
+    assert "<h2>Acme kinds</h2>" in kinds and "What Acme &lt;counted&gt;." in kinds
+    assert '<th scope="col" class="number">Things</th>' in kinds
+    assert share_rows(kinds) == [("red", "3,000", "75.0"), ("blue", "1,000", "25.0")]
+    assert "75.0 %" in kinds
+    assert "Acme counted nothing." in stats_section(body, "acme-none")
+    assert body.index('id="acme-kinds"') < body.index('id="acme-none"')
+
+
+def test_a_stats_section_that_fails_leaves_the_page_standing(make_runtime):
+    rt = make_runtime(extra=(("acme", BrokenSectionPlugin()), ("acme2", CountsSectionPlugin())))
+    response = app_for(rt).get("/stats")
+    assert response.status_code == 200
+    body = html(response)
+    assert "These counts cannot be read right now." in stats_section(body, "acme-broken")
+    assert share_rows(stats_section(body, "acme-kinds"))
+
+
+def test_a_stats_section_must_be_one(make_runtime):
+    from ichnaea_host.plugins.manager import PluginLoadError
+
+    with pytest.raises(PluginLoadError, match="StatsSection"):
+        make_runtime(extra=(("acme", NotAStatsSectionPlugin()),))
 
 
 @pytest.mark.slow

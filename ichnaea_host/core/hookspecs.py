@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         PeriodicJob,
         ReportFragment,
         StationUpdater,
+        StatsSection,
     )
     from ichnaea_host.core.settings import PluginSettings
 
@@ -104,6 +105,12 @@ def ichnaea_register_download_sections() -> Sequence[DownloadSection]:
     """Return :class:`~ichnaea_host.core.interfaces.DownloadSection` values: the
     site's /downloads page lists the export files matching each one's pattern
     in a section of its own."""
+
+
+@hookspec
+def ichnaea_register_stats_sections() -> Sequence[StatsSection]:
+    """Return :class:`~ichnaea_host.core.interfaces.StatsSection` values: the
+    site's /stats page shows each one's counts in a section of its own."""
 
 
 @hookspec

@@ -520,6 +520,26 @@ class DownloadSection:
     empty: str = "No file yet."
 
 
+@dataclasses.dataclass(frozen=True)
+class StatsSection:
+    """A part of the site's /stats page showing a plugin's own counts.
+
+    ``rows(context)`` returns ``(label, count)`` pairs; the page shows them
+    under ``title``, after ``text``, as a table with each count's share of
+    the total drawn as a bar, ``label`` heading the labels and ``column`` the
+    counts, or ``empty`` when there are none. The page keeps the rows for an hour. ``name`` is the
+    section's id in the page.
+    """
+
+    name: str
+    title: str
+    rows: Callable[[HostContext], Sequence[tuple[str, int]]]
+    text: str = ""
+    label: str = ""
+    column: str = "Count"
+    empty: str = "Nothing counted yet."
+
+
 # ---------------------------------------------------------------------------
 # Lenient schema fields for report fragments. Real clients send numbers as
 # strings, fractions for integers and explicit nulls; NaN and infinities

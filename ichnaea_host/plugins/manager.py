@@ -38,6 +38,7 @@ from ichnaea_host.core.interfaces import (
     PluginClass,
     ReportFragment,
     StationUpdater,
+    StatsSection,
 )
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.settings import ConfigError, PluginSettings, Settings, load_plugin_settings
@@ -53,6 +54,7 @@ BUILTIN_PLUGINS = (
 )
 
 C = TypeVar("C", bound=PluginClass)
+_Section = TypeVar("_Section", DownloadSection, StatsSection)
 
 
 class PluginLoadError(Exception):
@@ -99,6 +101,7 @@ class PluginHost:
         self.plugin_settings: dict[str, PluginSettings] = {}
         self.periodic_jobs: dict[str, PeriodicJob] = {}
         self.download_sections: dict[str, DownloadSection] = {}
+        self.stats_sections: dict[str, StatsSection] = {}
         self.migration_dirs: list[MigrationDir] = []
         if settings.trace_plugins:
             _trace_hook_calls(self.pm)
@@ -211,14 +214,10 @@ class PluginHost:
         for job in jobs:
             if not isinstance(job, PeriodicJob):
                 raise TypeError(_wrong("ichnaea_register_periodic_jobs", job, "a PeriodicJob"))
-        sections = _flatten(self._call_one(plugin, "ichnaea_register_download_sections"))
-        for section in sections:
-            if not isinstance(section, DownloadSection):
-                raise TypeError(_wrong("ichnaea_register_download_sections", section,
-                                       "a DownloadSection"))
-            claimed = self.download_sections.get(section.name)
-            if claimed is not None and claimed != section:
-                raise ValueError(f"download sections: two claim {section.name!r}")
+        sections = self._sections(plugin, "ichnaea_register_download_sections",
+                                  DownloadSection, self.download_sections)
+        stats_sections = self._sections(plugin, "ichnaea_register_stats_sections",
+                                        StatsSection, self.stats_sections)
         dirs = _flatten(self._call_one(plugin, "ichnaea_migration_dirs"))
         for folder in dirs:
             if not isinstance(folder, MigrationDir):
@@ -230,11 +229,27 @@ class PluginHost:
             self.periodic_jobs[job.name] = job
         if jobs:
             info.registers["periodic_jobs"] = [job.name for job in jobs]
-        for section in sections:
-            self.download_sections[section.name] = section
-        if sections:
-            info.registers["download_sections"] = [section.name for section in sections]
+        self.download_sections.update((section.name, section) for section in sections)
+        self.stats_sections.update((section.name, section) for section in stats_sections)
+        for family, values in (("download_sections", sections),
+                               ("stats_sections", stats_sections)):
+            if values:
+                info.registers[family] = [section.name for section in values]
         self.migration_dirs.extend(dirs)
+
+    def _sections(self, plugin: object, hook: str, kind: type[_Section],
+                  claimed: Mapping[str, Any]) -> list[_Section]:
+        """A plugin's sections of a site page: each one a ``kind``, and no
+        name another plugin claimed already."""
+        sections = _flatten(self._call_one(plugin, hook))
+        for section in sections:
+            if not isinstance(section, kind):
+                raise TypeError(_wrong(hook, section, f"a {kind.__name__}"))
+            other = claimed.get(section.name)
+            if other is not None and other != section:
+                raise ValueError(f"{hook.removeprefix('ichnaea_register_').replace('_', ' ')}: "
+                                 f"two claim {section.name!r}")
+        return sections
 
     # -- typed facade
     def settings_for(self, plugin_name: str) -> PluginSettings | None:

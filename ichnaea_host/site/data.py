@@ -217,6 +217,25 @@ def global_stats(rt: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def stats_sections(rt: Any) -> list[Any]:
+    """The plugins' :class:`~ichnaea_host.core.interfaces.StatsSection` values, by name."""
+    return sorted(rt.plugins.stats_sections.values(), key=lambda s: s.name)
+
+
+def section_cache_key(section: Any) -> str:
+    return f"cache:stats_section_{section.name}:1"
+
+
+def section_rows(rt: Any, section: Any) -> list[dict[str, Any]]:
+    """A section's ``(label, count)`` pairs as rows, each with its share of
+    the total in per cent (one decimal)."""
+    pairs = [(str(label), int(count)) for label, count in section.rows(rt)]
+    total = sum(count for _, count in pairs)
+    return [{"label": label, "count": count,
+             "share": round(100.0 * count / total, 1) if total else 0.0}
+            for label, count in pairs]
+
+
 def month_ms(day: date) -> int:
     """The first of the day's month, 00:00 UTC, in Unix milliseconds."""
     return calendar.timegm((day.year, day.month, 1, 0, 0, 0)) * 1000

@@ -243,7 +243,17 @@ def stats() -> Response:
     metrics, state = _cache().get(rt, data.STATS_KEY, data.HOUR,
                                   lambda: data.global_stats(rt), [],
                                   data.list_of("name", "value"))
-    return page("stats.html", "Statistics", state=state, metrics=metrics, kinds=data.kinds(rt))
+    sections = []
+    for section in data.stats_sections(rt):
+        rows, section_state = _cache().get(rt, data.section_cache_key(section), data.HOUR,
+                                           functools.partial(data.section_rows, rt, section), [],
+                                           data.list_of("label", "count", "share"))
+        sections.append({"section": section, "rows": rows, "state": section_state})
+    response = page("stats.html", "Statistics", state=state, metrics=metrics,
+                    kinds=data.kinds(rt), sections=sections)
+    if any(part["state"] != data.FRESH for part in sections):
+        cached(response, DEGRADED_AGE)  # a section's counts come back sooner than the page's
+    return response
 
 
 @bp.route("/stats/regions")

@@ -10,21 +10,7 @@ from ichnaea_host import LenientInteger, Query, ReportFragment, unique_networks
 
 from .mac import RANKING, normalize_entry
 from .names import opted_out
-
-#: WiFi standards a report's ``radioType`` may name (NeoStumbler sends
-#: ``802.11g|n|ac|ax|be``; the original documented a, b, g, n and ac)
-WIFI_STANDARDS = frozenset({"802.11a", "802.11b", "802.11g", "802.11n", "802.11ac",
-                            "802.11ax", "802.11be"})
-
-
-def wifi_standard(value: Any) -> str | None:
-    """``802.11ax`` from ``802.11ax``, ``802.11AX`` or ``ax``; None when unknown."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip().lower()
-    if not text.startswith("802.11"):
-        text = "802.11" + text
-    return text if text in WIFI_STANDARDS else None
+from .standards import wifi_standard
 
 
 class WifiQueryEntry(Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host import DownloadSection, MigrationDir, PeriodicJob, hookimpl
+from ichnaea_host import DownloadSection, MigrationDir, PeriodicJob, StatsSection, hookimpl
 
 
 @hookimpl
@@ -49,6 +49,13 @@ def ichnaea_register_download_sections() -> list[DownloadSection]:
     from .dump import download_section
 
     return [download_section()]
+
+
+@hookimpl
+def ichnaea_register_stats_sections() -> list[StatsSection]:
+    from .standards import stats_section
+
+    return [stats_section()]
 
 
 @hookimpl

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from datetime import datetime
 from typing import Any
 
 from ichnaea_host import Aggregate, HostContext, MacStationUpdater, UpdateStats
 
+from . import standards
 from .mac import RANKING, normalize_entry
 from .models import MODEL
 from .names import name_matcher, opted_out
 from .settings import WifiSettings
 from .ssid import hidden, ssid_hash
+from .standards import wifi_standard
 
 #: the field of an observation carrying the short hash of the network's name
 SSID_HASH = "ssid_hash"
@@ -21,11 +22,17 @@ SSID_HASH = "ssid_hash"
 
 def normalize_with_ssid_hash(entry: dict[str, Any]) -> dict[str, Any] | None:
     """The fragment's normal form of an entry, plus the short hash of its
-    name (:mod:`.ssid`) when it names one; the name itself goes no further
-    than :meth:`WifiUpdater.excluded` (``UNSTORED``)."""
+    name (:mod:`.ssid`) when it names one, and its WiFi standard when it
+    names a known one; the name itself goes no further than
+    :meth:`WifiUpdater.excluded` (``UNSTORED``)."""
     out = normalize_entry(entry)
-    if out is not None and not hidden(out["ssid"]):
+    if out is None:
+        return None
+    if not hidden(out["ssid"]):
         out[SSID_HASH] = ssid_hash(out["ssid"])
+    standard = wifi_standard(entry.get("radioType"))
+    if standard is not None:
+        out[standards.FIELD] = standard
     return out
 
 
@@ -81,9 +88,24 @@ class WifiUpdater(MacStationUpdater):
         the hash the station had)."""
         self._run.hashes = last_ssid_hashes(observations)
         try:
-            return super().update(shard, observations)
+            stats = super().update(shard, observations)
         finally:
             self._run.hashes = {}
+        self._count_standards(observations)
+        return stats
+
+    def _count_standards(self, observations: list[dict[str, Any]]) -> None:
+        """Observations per WiFi standard (``radioType``), for the statistics
+        page (:mod:`.standards`) and the ``data.observation.wifi_standard``
+        metric, tagged ``standard:802.11ax`` ..."""
+        counts = standards.count(observations)
+        if not counts or self.context is None:
+            return
+        standards.record(self.context, counts)
+        if self.context.metrics.enabled:
+            for standard, value in counts.items():
+                self.context.metrics.incr("data.observation.wifi_standard", value,
+                                          tags=[f"standard:{standard}", "type:wifi"])
 
     def _values(self, status: str, key: str, row: Any, agg: Aggregate, source: int,
                 now: datetime) -> dict[str, Any]:
@@ -92,19 +114,6 @@ class WifiUpdater(MacStationUpdater):
         values[SSID_HASH] = learned if learned is not None else (
             getattr(row, SSID_HASH, None) if row is not None else None)
         return values
-
-    def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        """The kit's split, and the ``data.observation.wifi_standard`` metric:
-        one count per WiFi standard (``radioType``) a positioned report names,
-        tagged ``standard:802.11ax`` ..."""
-        out = super().split(report)
-        if out and self.context is not None and self.context.metrics.enabled:
-            standards = Counter(e.get("radioType") for e in report.get(self.FIELD) or []
-                                if isinstance(e, dict) and e.get("radioType"))
-            for standard, count in standards.items():
-                self.context.metrics.incr("data.observation.wifi_standard", count,
-                                          tags=[f"standard:{standard}", "type:wifi"])
-        return out
 
     def excluded(self, entry: dict[str, Any]) -> bool:
         """Opted-out networks (``_nomap``, ``_optout``) and moving ones (by

@@ -1,15 +1,20 @@
 """NeoStumbler's WiFi ``radioType`` (``802.11g|n|ac|ax|be``): accepted in
 submissions, kept in the reports the service forwards, counted per standard
-in the ``data.observation.wifi_standard`` metric, and the networks learned."""
+in the ``data.observation.wifi_standard`` metric and on the statistics page,
+and the networks learned."""
 
 from __future__ import annotations
 
+import re
 import socket
+from datetime import timedelta
 
 import pytest
 
 from ichnaea_host.app import create_app
+from ichnaea_host.core.clock import today_utc
 from ichnaea_host.pipeline.tasks import drain
+from ichnaea_wifi import standards
 
 MACS = [f"02:00:5e:30:00:{i:02x}" for i in range(1, 7)]
 SENT = ["802.11g", "802.11n", "802.11ac", "802.11AX", "be", "wifi7"]
@@ -66,3 +71,46 @@ def test_standards_are_forwarded_normalised(client, runtime):
     [item] = runtime.queue("update_incoming").dequeue()
     assert [e.get("radioType") for e in item["report"]["wifiAccessPoints"]] == [
         "802.11g", "802.11n", "802.11ac", "802.11ax", "802.11be", None]
+
+
+def page_rows(client) -> list[tuple[str, str, str]]:
+    body = client.get("/stats").get_data(as_text=True)
+    section = re.search(r'<section class="stats-section" id="wifi-standards">(.*?)</section>',
+                        body, re.DOTALL)
+    assert section is not None
+    assert "<h2>WiFi standards</h2>" in section.group(1)
+    return re.findall(r'<tr><td>([^<]+)</td><td class="number">([\d,]+)</td>\s*'
+                      r'<td class="share"><meter min="0" max="100" value="([\d.]+)">',
+                      section.group(1))
+
+
+def test_the_stats_page_shows_the_standards_learnt_from(make_runtime, api_key_factory,
+                                                      internal_export):
+    rt = make_runtime()
+    api_key_factory("test")
+    client = create_app(runtime=rt).test_client()
+    assert page_rows(client) == []
+    assert "No report named a WiFi standard" in client.get("/stats").get_data(as_text=True)
+    sent = ["802.11ax", "ax", "802.11be", "802.11n", "802.11AX", None, "wifi7"]
+    macs = [f"02:00:5e:31:00:{i:02x}" for i in range(1, len(sent) + 1)]
+    items = []
+    for i in range(3):
+        networks = [{"macAddress": m, "signalStrength": -60} for m in macs]
+        for network, standard in zip(networks, sent, strict=True):
+            if standard is not None:
+                network["radioType"] = standard
+        items.append({"position": {"latitude": 48.85 + i * 1e-4, "longitude": 2.35,
+                                   "accuracy": 10.0}, "wifiAccessPoints": networks})
+    # one more report naming a standard, without a position: nothing learnt from it
+    items.append({"wifiAccessPoints": [{"macAddress": macs[0], "radioType": "802.11g"}]})
+    assert client.post("/v2/geosubmit?key=test", json={"items": items}).status_code == 200
+    drain(rt)
+    rt.redis.delete(*rt.redis.keys("cache:stats_section_*"))  # the page keeps them an hour
+    # three reports: 802.11ax three times in each, be and n once
+    assert page_rows(client) == [("802.11n (Wi-Fi 4)", "3", "20.0"),
+                                 ("802.11ax (Wi-Fi 6)", "9", "60.0"),
+                                 ("802.11be (Wi-Fi 7)", "3", "20.0")]
+    # the page sums the last 30 days
+    later = today_utc() + timedelta(days=standards.KEEP_DAYS - 1)
+    assert dict(standards.recent(rt, today=later))["802.11ax (Wi-Fi 6)"] == 9
+    assert standards.recent(rt, today=later + timedelta(days=1)) == []
