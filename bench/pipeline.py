@@ -13,7 +13,8 @@ the scheduler), then measures
    reports is submitted; the time from the first request until 50 % and
    100 % of its stations exist as rows.
 
-Each report sees ``--wifi`` access points of one "site"; every site is
+Each report sees ``--wifi`` access points of one "site" (each naming its
+WiFi standard, as NeoStumbler's reports do); every site is
 visited twice, so half the observations create stations and half move
 existing ones. The benchmark drops and recreates its own database
 (``--db``, default ``ichnaea_bench_pipeline``) and flushes its Redis database
@@ -57,6 +58,8 @@ KEY = "bench-pipeline"
 PER_REQUEST = 100
 CLIENTS = 4
 SHARDS = "0123456789abcdef"
+#: the WiFi standards the reports name, network after network (as NeoStumbler sends them)
+STANDARDS = ("802.11n", "802.11ac", "802.11ax")
 
 
 def free_port() -> int:
@@ -161,7 +164,8 @@ def make_reports(count: int, wifi: int, seed: str) -> tuple[list[dict[str, Any]]
                          "longitude": lon + rng.uniform(-1e-4, 1e-4),
                          "accuracy": rng.uniform(5, 30), "source": "gps"},
             "wifiAccessPoints": [{"macAddress": mac(seed, site, n),
-                                  "signalStrength": rng.randint(-90, -50)}
+                                  "signalStrength": rng.randint(-90, -50),
+                                  "radioType": STANDARDS[n % len(STANDARDS)]}
                                  for n in range(wifi)],
         })
     return reports, sites * wifi
