@@ -185,7 +185,8 @@ def db() -> None:
 @db.command("upgrade")
 @pass_ctx
 def db_upgrade(obj: Context) -> None:
-    """Apply every pending migration."""
+    """Apply every pending migration, then run the plugins' upgrade jobs
+    (such as restoring indexes a killed bulk import left dropped)."""
     from ichnaea_host.core import migrate
 
     rt = obj.runtime()
@@ -193,6 +194,10 @@ def db_upgrade(obj: Context) -> None:
     for name in applied:
         click.echo(f"applied {name}")
     click.echo(f"database is up to date ({len(applied)} migration(s) applied)")
+    for job in sorted(rt.plugins.periodic_jobs.values(), key=lambda job: job.name):
+        if job.upgrade:
+            click.echo(f"running {job.name} ...")
+            job.run(rt)
 
 
 @db.command("status")

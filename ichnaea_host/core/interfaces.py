@@ -494,13 +494,16 @@ class PeriodicJob:
     """Work the scheduler triggers every ``interval`` seconds (sub-minute allowed).
 
     ``run(context)`` returns True when more work is waiting, so the host runs
-    it again at once. ``drain`` jobs also run in ``ichnaea process``.
+    it again at once. ``drain`` jobs also run in ``ichnaea process``;
+    ``upgrade`` jobs also run once after ``ichnaea db upgrade`` (repairs an
+    operator expects an upgrade to leave done).
     """
 
     name: str
     interval: float
     run: Callable[[HostContext], bool | None]
     drain: bool = False
+    upgrade: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -210,8 +210,9 @@ def restore_indexes(context: HostContext,
 
 
 def run(context: HostContext) -> bool:
-    """The periodic job: restore the indexes a killed bulk load left dropped,
-    unless a bulk load is under way (MySQL; nothing to do on SQLite)."""
+    """The periodic job, also run by ``ichnaea db upgrade``: restore the
+    indexes a killed bulk load left dropped, unless a bulk load is under way
+    (MySQL; nothing to do on SQLite)."""
     restore_indexes(context, lambda message: log.info("cell_indexes_check", message=message))
     return False
 

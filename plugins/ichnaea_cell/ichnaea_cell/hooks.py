@@ -42,7 +42,7 @@ def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
 
     return [
         PeriodicJob(name=area.JOB_NAME, interval=area.INTERVAL, run=area.run, drain=True),
-        PeriodicJob(name=bulk.JOB_NAME, interval=bulk.INTERVAL, run=bulk.run),
+        PeriodicJob(name=bulk.JOB_NAME, interval=bulk.INTERVAL, run=bulk.run, upgrade=True),
         PeriodicJob(name=export.DIFF_JOB, interval=export.DIFF_INTERVAL, run=export.run_diff),
         PeriodicJob(name=export.FULL_JOB, interval=export.FULL_INTERVAL, run=export.run_full),
     ]

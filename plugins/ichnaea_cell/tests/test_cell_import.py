@@ -334,6 +334,27 @@ def test_indexes_a_stopped_bulk_load_dropped_are_restored(runtime, invoke, backe
         keeper.close()
 
 
+def test_db_upgrade_restores_what_a_killed_bulk_load_left_dropped(runtime, invoke, backend):
+    """``ichnaea db upgrade`` leaves the cell tables with all their indexes,
+    also after a bulk load killed before its rebuild."""
+    from ichnaea_cell.bulk import IndexKeeper
+
+    if backend == "sqlite":
+        pytest.skip("MySQL only")
+    keeper = IndexKeeper(runtime.db.rw, runtime.redis)
+    try:
+        assert keeper.drop("cell_gsm") == 4
+        assert list(missing_indexes(runtime)) == ["cell_gsm"]
+        result = invoke("db", "upgrade")
+        assert result.exit_code == 0, result.output
+        assert "database is up to date" in result.output
+        assert "running cell_restore_indexes ..." in result.output
+        assert missing_indexes(runtime) == {}
+    finally:
+        keeper.restore()
+        keeper.close()
+
+
 def test_an_import_during_a_bulk_load_leaves_the_indexes_alone(runtime, invoke, backend,
                                                                tmp_path, monkeypatch):
     from ichnaea_cell import bulk
@@ -363,7 +384,7 @@ def test_the_worker_restores_what_a_killed_bulk_load_left_dropped(runtime, backe
     from ichnaea_cell.bulk import IndexKeeper
 
     job = runtime.plugins.periodic_jobs["cell_restore_indexes"]
-    assert job.interval == 3600 and not job.drain
+    assert job.interval == 3600 and not job.drain and job.upgrade
     if backend == "sqlite":
         assert job.run(runtime) is False
         return
