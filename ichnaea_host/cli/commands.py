@@ -194,10 +194,17 @@ def db_upgrade(obj: Context) -> None:
     for name in applied:
         click.echo(f"applied {name}")
     click.echo(f"database is up to date ({len(applied)} migration(s) applied)")
+    failed = []
     for job in sorted(rt.plugins.periodic_jobs.values(), key=lambda job: job.name):
         if job.upgrade:
             click.echo(f"running {job.name} ...")
-            job.run(rt)
+            try:
+                job.run(rt)
+            except Exception as exc:  # noqa: BLE001 - said, and the exit status tells
+                click.echo(f"{job.name} failed: {type(exc).__name__}: {exc}", err=True)
+                failed.append(job.name)
+    if failed:
+        sys.exit(1)
 
 
 @db.command("status")

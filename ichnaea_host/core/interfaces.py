@@ -529,9 +529,9 @@ class StatsSection:
 
     ``rows(context)`` returns ``(label, count)`` pairs; the page shows them
     under ``title``, after ``text``, as a table with each count's share of
-    the total drawn as a bar, ``label`` heading the labels and ``column`` the
-    counts, or ``empty`` when there are none. The page keeps the rows for an hour. ``name`` is the
-    section's id in the page.
+    the total drawn as a bar, ``label`` heading the labels and ``column``
+    the counts, or ``empty`` when there are none. The page keeps the rows
+    for an hour. ``name`` is the section's id in the page.
     """
 
     name: str

@@ -355,6 +355,19 @@ def test_db_upgrade_restores_what_a_killed_bulk_load_left_dropped(runtime, invok
         keeper.close()
 
 
+def test_db_upgrade_says_when_an_upgrade_job_fails(invoke, monkeypatch):
+    from ichnaea_cell import bulk
+
+    def broken(context):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(bulk, "run", broken)
+    result = invoke("db", "upgrade")
+    assert result.exit_code == 1
+    assert "database is up to date" in result.output  # the migrations stand
+    assert "cell_restore_indexes failed: RuntimeError: the disk is full" in result.output
+
+
 def test_an_import_during_a_bulk_load_leaves_the_indexes_alone(runtime, invoke, backend,
                                                                tmp_path, monkeypatch):
     from ichnaea_cell import bulk
