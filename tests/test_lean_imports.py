@@ -26,6 +26,7 @@ statuses = [client.post("/v1/geolocate?key=test", json=wifi).status_code,
                        headers={"X-Forwarded-For": "81.2.69.160"}).status_code,
             client.get("/__lbheartbeat__").status_code]
 loaded = "numpy" in sys.modules and type(sys.modules["numpy"]).__name__ != "_LazyModule"
+rt.close()  # stops the embedded Redis it started
 print(statuses, loaded)
 """
 
