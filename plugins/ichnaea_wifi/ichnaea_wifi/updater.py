@@ -14,7 +14,6 @@ from .models import MODEL
 from .names import name_matcher, opted_out
 from .settings import WifiSettings
 from .ssid import hidden, ssid_hash
-from .standards import wifi_standard
 
 #: the field of an observation carrying the short hash of the network's name
 SSID_HASH = "ssid_hash"
@@ -30,7 +29,7 @@ def normalize_with_ssid_hash(entry: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not hidden(out["ssid"]):
         out[SSID_HASH] = ssid_hash(out["ssid"])
-    standard = wifi_standard(entry.get("radioType"))
+    standard = standards.wifi_standard(entry.get("radioType"))
     if standard is not None:
         out[standards.FIELD] = standard
     return out
