@@ -41,6 +41,18 @@ INCOMING_INTERVAL = 2.0
 EXPORT_CHECK_INTERVAL = 30.0
 
 
+#: the scheduler's mark of life: the time of its last tick, kept this long
+SCHEDULER_KEY = "ichnaea:scheduler:alive"
+SCHEDULER_MARK_SECONDS = 30
+
+
+def scheduler_last_seen(rt: Runtime) -> float | None:
+    """When the deployment's scheduler last ticked (a Unix time), or None when
+    no scheduler ticked in the last ``SCHEDULER_MARK_SECONDS``."""
+    value = rt.redis.get(SCHEDULER_KEY)
+    return float(value) if value else None
+
+
 def _lock_key(name: str) -> str:
     return f"ichnaea:trigger:{name}"
 
@@ -237,6 +249,7 @@ class Scheduler(threading.Thread):
         """Look at every queue once; return the triggers fired."""
         now = time.monotonic() if now is None else now
         rt, w = self.worker.rt, self.worker
+        rt.redis.set(SCHEDULER_KEY, f"{time.time():.3f}", ex=SCHEDULER_MARK_SECONDS)
         fired = []
         jobs: list[tuple[str, float, int, int, Callable[[], Any]]] = []
         updaters = rt.plugins.station_updaters()
