@@ -2,7 +2,9 @@
 #   make run    the whole service on embedded defaults (http://127.0.0.1:8000)
 #   make test   lint, type-check and the test suite
 #   make test-scale   the service on a Redis Cluster and a Galera cluster on loopback
-# Both create .venv and install the host and every plugin into it first.
+#   make dist         release wheels in dist/, third-party wheels in dist/wheelhouse/
+#   make test-dist    make dist, then install it offline into a fresh venv and serve
+# Each creates .venv and installs the host and every plugin into it first.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +14,7 @@ STAMP := $(VENV)/.installed
 # the site's browser libraries (Leaflet, Chart.js) from the npm registry
 ASSETS := ichnaea_host/site/static/vendor/.built
 
-.PHONY: run test test-scale lint typecheck pytest install assets clean bench
+.PHONY: run test test-scale lint typecheck pytest install assets clean bench dist test-dist
 
 $(STAMP): pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -49,5 +51,23 @@ test: lint typecheck pytest
 test-scale: $(STAMP) $(ASSETS)
 	ICHNAEA_TEST_SCALE=1 $(BIN)/python -m pytest -q tests/scale $(PYTEST_ARGS)
 
+# Wheels of the host (the site's browser libraries inside) and of every plugin,
+# built with the venv's setuptools (no build isolation: no download), and the
+# wheels of their third-party dependencies, at the versions the tests ran on,
+# so that an install needs no index, npm, git or compiler:
+#   pip install --no-index --find-links dist --find-links dist/wheelhouse ichnaea ...
+dist: $(STAMP) $(ASSETS)
+	rm -rf dist build $(PLUGINS:%=%/build)
+	$(BIN)/python -m pip wheel -q --no-deps --no-build-isolation -w dist . $(PLUGINS)
+	rm -rf build $(PLUGINS:%=%/build)
+	$(BIN)/python -m pip freeze -q --exclude-editable > dist/constraints.txt
+	$(BIN)/python -m pip wheel -q -c dist/constraints.txt -w dist/wheelhouse dist/*.whl
+	rm -f dist/wheelhouse/ichnaea-*.whl dist/wheelhouse/ichnaea_*.whl
+	@ls dist
+
+# installs dist/ offline into a fresh virtualenv and serves from it (tests/test_dist.py)
+test-dist: dist
+	ICHNAEA_TEST_DIST=1 $(BIN)/python -m pytest -q tests/test_dist.py $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) var web/node_modules ichnaea_host/site/static/vendor
+	rm -rf $(VENV) var web/node_modules ichnaea_host/site/static/vendor dist build
