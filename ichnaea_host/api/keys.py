@@ -4,6 +4,16 @@ The database and Redis may be down; the service keeps answering. Without the
 database the key check is skipped (the request runs with the defaults of an
 unknown key, as the original did); without Redis no limit is enforced.
 
+Each web process keeps the keys it looked up (and the misses) for about five
+minutes. A change made by ``ichnaea apikey create/update/delete`` reaches
+every web process within about a second all the same: the command bumps a
+stamp in Redis (:data:`CHANGED_KEY`) and each process reads that stamp at most
+once a second, on the request that finds the check due, and drops its keys
+when the stamp moved. That is one cheap GET a second per process, where a
+short cache time would cost a database query per key and per process every
+time it ran out. With Redis down the stamp is not read and the five minutes
+apply; with the database down the cached keys keep answering as before.
+
 A key with a daily limit is counted in Redis during its request, because the
 answer depends on the count. A key without one (``maxreq`` 0 or unset) needs
 no answer from Redis, so its counts wait in the web process and go to Redis
@@ -42,6 +52,11 @@ USERS_TTL = 691200
 #: how often a web process sends the counts of keys without a daily limit
 FLUSH_SECONDS = 1.0
 DATABASE_ERRORS = (peewee.PeeweeException, MaxConnectionsExceeded, OSError)
+#: the Redis counter the ``ichnaea apikey`` commands bump after every change
+CHANGED_KEY = "ichnaea:apikeys:changed"
+#: how often, at most, a web process reads :data:`CHANGED_KEY`
+CHANGE_CHECK_SECONDS = 1.0
+_UNREAD = object()
 
 
 def validated_key(text: str | None) -> str | None:
@@ -50,17 +65,37 @@ def validated_key(text: str | None) -> str | None:
     return None
 
 
-class KeyCache:
-    """Keys (and misses) kept for about five minutes; database errors are not kept."""
+def announce_key_change(rt: Runtime) -> bool:
+    """Tell every web process that API keys changed: each drops its cached
+    keys within about :data:`CHANGE_CHECK_SECONDS`. False when Redis could
+    not be told (the web processes then notice within their cache time)."""
+    try:
+        rt.redis.incr(CHANGED_KEY)
+    except REDIS_ERRORS:
+        return False
+    return True
 
-    def __init__(self, ttl: float | None = None) -> None:
+
+class KeyCache:
+    """Keys (and misses) kept for about five minutes, or until the change
+    stamp in Redis moves; database errors are not kept."""
+
+    def __init__(self, ttl: float | None = None,
+                 check_every: float = CHANGE_CHECK_SECONDS) -> None:
         self.ttl = ttl if ttl is not None else CACHE_TTL + random.uniform(-30, 30)
+        self.check_every = check_every
         self._data: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
+        #: the change stamp last read, and when to read it next
+        self._stamp: Any = _UNREAD
+        self._next_check = 0.0
+        self._checking = threading.Lock()
 
     def get(self, rt: Runtime, key: str) -> tuple[ApiKey | None, bool]:
         """Return (key or None, database_ok)."""
         now = time.monotonic()
+        if now >= self._next_check:
+            self._check_changes(rt, now)
         with self._lock:
             hit = self._data.get(key)
             if hit is not None and hit[0] > now:
@@ -80,6 +115,28 @@ class KeyCache:
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+
+    def _check_changes(self, rt: Runtime, now: float) -> None:
+        """Drop every cached key when the change stamp moved since it was last
+        read (or was never read: keys cached while Redis was unreachable may
+        have changed meanwhile). One thread reads it; the others go on."""
+        if not self._checking.acquire(blocking=False):
+            return
+        try:
+            if now < self._next_check:
+                return  # another thread has just read it
+            self._next_check = now + self.check_every
+            try:
+                stamp = rt.redis.get(CHANGED_KEY)
+            except REDIS_ERRORS:
+                return  # the cache time applies (rate limiting logs Redis failures)
+            if stamp != self._stamp:
+                if self._stamp is not _UNREAD:
+                    log.info("api_keys_changed", dropped=len(self._data))
+                self.clear()
+                self._stamp = stamp
+        finally:
+            self._checking.release()
 
 
 @functools.lru_cache(maxsize=4096)  # clients come back: parse each address once

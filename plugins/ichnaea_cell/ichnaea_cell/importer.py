@@ -616,6 +616,26 @@ def import_file(context: HostContext, path: Path, *, batch: int = BATCH,
 # the ``ichnaea cells`` commands
 
 
+def backend_errors() -> tuple[type[BaseException], ...]:
+    """What an unreachable, unmigrated or failing database or Redis raises."""
+    import pymysql
+
+    from ichnaea_host import REDIS_ERRORS
+
+    return (peewee.DatabaseError, peewee.InterfaceError, pymysql.MySQLError, OSError,
+            *REDIS_ERRORS)
+
+
+def backend_failure(exc: BaseException) -> str:
+    """One line for an import stopped by its database or Redis (the batches
+    written before it stay written, as after a malformed line)."""
+    text = " ".join(str(exc).split())
+    if ("1146" in text and "doesn't exist" in text) or "no such table" in text:
+        # a missing table, as MySQL (error 1146) and SQLite say it
+        return f"the database needs migrations ({text}): run 'ichnaea db upgrade'"
+    return f"{type(exc).__name__}: {text}"
+
+
 def _runtime(ctx: Any) -> Any:
     """The runtime of the ``ichnaea`` command this group runs under."""
     return ctx.find_root().obj.runtime()
@@ -647,22 +667,27 @@ def make_group() -> Any:
 
         rt = _runtime(ctx)
         total = ImportStats()
-        with bulk_load(rt, count_lines(files) if rt.db.is_mysql else 0, click.echo) as bulk:
-            for path in files:
-                with click.progressbar(length=path.stat().st_size,
-                                       label=f"Importing {path.name}") as bar:
-                    try:
-                        stats = import_file(rt, path, batch=batch, writers=writers,
-                                            progress=bar.update, bulk=bulk)
-                    except ImportError_ as exc:
-                        click.echo(f"ichnaea: {path}: {exc} (the rows before its batch are "
-                                   "imported)", err=True)
-                        ctx.exit(1)
-                click.echo(f"{path.name}: {stats.summary()}")
-                for name in ("new", "updated", "unchanged", "cdma", "invalid", "areas"):
-                    setattr(total, name, getattr(total, name) + getattr(stats, name))
-                total.invalid_lines.extend(stats.invalid_lines)
-                del total.invalid_lines[SHOW_INVALID:]
+        try:
+            with bulk_load(rt, count_lines(files) if rt.db.is_mysql else 0,
+                           click.echo) as bulk:
+                for path in files:
+                    with click.progressbar(length=path.stat().st_size,
+                                           label=f"Importing {path.name}") as bar:
+                        try:
+                            stats = import_file(rt, path, batch=batch, writers=writers,
+                                                progress=bar.update, bulk=bulk)
+                        except ImportError_ as exc:
+                            click.echo(f"ichnaea: {path}: {exc} (the rows before its batch "
+                                       "are imported)", err=True)
+                            ctx.exit(1)
+                    click.echo(f"{path.name}: {stats.summary()}")
+                    for name in ("new", "updated", "unchanged", "cdma", "invalid", "areas"):
+                        setattr(total, name, getattr(total, name) + getattr(stats, name))
+                    total.invalid_lines.extend(stats.invalid_lines)
+                    del total.invalid_lines[SHOW_INVALID:]
+        except backend_errors() as exc:
+            click.echo(f"ichnaea: cell import stopped: {backend_failure(exc)}", err=True)
+            ctx.exit(1)
         if len(files) > 1:
             click.echo(f"total: {total.summary()}")
 
