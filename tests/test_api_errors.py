@@ -205,22 +205,50 @@ def test_unsupported_content_encoding(client):
                                            "use gzip or deflate"}
 
 
+TOO_LARGE = error(413, "global", "requestEntityTooLarge", "Request Entity Too Large")
+
+
+def too_large(response) -> dict:
+    assert response.status_code == 413, response.get_data(as_text=True)
+    data = response.get_json()
+    assert data["error"] == TOO_LARGE["error"]
+    return data["details"]
+
+
 @functools.cache
-def gzip_bomb() -> bytes:
-    """101 MiB of JSON that a client sends in about 100 kB."""
-    return gzip.compress(b"[" * (101 * 1024 * 1024), compresslevel=9)
+def bomb_json() -> bytes:
+    """Just over the 20 MiB limit of JSON, which a client sends in about 20 kB."""
+    return b"[" * (20 * 1024 * 1024 + 1)
 
 
 def test_gzip_bomb_is_refused_after_the_limit(client):
-    bomb = gzip_bomb()
-    assert len(bomb) < 200_000
+    bomb = gzip.compress(bomb_json(), compresslevel=9)
+    assert len(bomb) < 100_000
     response = post(client, "/v2/geosubmit", bomb, **{"Content-Encoding": "gzip"})
-    assert "larger than 104857600 bytes" in details(response)["decode"]
+    assert too_large(response) == {
+        "decode": "gzip body, decompressed, larger than 20971520 bytes"}
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS])
+def test_deflate_bomb_is_refused_after_the_limit(client, wbits):
+    packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    bomb = packer.compress(bomb_json()) + packer.flush()
+    response = post(client, "/v2/geosubmit", bomb, **{"Content-Encoding": "deflate"})
+    assert too_large(response) == {
+        "decode": "deflate body, decompressed, larger than 20971520 bytes"}
+
+
+def test_compressed_body_at_the_limit_is_read(client, runtime):
+    body = b'{"items": [{"wifiAccessPoints": [{"macAddress": "aa:bb:cc:dd:ee:01"}]}]}'
+    body = body.ljust(20 * 1024 * 1024)
+    for encoding, packed in (("gzip", gzip.compress(body)), ("deflate", zlib.compress(body))):
+        response = post(client, "/v2/geosubmit", packed, **{"Content-Encoding": encoding})
+        assert response.status_code == 200, response.get_data(as_text=True)
 
 
 def test_oversized_body_is_refused(client):
     body = b" " * (20 * 1024 * 1024 + 1)
-    assert details(post(client, "/v2/geosubmit", body)) == {
+    assert too_large(post(client, "/v2/geosubmit", body)) == {
         "decode": "body larger than 20971520 bytes"}
 
 

@@ -53,7 +53,7 @@ def test_document_describes_the_public_api(document):
             node = node[part]  # every reference resolves
     geolocate = document["paths"]["/v1/geolocate"]
     assert set(geolocate) == {"get", "post", "options"}
-    assert set(geolocate["post"]["responses"]) == {"200", "400", "403", "404", "429"}
+    assert set(geolocate["post"]["responses"]) == {"200", "400", "403", "404", "413", "429"}
     assert document["paths"]["/v1/submit"]["post"]["deprecated"] is True
 
 

@@ -1,6 +1,7 @@
 """Request body decoding: size limits, gzip/deflate, charset and JSON.
 
-Every failure is a :class:`ParseError` with ``details.decode``, never a 500.
+Every failure is a :class:`ParseError` with ``details.decode``, never a 500,
+except a body over the size limit: :class:`RequestTooLarge` (413).
 An empty body (Firefox sends one) decodes to ``{}``.
 """
 
@@ -15,31 +16,61 @@ from typing import Any
 from flask import Request, g
 from werkzeug.exceptions import ClientDisconnected
 
-from ichnaea_host.api.errors import ParseError
+from ichnaea_host.api.errors import ParseError, RequestTooLarge
 
-#: body limit as sent (compressed or not); a 2000-report gzip batch is far below it
+#: body limit, as sent and again after gzip/deflate decompression; a
+#: 2000-report gzip batch is far below it. The web server refuses a larger
+#: body itself (ichnaea_host/cli/webserver.py), this module again for any
+#: other WSGI server.
 MAX_BODY_BYTES = 20 * 1024 * 1024
-#: limit after decompression: a gzip bomb stops here
-MAX_DECODED_BYTES = 100 * 1024 * 1024
+#: decompression works in pieces of this size, so that a gzip bomb costs
+#: no more memory than the limit
+_PIECE = 256 * 1024
 
 GZIP_ENCODINGS = ("gzip", "x-gzip")
 PLAIN_ENCODINGS = ("", "identity")
 
 
-def _too_large(limit: int, what: str = "body") -> ParseError:
-    return ParseError({"decode": f"{what} larger than {limit} bytes"})
+def too_large(what: str = "body") -> RequestTooLarge:
+    return RequestTooLarge({"decode": f"{what} larger than {MAX_BODY_BYTES} bytes"})
 
 
 def _gunzip(data: bytes) -> bytes:
-    """Decompress every gzip member, refusing more than MAX_DECODED_BYTES."""
+    """Decompress every gzip member, piece by piece, refusing more than
+    MAX_BODY_BYTES of output as soon as it is passed."""
+    pieces: list[bytes] = []
+    size = 0
     try:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-            out = stream.read(MAX_DECODED_BYTES + 1)
+            while piece := stream.read(_PIECE):
+                size += len(piece)
+                if size > MAX_BODY_BYTES:
+                    raise too_large("gzip body, decompressed,")
+                pieces.append(piece)
     except (OSError, EOFError, zlib.error) as exc:
         raise ParseError({"decode": f"GZIPDecodeError({repr(exc)!r})"}) from None
-    if len(out) > MAX_DECODED_BYTES:
-        raise _too_large(MAX_DECODED_BYTES, "gzip body, decompressed,")
-    return out
+    return b"".join(pieces)
+
+
+def _inflate_as(data: bytes, wbits: int) -> bytes:
+    """One deflate stream, piece by piece, refusing more than MAX_BODY_BYTES
+    of output; zlib.error or EOFError when it is not one."""
+    inflater = zlib.decompressobj(wbits)
+    pieces: list[bytes] = []
+    size = 0
+    pending = data
+    while not inflater.eof:
+        piece = inflater.decompress(pending, _PIECE)
+        if not piece and not inflater.unconsumed_tail:
+            break  # the input is used up
+        size += len(piece)
+        if size > MAX_BODY_BYTES:
+            raise too_large("deflate body, decompressed,")
+        pieces.append(piece)
+        pending = inflater.unconsumed_tail
+    if not inflater.eof:
+        raise EOFError("Compressed data ended before the end-of-stream marker was reached")
+    return b"".join(pieces)
 
 
 def _inflate(data: bytes) -> bytes:
@@ -47,18 +78,10 @@ def _inflate(data: bytes) -> bytes:
     some clients send it."""
     last: Exception | None = None
     for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):
-        inflater = zlib.decompressobj(wbits)
         try:
-            out = inflater.decompress(data, MAX_DECODED_BYTES + 1)
-        except zlib.error as exc:
+            return _inflate_as(data, wbits)
+        except (zlib.error, EOFError) as exc:
             last = exc
-            continue
-        if len(out) > MAX_DECODED_BYTES or inflater.unconsumed_tail:
-            raise _too_large(MAX_DECODED_BYTES, "deflate body, decompressed,")
-        if not inflater.eof:
-            last = EOFError("Compressed data ended before the end-of-stream marker was reached")
-            continue
-        return out
     raise ParseError({"decode": f"DeflateDecodeError({repr(last)!r})"})
 
 
@@ -69,13 +92,13 @@ def read_body(request: Request) -> bytes:
         return cached
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
-        raise _too_large(MAX_BODY_BYTES)
+        raise too_large()
     try:
         data = request.stream.read(MAX_BODY_BYTES + 1)
     except ClientDisconnected:
         raise ParseError({"decode": "the body ended before its Content-Length"}) from None
     if len(data) > MAX_BODY_BYTES:
-        raise _too_large(MAX_BODY_BYTES)
+        raise too_large()
     encoding = (request.headers.get("Content-Encoding") or "").strip().lower()
     if data and encoding in GZIP_ENCODINGS:
         data = _gunzip(data)

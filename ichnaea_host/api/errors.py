@@ -81,6 +81,17 @@ class ParseError(APIError):
     message = "Parse Error"
 
 
+class RequestTooLarge(APIError):
+    """A body over the size limit, as sent or once decompressed (413). The
+    original had no limit; the shape is the API's, ``details.decode`` says
+    which limit."""
+
+    code = 413
+    domain = "global"
+    reason = "requestEntityTooLarge"
+    message = "Request Entity Too Large"
+
+
 class LocationNotFound(APIError):
     code = 404
     domain = "geolocation"

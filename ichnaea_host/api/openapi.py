@@ -144,6 +144,7 @@ def _api_operation(summary: str, body: str, ok: dict[str, Any], errors: Sequence
                    "Error400"),
              403: ("The API key's daily limit is used up", "Error403"),
              404: ("No position or region could be found", "Error404"),
+             413: ("The body is larger than 20 MiB, as sent or decompressed", "Error413"),
              429: ("Too many requests in a short time (per key, client address or "
                    "address block); Retry-After says when to try again", "Error429"),
              503: ("The service cannot take the request now; try again later", "Error503")}
@@ -216,6 +217,7 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
             "Error400": _error(["keyInvalid", "parseError"], 400, with_details=True),
             "Error403": _error(["dailyLimitExceeded"], 403),
             "Error404": _error(["notFound"], 404),
+            "Error413": _error(["requestEntityTooLarge"], 413, with_details=True),
             "Error429": _error(["userRateLimitExceeded"], 429),
             "Error503": _error(["serviceUnavailable"], 503),
             "Heartbeat": {"type": "object", "additionalProperties": {
@@ -254,21 +256,21 @@ def document(fragments: Sequence[ReportFragment]) -> dict[str, Any]:
             "/v1/geolocate": _path_item(_with_confidence(_api_operation(
                 "Locate a device", "LocateRequest",
                 {"200": _json_response("The position", "Location")},
-                [400, 403, 404, 429], key_required=True))),
+                [400, 403, 404, 413, 429], key_required=True))),
             "/v1/country": _path_item(_api_operation(
                 "Find the region (country) of a device", "LocateRequest",
                 {"200": _json_response("The region", "Region")},
-                [400, 404], key_required=True)),
+                [400, 404, 413], key_required=True)),
             "/v2/geosubmit": _path_item(_api_operation(
                 "Submit GPS-tagged observations", "SubmitV2Request", ok_submit,
-                [400, 403, 503], key_required=False)),
+                [400, 403, 413, 503], key_required=False)),
             "/v1/geosubmit": _path_item(_api_operation(
                 "Submit observations in the v1 format (deprecated)", "SubmitV1Request",
-                ok_submit, [400, 403, 503], key_required=False, deprecated=True)),
+                ok_submit, [400, 403, 413, 503], key_required=False, deprecated=True)),
             "/v1/submit": _path_item(_api_operation(
                 "Submit observations in the v0 format (deprecated)", "SubmitV0Request",
                 {"204": {"description": "Accepted; no body"}},
-                [400, 403, 503], key_required=False, deprecated=True)),
+                [400, 403, 413, 503], key_required=False, deprecated=True)),
             "/__heartbeat__": monitor("Health of the service's backends", "Heartbeat",
                                       "200", "503"),
             "/__lbheartbeat__": monitor("The web process answers", "LbHeartbeat", "200"),
