@@ -30,6 +30,8 @@ _API: dict[str, tuple[str | tuple[str, str], ...]] = {
         "StationUpdater", "StatsSection", "UpdateStats",
     ),
     "ichnaea_host.core.settings": ("ConfigError", "PluginSettings", "setting"),
+    # ichnaea doctor's lines
+    "ichnaea_host.core.checks": ("CheckResult",),
     "ichnaea_host.core.log": ("get_logger", "redact_key"),
     "ichnaea_host.core.clock": ("today_utc",),
     # storage: models, keys and the dialect-aware helpers
@@ -90,6 +92,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from ichnaea_host.api.results import satisfies
+    from ichnaea_host.core.checks import CheckResult
     from ichnaea_host.core.clock import today_utc
     from ichnaea_host.core.db import (
         BaseModel,

@@ -23,11 +23,13 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from ichnaea_host.core.checks import CheckResult
     from ichnaea_host.core.interfaces import (
         DownloadSection,
         Exporter,
         FallbackSchema,
         HeartbeatCheck,
+        HostContext,
         LocationSource,
         MigrationDir,
         PeriodicJob,
@@ -122,3 +124,11 @@ def ichnaea_register_commands(cli: click.Group) -> None:
 def ichnaea_register_heartbeat_checks() -> Sequence[type[HeartbeatCheck]]:
     """Return :class:`~ichnaea_host.core.interfaces.HeartbeatCheck` subclasses; each
     becomes one entry of ``/__heartbeat__`` under its ``PLUGIN_NAME``."""
+
+
+@hookspec
+def ichnaea_doctor_checks(context: HostContext) -> Sequence[CheckResult]:
+    """Check this plugin's part of a deployment for ``ichnaea doctor``; return
+    one :class:`~ichnaea_host.core.checks.CheckResult` per check (``"ok"``,
+    ``"warning"`` or ``"FAIL"`` with its ``fix``). Called in the command's
+    process with its runtime; it should answer within a few seconds."""

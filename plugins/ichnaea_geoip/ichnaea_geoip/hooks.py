@@ -26,3 +26,10 @@ def ichnaea_register_heartbeat_checks() -> list[Any]:
     from .source import GeoIPHeartbeat
 
     return [GeoIPHeartbeat]
+
+
+@hookimpl
+def ichnaea_doctor_checks(context: Any) -> list[Any]:
+    from .source import doctor_check
+
+    return [doctor_check(context)]

@@ -1,4 +1,4 @@
-"""GeoIP position and region sources, and the heartbeat check."""
+"""GeoIP position and region sources, the heartbeat check and the doctor's check."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ichnaea_host import (
+    CheckResult,
     HeartbeatCheck,
     LocationSource,
     Position,
@@ -231,3 +232,32 @@ class GeoIPHeartbeat(HeartbeatCheck):
             "age_in_days": round((datetime.now(UTC) - built).total_seconds() / 86400),
             "version": built.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
+
+
+#: a database older than this is said to be stale (GeoLite2 is rebuilt twice a
+#: week, DB-IP Lite monthly)
+STALE_DAYS = 45
+
+
+def doctor_check(context: Any) -> CheckResult:
+    """``ichnaea doctor``'s line on the GeoIP database: configured, usable, real
+    (not the demo) and recent."""
+    settings = context.plugin_settings("geoip") or GeoIPSettings()
+    db = reader(context)
+    where = _configured(context)
+    if db is None:
+        return CheckResult("geoip", "FAIL", f"{where} is missing or not a City database",
+                           fix="point GEOIP_PATH at a GeoLite2/GeoIP2/DB-IP City .mmdb file")
+    meta = db.metadata()
+    built = datetime.fromtimestamp(meta.build_epoch, UTC)
+    days = int((datetime.now(UTC) - built).total_seconds() // 86400)
+    if not settings.path:
+        return CheckResult("geoip", "warning",
+                           "the demo database (a few cities only): IP-only requests elsewhere "
+                           "get no answer",
+                           fix="set GEOIP_PATH to a GeoLite2/GeoIP2/DB-IP City database")
+    if days > STALE_DAYS:
+        return CheckResult("geoip", "warning",
+                           f"{meta.database_type} at {where} is {days} days old",
+                           fix="update it (geoipupdate, or DB-IP's monthly file)")
+    return CheckResult("geoip", "ok", f"{meta.database_type} at {where}, {days} days old")

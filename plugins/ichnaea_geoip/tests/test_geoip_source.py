@@ -285,3 +285,35 @@ def test_database_that_appears_or_is_replaced_is_picked_up(make_runtime, api_key
         time.sleep(0.1)
     assert locate(client, api_key, LONDON_IP).get_json()["location"] == {"lat": 52.2,
                                                                        "lng": 0.12}
+
+
+# ichnaea doctor's line (the ichnaea_doctor_checks hook)
+
+
+def doctor_line(rt: Any) -> Any:
+    from ichnaea_host.cli.doctor import plugin_checks
+
+    return next(r for r in plugin_checks(rt) if r.name == "geoip")
+
+
+def test_doctor_says_the_demo_database_is_a_demo(runtime):
+    result = doctor_line(runtime)
+    assert result.status == "warning"
+    assert "the demo database" in result.message and "GEOIP_PATH" in result.fix
+
+
+def test_doctor_checks_the_configured_database(make_runtime, tmp_path, monkeypatch):
+    import ichnaea_geoip.source
+
+    path = write_mmdb(tmp_path / "city.mmdb", "GeoLite2-City", [
+        {"networks": ["203.0.113.0/24"], "country": "GB", "location": [51.5, -0.1, 10]}])
+    monkeypatch.setenv("GEOIP_PATH", str(path))
+    rt = make_runtime()
+    result = doctor_line(rt)
+    assert (result.status, result.message) == ("ok", f"GeoLite2-City at {path}, 0 days old")
+    monkeypatch.setattr(ichnaea_geoip.source, "STALE_DAYS", -1)
+    assert doctor_line(rt).status == "warning"
+    assert "geoipupdate" in doctor_line(rt).fix
+    monkeypatch.setenv("GEOIP_PATH", str(tmp_path / "nowhere.mmdb"))
+    missing = doctor_line(make_runtime())
+    assert missing.status == "FAIL" and "nowhere.mmdb is missing" in missing.message
