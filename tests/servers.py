@@ -69,11 +69,26 @@ def redis_available() -> bool:
     return bool(shutil.which("redis-server"))
 
 
+def _passable(folder: Path) -> bool:
+    """Whether every folder down to ``folder`` lets other users through."""
+    for each in [folder, *folder.parents]:
+        if each.exists() and not each.stat().st_mode & 0o001:
+            return False
+    return True
+
+
 class MariaDBServer:
     """One MariaDB server in ``root`` on a port of its own; the user
-    ``ichnaea`` (password ``ichnaea``) may do anything."""
+    ``ichnaea`` (password ``ichnaea``) may do anything. The server runs as
+    the ``mysql`` user, which cannot enter pytest's private temp folders: in
+    one of those, it lives in a folder of its own under the system's temp
+    folder instead (removed by :meth:`remove`)."""
 
     def __init__(self, root: Path) -> None:
+        import tempfile
+
+        if not _passable(root.parent):
+            root = Path(tempfile.mkdtemp(prefix="ichnaea-mariadb-"))
         self.root = root
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -160,6 +175,11 @@ class MariaDBServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def remove(self) -> None:
+        """Stop the server and delete its data."""
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class RedisServer:

@@ -7,15 +7,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/servers.py (pytest's importlib mode)
-from servers import MariaDBServer, Processes, free_port, mariadb_available  # noqa: E402
+from tests.servers import MariaDBServer, Processes, free_port, mariadb_available
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/servers.py (pytest's importlib mode)
-from servers import Processes, RedisServer, eventually, redis_available  # noqa: E402
+from tests.servers import Processes, RedisServer, eventually, redis_available
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 

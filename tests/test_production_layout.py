@@ -10,15 +10,13 @@ import os
 import re
 import shlex
 import socket
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import requests
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/servers.py (pytest's importlib mode)
-from servers import Processes, eventually, free_port, wait_port  # noqa: E402
+from tests.servers import Processes, eventually, free_port, wait_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 
