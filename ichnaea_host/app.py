@@ -12,7 +12,7 @@ from playhouse.pool import PooledMySQLDatabase
 from werkzeug.exceptions import HTTPException
 
 from ichnaea_host import site
-from ichnaea_host.api import monitor, schemas
+from ichnaea_host.api import metrics_view, monitor, schemas
 from ichnaea_host.api.errors import APIError, ServiceUnavailable
 from ichnaea_host.api.keys import KeyCache, UsageCounts, client_ip
 from ichnaea_host.api.observe import metric_path
@@ -76,6 +76,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.register_blueprint(api_bp)
     app.register_blueprint(monitor.bp)
     app.register_blueprint(site.bp)
+    if rt.settings.metrics == "on":  # else /metrics is the site's 404
+        app.register_blueprint(metrics_view.bp)
 
     @app.before_request
     def start_request() -> None:
@@ -172,5 +174,11 @@ def _observe_request(rt: Runtime, status: int) -> None:
     if req.routing_exception is not None or not rt.metrics.enabled:
         return
     name, method = metric_path(path), req.method.lower()
-    rt.metrics.incr("request", tags=[f"path:{name}", f"method:{method}", f"status:{status}"])
-    rt.metrics.timing("request.timing", duration * 1000, tags=[f"path:{name}", f"method:{method}"])
+    # Prometheus labels the route (bounded), not the path, and the key's class
+    rule = req.url_rule.rule if req.url_rule is not None else ""
+    key_tags = context.get("key_tags")
+    key = key_tags[0].split(":", 1)[1] if key_tags else ""
+    rt.metrics.incr("request", tags=[f"path:{name}", f"method:{method}", f"status:{status}"],
+                    labels={"path": rule, "key": key})
+    rt.metrics.timing("request.timing", duration * 1000, tags=[f"path:{name}", f"method:{method}"],
+                      labels={"path": rule})

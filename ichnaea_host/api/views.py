@@ -236,7 +236,8 @@ def submit(path: str) -> Response:
     note(reports=len(reports), reports_dropped=len(body["items"]) - len(reports))
     if queueing.queue_submission(runtime(), key, reports):
         runtime().metrics.incr("data.batch.upload",
-                               tags=[f"key:{key.valid_key}"] if key.valid_key else [])
+                               tags=[f"key:{key.valid_key}"] if key.valid_key else [],
+                               labels=None if key.valid_key else {"key": "none"})
     if version == "v0":
         response = Response(status=204)
         response.headers.remove("Content-Type")

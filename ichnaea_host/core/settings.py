@@ -214,6 +214,14 @@ class Settings(BaseSettings):
     )
     statsd_host: str = setting("", env="STATSD_HOST", help="statsd host (empty: no metrics)")
     statsd_port: int = setting(8125, env="STATSD_PORT", help="statsd port")
+    metrics: str = setting(
+        "off", help="Prometheus metrics of the web service: off, on (GET /metrics on the web "
+                    "port) or a port number (a port of their own on ICHNAEA_METRICS_HOST)")
+    metrics_host: str = setting(
+        "127.0.0.1", help="address of the web service's own metrics port")
+    worker_metrics_port: int = setting(
+        0, help="port on ICHNAEA_METRICS_HOST where `ichnaea worker` serves its Prometheus "
+                "metrics (0: none)")
     sentry_dsn: str = setting("", env="SENTRY_DSN", secret=True, help="Sentry DSN")
     asset_bucket: str = setting("", env="ASSET_BUCKET", help="S3 bucket for tiles and exports")
     asset_url: str = setting("", env="ASSET_URL", help="public URL of the asset bucket")
@@ -223,6 +231,18 @@ class Settings(BaseSettings):
     port: int = setting(8000, help="port the web server listens on")
     web_threads: int = setting(4, help="threads per web process")
     worker_threads: int = setting(2, help="worker threads per worker process")
+    web_header_timeout: int = setting(
+        10, help="seconds a client has to send a request's headers, from its first byte "
+                 "(a new connection's: from its opening); a slower client is disconnected")
+    web_request_timeout: int = setting(
+        60, help="seconds a client has to send a whole request, headers and body")
+    web_idle_timeout: int = setting(
+        30, help="seconds a kept-alive connection may wait for its next request")
+    web_connection_limit: int = setting(
+        1000, help="open connections per web process; more wait in the listen backlog")
+    web_connections_per_address: int = setting(
+        50, help="open connections per client (peer) address and web process (0: no cap); "
+                 "behind a reverse proxy every connection comes from the proxy: set 0")
     plugins: list[str] = setting(
         (), help="allow-list of plugin names to load (empty: every installed plugin)"
     )
@@ -278,10 +298,27 @@ class Settings(BaseSettings):
             raise ConfigError("ICHNAEA_PORT", f"expected a port from 1 to 65535, got {self.port}")
         if not 0 < self.statsd_port < 65536:
             raise ConfigError("STATSD_PORT", f"expected a port, got {self.statsd_port}")
+        if self.metrics not in ("off", "on") and not (
+                self.metrics.isdigit() and 0 < int(self.metrics) < 65536):
+            raise ConfigError("ICHNAEA_METRICS",
+                              f"expected off, on or a port number, got {self.metrics!r}")
+        if not 0 <= self.worker_metrics_port < 65536:
+            raise ConfigError("ICHNAEA_WORKER_METRICS_PORT",
+                              f"expected 0 or a port, got {self.worker_metrics_port}")
         for var, count in (("ICHNAEA_WEB_THREADS", self.web_threads),
                            ("ICHNAEA_WORKER_THREADS", self.worker_threads)):
             if count < 1:
                 raise ConfigError(var, f"expected at least 1, got {count}")
+        for var, number in (("ICHNAEA_WEB_HEADER_TIMEOUT", self.web_header_timeout),
+                            ("ICHNAEA_WEB_REQUEST_TIMEOUT", self.web_request_timeout),
+                            ("ICHNAEA_WEB_IDLE_TIMEOUT", self.web_idle_timeout),
+                            ("ICHNAEA_WEB_CONNECTION_LIMIT", self.web_connection_limit)):
+            if number < 1:
+                raise ConfigError(var, f"expected at least 1, got {number}")
+        cap = self.web_connections_per_address
+        if cap < 0:
+            raise ConfigError("ICHNAEA_WEB_CONNECTIONS_PER_ADDRESS",
+                              f"expected 0 (no cap) or more, got {cap}")
         if self.locate_limit_window < 1:
             raise ConfigError("ICHNAEA_LOCATE_LIMIT_WINDOW",
                               f"expected at least 1 second, got {self.locate_limit_window}")
@@ -306,6 +343,11 @@ class Settings(BaseSettings):
     @property
     def readonly_uri(self) -> str:
         return self.db_readonly_uri or self.readwrite_uri
+
+    @property
+    def metrics_port(self) -> int:
+        """The web service's own metrics port (0: none)."""
+        return int(self.metrics) if self.metrics.isdigit() else 0
 
     @property
     def embedded_redis(self) -> bool:

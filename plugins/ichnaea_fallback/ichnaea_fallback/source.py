@@ -113,10 +113,12 @@ class FallbackPositionSource(LocationSource):
                                   int(key.fallback_cache_expire or 0))
             cached = cache.get(ids)
             log.debug("fallback_cache", status=cached.status, **context)
+            self._count_cache(provider, cached.status)
             if cached.answered:
                 return self._positions(cached.answer)
         else:
             log.debug("fallback_cache", status="bypassed", **context)
+            self._count_cache(provider, "bypassed")
 
         interval = max(int(key.fallback_ratelimit_interval or 1), 1)
         if rate_limit_reached(self.context.redis, provider, key.fallback_ratelimit, interval):
@@ -204,10 +206,19 @@ class FallbackPositionSource(LocationSource):
             raise ProviderTimeout()
         return b"".join(chunks)
 
-    @staticmethod
-    def _log_lookup(status: Any, outcome: str, start: float, where: dict[str, Any],
+    def _count_cache(self, provider: str, status: str) -> None:
+        self.context.metrics.incr("locate.fallback.cache",
+                                  tags=[f"fallback_name:{provider}", f"status:{status}"])
+
+    def _log_lookup(self, status: Any, outcome: str, start: float, where: dict[str, Any],
                     **extra: Any) -> None:
-        duration = round((time.monotonic() - start) * 1000, 1)
+        """Log one provider call and count it, as the original did:
+        ``locate.fallback.lookup`` and its ``.timing``."""
+        took = (time.monotonic() - start) * 1000
+        tags = [f"fallback_name:{where['fallback_name']}", f"status:{status or 'error'}"]
+        self.context.metrics.incr("locate.fallback.lookup", tags=tags)
+        self.context.metrics.timing("locate.fallback.lookup.timing", took, tags=tags)
+        duration = round(took, 1)
         method = log.info if outcome != "error" else log.warning
         method("fallback_lookup", status=status, outcome=outcome, duration_ms=duration,
                **where, **extra)
