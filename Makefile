@@ -4,6 +4,7 @@
 #   make test-scale   the service on a Redis Cluster and a Galera cluster on loopback
 #   make dist         release wheels in dist/, third-party wheels in dist/wheelhouse/
 #   make test-dist    make dist, then install it offline into a fresh venv and serve
+#   make test-deploy  make dist, then the container image and compose.yaml with podman
 # Each creates .venv and installs the host and every plugin into it first.
 
 PYTHON ?= python3
@@ -63,11 +64,19 @@ dist: $(STAMP) $(ASSETS)
 	$(BIN)/python -m pip freeze -q --exclude-editable > dist/constraints.txt
 	$(BIN)/python -m pip wheel -q -c dist/constraints.txt -w dist/wheelhouse dist/*.whl
 	rm -f dist/wheelhouse/ichnaea-*.whl dist/wheelhouse/ichnaea_*.whl
+	# redis asks for async-timeout on Python before 3.11.3 (Debian 12's python3)
+	$(BIN)/python -m pip wheel -q --no-deps -w dist/wheelhouse 'async-timeout>=4.0.3'
 	@ls dist
 
 # installs dist/ offline into a fresh virtualenv and serves from it (tests/test_dist.py)
 test-dist: dist
 	ICHNAEA_TEST_DIST=1 $(BIN)/python -m pytest -q tests/test_dist.py $(PYTEST_ARGS)
+
+# the Containerfile and compose.yaml for real with podman (tests/deploy, about
+# three minutes; the Debian bases are cached in /var/tmp/ichnaea-deploy)
+.PHONY: test-deploy
+test-deploy: dist
+	ICHNAEA_TEST_DEPLOY=1 $(BIN)/python -m pytest -q tests/deploy $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var web/node_modules ichnaea_host/site/static/vendor dist build
