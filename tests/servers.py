@@ -8,6 +8,7 @@ Each server keeps its port and its data across :meth:`stop` and
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import random
@@ -56,6 +57,16 @@ def wait_closed(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"127.0.0.1:{port} still listens after {timeout} s")
 
 
+def terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Stop a process with SIGTERM, or SIGKILL after ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def mariadbd() -> str | None:
     return shutil.which("mariadbd") or (
         "/usr/sbin/mariadbd" if os.access("/usr/sbin/mariadbd", os.X_OK) else None)
@@ -82,13 +93,14 @@ class MariaDBServer:
     ``ichnaea`` (password ``ichnaea``) may do anything. The server runs as
     the ``mysql`` user, which cannot enter pytest's private temp folders: in
     one of those, it lives in a folder of its own under the system's temp
-    folder instead (removed by :meth:`remove`)."""
+    folder instead (removed when the tests end)."""
 
     def __init__(self, root: Path) -> None:
         import tempfile
 
         if not _passable(root.parent):
             root = Path(tempfile.mkdtemp(prefix="ichnaea-mariadb-"))
+            atexit.register(shutil.rmtree, root, True)
         self.root = root
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -105,9 +117,7 @@ class MariaDBServer:
 
         mysql = pwd.getpwnam("mysql") if os.geteuid() == 0 else None
         self.root.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o755)
-        with contextlib.suppress(OSError):  # the temp folders above must be passable
-            os.chmod(self.root.parent, 0o755)
+        os.chmod(self.root, 0o755)  # the folders above are passable (see __init__)
         if mysql is not None:
             os.chown(self.root, mysql.pw_uid, mysql.pw_gid)
         subprocess.run(["mariadb-install-db", "--no-defaults", *self._user(),
@@ -161,15 +171,9 @@ class MariaDBServer:
             conn.close()
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
+        if self.proc is not None:
+            terminate(self.proc, 60)
+            self.proc = None
         wait_closed(self.port)
 
     def restart(self) -> None:
@@ -206,15 +210,9 @@ class RedisServer:
         wait_port(self.port, 30)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc = None
+        if self.proc is not None:
+            terminate(self.proc, 30)
+            self.proc = None
         wait_closed(self.port)
 
     def restart(self) -> None:

@@ -35,6 +35,32 @@ def test_db_upgrade_and_status(invoke):
     assert by_ns["wifi"]["done"][-1] == "004_ssid_hash"
 
 
+def test_db_upgrade_creates_the_internal_export_when_there_is_none(invoke):
+    relay = invoke("db", "upgrade", "--no-internal-export")
+    assert relay.exit_code == 0 and "created the export" not in relay.output
+    assert json.loads(invoke("export", "list", "--json").output) == []
+    first = invoke("db", "upgrade")
+    assert first.exit_code == 0
+    assert "created the export 'internal': the workers learn stations" in first.output
+    exports = json.loads(invoke("export", "list", "--json").output)
+    assert [(e["name"], e["schema"]) for e in exports] == [("internal", "internal")]
+    assert "created the export" not in invoke("db", "upgrade").output  # once
+
+
+def test_reports_without_an_export_are_kept(invoke, runtime, client, api_key):
+    body = {"items": [{"position": {"latitude": 51.5, "longitude": -0.1},
+                       "wifiAccessPoints": [{"macAddress": "02:00:5e:31:00:01"},
+                                            {"macAddress": "02:00:5e:31:00:02"}]}]}
+    assert client.post(f"/v2/geosubmit?key={api_key}", json=body).status_code == 200
+    kept = invoke("process")
+    assert kept.exit_code == 0
+    assert "1 incoming reports kept: there is no export" in kept.output
+    assert runtime.queue("update_incoming").size() == 1
+    invoke("export", "add", "internal", "--schema", "internal")
+    assert "update_wifi" in invoke("process").output
+    assert runtime.queue("update_incoming").size() == 0
+
+
 def test_apikey_create_list_show(invoke):
     result = invoke("apikey", "create", "my-key", "--maxreq", "0", "--allow-fallback", "true",
                     "--store-sample-locate", "50")

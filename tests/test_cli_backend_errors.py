@@ -89,16 +89,22 @@ def test_a_wrong_password(tmp_path):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_an_unmigrated_database(servers_up, tmp_path):
+def drop_database(name: str) -> None:
+    """Drop a database of the test MariaDB server: each test starts empty."""
     import pymysql
 
     parts = urlparse(MYSQL)
-    name = f"{parts.path.strip('/')}_bare"
     conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306,
                            user=parts.username or "root", password=parts.password or "")
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
     conn.close()
+
+
+def test_an_unmigrated_database(servers_up, tmp_path):
+    parts = urlparse(MYSQL)
+    name = f"{parts.path.strip('/')}_bare"
+    drop_database(name)
     procs = Processes(tmp_path, {"DB_READWRITE_URI": parts._replace(path=f"/{name}").geturl(),
                                  "REDIS_URI": REDIS})
     port = parts.port or 3306
@@ -114,6 +120,7 @@ def test_an_unmigrated_database(servers_up, tmp_path):
 def test_redis_down(servers_up, tmp_path):
     port = free_port()
     parts = urlparse(MYSQL)
+    drop_database(f"{parts.path.strip('/')}_redisdown")
     procs = Processes(tmp_path, {
         "DB_READWRITE_URI": parts._replace(path=f"/{parts.path.strip('/')}_redisdown").geturl(),
         "REDIS_URI": f"redis://127.0.0.1:{port}/0"})

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from ichnaea_host import hookimpl
 from ichnaea_host.cli.commands import cli
 from ichnaea_host.core.interfaces import Exporter
+from ichnaea_host.core.queues import Liveness
 from ichnaea_host.pipeline.tasks import drain, failed_queue_name
 from ichnaea_host.pipeline.worker import Scheduler, Worker
 
@@ -191,12 +192,15 @@ def test_a_worker_killed_mid_batch_loses_nothing(make_runtime, backend_uris, cra
     assert model.select().count() == 0  # the transaction died with the worker
     assert (queue.size(), queue.claimed()) == (150, 1)  # its batch is still claimed
 
-    # ten minutes later the recovery task puts the dead worker's claim back
-    claims = rt.redis.zrange(queue.claims_key, 0, -1)
-    rt.redis.zadd(queue.claims_key, {claim: time.time() - 601 for claim in claims})
+    # the claim names its worker; once the worker's mark of life has lapsed
+    # (seconds, not the ten minutes of a claim without an owner) the
+    # recovery puts the claim back
+    claim = rt.redis.zrange(queue.claims_key, 0, -1)[0].decode()
+    assert queue.claim_owner(claim)
     worker = Worker(rt)
-    worker.huey.immediate = True
-    worker.recover()
+    started = time.monotonic()
+    wait_for(lambda: worker.recover_claims() or queue.claimed() == 0, timeout=30)
+    assert time.monotonic() - started <= Liveness.SECONDS + 2
     assert (queue.size(), queue.claimed()) == (250, 0)
 
     second = start_worker(tmp_path, backend_uris, crashtest_site, delay=0)

@@ -93,6 +93,35 @@ def test_crashed_worker_claim_is_recovered(redis):
     assert queue.dequeue(batch=0) == [1, 2, 3]
 
 
+def test_a_claim_names_its_owner_and_lasts_as_long_as_the_owner(redis):
+    from ichnaea_host.core.queues import Liveness
+
+    queue = DataQueue(redis, "test_owned", batch=2)
+    queue.enqueue([1, 2, 3])
+    with Liveness(redis) as mark:
+        claim = queue.claim()
+        assert claim.__enter__() == [1, 2]  # a worker busy with it, for an hour
+        (claim_key,) = (key.decode() for key in redis.zrange(queue.claims_key, 0, -1))
+        assert claim_key.startswith("{test_owned}:claim:")  # the queue's hash slot
+        assert queue.claim_owner(claim_key) == mark.owner
+        redis.zadd(queue.claims_key, {claim_key: 0})  # claimed in 1970
+        assert queue.recover(older_than=0) == 0  # its owner lives: never taken from it
+        assert redis.ttl(mark.key) > 0
+    # the owner is gone (a dead one's mark lapses within Liveness.SECONDS)
+    assert not redis.exists(mark.key)
+    assert queue.recover() == 2
+    assert queue.dequeue(batch=0) == [1, 2, 3]
+
+
+def test_a_claim_of_an_owner_that_never_marked_is_recovered_at_once(redis):
+    queue = DataQueue(redis, "test_dead_owner", batch=2)
+    queue.enqueue([1, 2, 3])
+    claim = queue.claim(owner="elsewhere-123-abcdef")
+    assert claim.__enter__() == [1, 2]
+    assert queue.recover() == 2
+    assert queue.size() == 3 and queue.claimed() == 0
+
+
 def test_keys_of_one_queue_share_a_hash_slot(redis):
     queue = DataQueue(redis, "update_wifi_3", batch=1)
     queue.enqueue([{"x": 1}])

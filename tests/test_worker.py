@@ -119,3 +119,46 @@ def test_export_task_for_a_queue_of_another_export_sends_nothing(runtime):
                           lambda: worker.export_reports("partner", "queue_export_partner"))
     assert runtime.queue("queue_export_partner").size() == 0
     assert worker.trigger("export:queue_export_partner", lambda: None)
+
+
+def test_live_workers_are_the_running_consumers(runtime):
+    import os
+
+    from ichnaea_host.core.queues import Liveness
+    from ichnaea_host.pipeline.worker import live_workers
+
+    worker = Worker(runtime)
+    consumer = EmbeddedConsumer(worker.huey, workers=1, periodic=False, worker_type="thread")
+    with Liveness(runtime.redis, role="process"):  # ``ichnaea process``: no worker
+        assert live_workers(runtime) == []
+    consumer.start()
+    try:
+        (name,) = live_workers(runtime)
+        assert f"-{os.getpid()}-" in name
+    finally:
+        consumer.stop(graceful=True)
+    assert live_workers(runtime) == []  # a clean stop ends the mark at once
+
+
+def test_scheduler_gives_back_the_claims_of_dead_workers(runtime):
+    from ichnaea_host.core.queues import Liveness
+
+    worker = Worker(runtime)
+    scheduler = Scheduler(worker)
+    queue = runtime.queue("update_incoming")
+    queue.enqueue([{"report": {"n": 1}}])
+    dead = queue.claim(owner="gone-4242-abcdef")  # its worker died holding it
+    assert len(dead.__enter__()) == 1
+    with Liveness(runtime.redis):
+        queue.enqueue([{"report": {"n": 2}}])
+        busy = queue.claim()  # a live worker's
+        assert len(busy.__enter__()) == 1
+        # not before Redis answered for a mark's lifetime: a live worker's
+        # mark that lapsed while Redis was away is renewed by then
+        assert "incoming" not in scheduler.run_once(now=100.0)
+        assert queue.claimed() == 2
+        fired = scheduler.run_once(now=100.0 + Liveness.SECONDS)
+        assert "incoming" in fired
+        assert queue.claimed() == 1 and queue.dequeue(batch=0) == [{"report": {"n": 1}}]
+        busy.__exit__(None, None, None)
+    assert queue.claimed() == 0

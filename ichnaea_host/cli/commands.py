@@ -31,11 +31,18 @@ class Context:
             configure_logging(self._settings.logging_level)
         return self._settings
 
-    def runtime(self, **overrides: Any) -> Any:
+    def runtime(self, *, probe: bool = True, **overrides: Any) -> Any:
+        """The command's runtime; with ``probe``, a database that cannot be
+        reached or refuses the login stops the command (see
+        :func:`~ichnaea_host.cli.backends.probe_database`)."""
         from ichnaea_host.plugins.runtime import Runtime
 
         if self._runtime is None:
             settings = self.settings
+            if probe:
+                from ichnaea_host.cli.backends import probe_database
+
+                probe_database(settings)
             if overrides:
                 import dataclasses
 
@@ -59,7 +66,8 @@ def fail(message: str, code: int = 2) -> None:
 
 class IchnaeaGroup(click.Group):
     """Adds the plugins' commands on first lookup; turns configuration errors
-    into one clear line."""
+    and backends that cannot be used (unreachable, refusing, unmigrated) into
+    one clear line."""
 
     _plugins_loaded = False
 
@@ -97,6 +105,13 @@ class IchnaeaGroup(click.Group):
             fail(f"configuration error: {exc}")
         except PluginLoadError as exc:
             fail(str(exc))
+        except Exception as exc:
+            from ichnaea_host.cli.backends import describe
+
+            message = describe(exc, ctx.ensure_object(Context).settings)
+            if message is None:
+                raise
+            fail(message, code=1)
         finally:
             obj = ctx.find_object(Context)
             if obj is not None:
@@ -104,6 +119,7 @@ class IchnaeaGroup(click.Group):
 
 
 @click.group(cls=IchnaeaGroup)
+@click.version_option(package_name="ichnaea", prog_name="ichnaea")  # importlib.metadata
 def cli() -> None:
     """Ichnaea, a self-hostable geolocation service.
 
@@ -156,7 +172,8 @@ def worker(obj: Context, scheduler: bool, threads: int | None) -> None:
     """Run a Huey consumer for the data pipeline."""
     from ichnaea_host.cli.serve import run_worker
 
-    run_worker(obj.runtime(), scheduler=scheduler,
+    # a worker starts without its database and waits for it, as the web tier does
+    run_worker(obj.runtime(probe=False), scheduler=scheduler,
                threads=threads or obj.settings.worker_threads)
 
 
@@ -164,13 +181,22 @@ def worker(obj: Context, scheduler: bool, threads: int | None) -> None:
 @pass_ctx
 def process(obj: Context) -> None:
     """Drain every queue now, synchronously, and exit."""
-    from ichnaea_host.pipeline.tasks import drain
+    from ichnaea_host.core.queues import Liveness
+    from ichnaea_host.pipeline.tasks import drain, export_configs
+    from ichnaea_host.plugins.runtime import INCOMING_QUEUE
 
-    runs = drain(obj.runtime())
+    rt = obj.runtime()
+    rt.redis.ping()  # Redis down: one line naming it (IchnaeaGroup), before anything logs
+    with Liveness(rt.redis, role="process"):  # its claims come back soon if it is killed
+        runs = drain(rt)
     if runs:
         click.echo("processed: " + ", ".join(f"{k} x{v}" for k, v in sorted(runs.items())))
     else:
         click.echo("processed: nothing waiting")
+    waiting = rt.queue(INCOMING_QUEUE).size()
+    if waiting and not export_configs(rt):
+        click.echo(f"{waiting} incoming reports kept: there is no export to send them to "
+                   "(add one: ichnaea export add internal --schema internal)")
 
 
 # ---------------------------------------------------------------------------
@@ -183,10 +209,15 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@click.option("--no-internal-export", is_flag=True,
+              help="do not create the internal export when there is no export "
+                   "(a relay that only forwards reports to other exports)")
 @pass_ctx
-def db_upgrade(obj: Context) -> None:
+def db_upgrade(obj: Context, no_internal_export: bool) -> None:
     """Apply every pending migration, then run the plugins' upgrade jobs
-    (such as restoring indexes a killed bulk import left dropped)."""
+    (such as restoring indexes a killed bulk import left dropped). When no
+    export exists, create the internal one: the workers learn from reports."""
+    from ichnaea_host.cli.serve import create_internal_export
     from ichnaea_host.core import migrate
 
     rt = obj.runtime()
@@ -194,6 +225,9 @@ def db_upgrade(obj: Context) -> None:
     for name in applied:
         click.echo(f"applied {name}")
     click.echo(f"database is up to date ({len(applied)} migration(s) applied)")
+    if not no_internal_export and create_internal_export():
+        click.echo("created the export 'internal': the workers learn stations from the "
+                   "reports (not wanted: --no-internal-export)")
     failed = []
     for job in sorted(rt.plugins.periodic_jobs.values(), key=lambda job: job.name):
         if job.upgrade:
@@ -201,7 +235,10 @@ def db_upgrade(obj: Context) -> None:
             try:
                 job.run(rt)
             except Exception as exc:  # noqa: BLE001 - said, and the exit status tells
-                click.echo(f"{job.name} failed: {type(exc).__name__}: {exc}", err=True)
+                from ichnaea_host.cli.backends import describe
+
+                reason = describe(exc, obj.settings) or f"{type(exc).__name__}: {exc}"
+                click.echo(f"ichnaea: {job.name} failed: {reason}", err=True)
                 failed.append(job.name)
     if failed:
         sys.exit(1)
@@ -223,8 +260,12 @@ def db_status(obj: Context, as_json: bool) -> None:
         click.echo(f"{s.namespace}: {len(s.done)} applied, {len(s.pending)} pending")
         for name in s.pending:
             click.echo(f"  pending {name}")
-    if any(s.pending for s in status):
-        sys.exit(1)
+    pending = sum(len(s.pending) for s in status)
+    if pending:
+        from ichnaea_host.cli.backends import database_name
+
+        fail(f"{database_name(obj.settings.readwrite_uri)} needs {pending} migration(s): "
+             "run 'ichnaea db upgrade'", code=1)
 
 
 # ---------------------------------------------------------------------------
@@ -281,7 +322,10 @@ def _migrated(obj: Context) -> Any:
     rt = obj.runtime()
     pending = migrate.pending(rt.db.rw, rt.plugins.migration_dirs)
     if pending:
-        fail(f"the database needs migrations ({len(pending)} pending): run 'ichnaea db upgrade'")
+        from ichnaea_host.cli.backends import database_name
+
+        fail(f"{database_name(rt.settings.readwrite_uri)} needs {len(pending)} migration(s): "
+             "run 'ichnaea db upgrade'")
     return rt
 
 
@@ -310,6 +354,7 @@ def apikey_create(obj: Context, key: str | None, **options: Any) -> None:
     if ApiKeyRow.get_or_none(ApiKeyRow.valid_key == key) is not None:
         fail(f"API key '{key}' exists", code=1)
     ApiKeyRow.create(valid_key=key, **values)
+    _key_changed(obj)
     click.echo(f"Created API key: '{key}'")
 
 
@@ -329,7 +374,31 @@ def apikey_update(obj: Context, key: str, **options: Any) -> None:
         fail(f"API key '{key}' does not exist", code=1)
     if values:
         ApiKeyRow.update(**values).where(ApiKeyRow.valid_key == key).execute()
+        _key_changed(obj)
     click.echo(f"Updated API key: '{key}'")
+
+
+@apikey.command("delete")
+@click.argument("key")
+@pass_ctx
+def apikey_delete(obj: Context, key: str) -> None:
+    """Delete an API key: every web process refuses it within seconds."""
+    from ichnaea_host.core.models import ApiKeyRow
+
+    _migrated(obj)
+    if ApiKeyRow.delete().where(ApiKeyRow.valid_key == key).execute() == 0:
+        fail(f"API key '{key}' does not exist", code=1)
+    _key_changed(obj)
+    click.echo(f"Deleted API key: '{key}'")
+
+
+def _key_changed(obj: Context) -> None:
+    """Every web process drops its cached keys within about a second."""
+    from ichnaea_host.api.keys import CACHE_TTL, announce_key_change
+
+    if not announce_key_change(obj.runtime()):
+        click.echo(f"ichnaea: Redis is unreachable: the web processes see this change "
+                   f"within {CACHE_TTL / 60:.0f} minutes", err=True)
 
 
 @apikey.command("list")
@@ -470,6 +539,35 @@ def export_replay(obj: Context, name: str) -> None:
     total = sum(moved.values())
     click.echo(f"Moved {total} parked reports of export '{name}' back to its queue; "
                "the workers send them with its next batch.")
+
+
+# ---------------------------------------------------------------------------
+# doctor
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def doctor(obj: Context, as_json: bool) -> None:
+    """Check the deployment: database reachable and migrated, exports, Redis
+    reachable and persistent, scheduler alive, queue backlogs, the plugins'
+    own checks (GeoIP database), SECRET_KEY. One line per check; exits 1 when
+    one failed."""
+    from ichnaea_host.cli.doctor import run_checks
+
+    settings = obj.settings
+    if settings.logging_level.upper() in ("DEBUG", "INFO"):
+        configure_logging("WARNING")  # the check lines, not the info lines of the checks
+    results = run_checks(settings, obj.plugins)
+    failed = [r.name for r in results if r.failed]
+    if as_json:
+        click.echo(json.dumps({"ok": not failed, "checks": [r.as_dict() for r in results]},
+                              indent=2))
+    else:
+        for result in results:
+            click.echo(result.line())
+    if failed:
+        fail(f"doctor: {len(failed)} check(s) failed: {', '.join(failed)}", code=1)
 
 
 # ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -19,9 +20,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ichnaea_host.api import metrics_view
 from ichnaea_host.app import create_app
 from ichnaea_host.core import migrate
 from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.metrics import use_multiprocess_dir
 from ichnaea_host.core.models import ApiKeyRow, ExportConfig
 from ichnaea_host.pipeline.worker import EmbeddedConsumer, Scheduler, Worker
 from ichnaea_host.plugins.runtime import Runtime
@@ -31,8 +34,10 @@ log = get_logger("ichnaea.serve")
 DEMO_KEY_PREFIX = "demo-"
 
 
-class Stop(Exception):
-    """Raised in the main thread by SIGINT/SIGTERM."""
+class Stop(KeyboardInterrupt):
+    """Raised in the main thread by SIGINT/SIGTERM. A KeyboardInterrupt, so
+    that waitress's loop lets it through: it catches every Exception raised
+    while it handles a connection event, and would swallow the stop."""
 
 
 def _raise_stop(signum: int, frame: Any) -> None:
@@ -45,13 +50,14 @@ def install_stop_handlers() -> None:
 
 
 def _waitress(app: Any, sock: socket.socket | None, host: str, port: int, threads: int) -> Any:
-    from waitress.server import create_server
+    """Waitress with the request deadlines, connection and body limits of
+    ``webserver`` (read from the app's settings), on ``sock`` or on a socket
+    opened on host:port."""
+    from ichnaea_host.cli.webserver import create_server
 
-    options: dict[str, Any] = {"threads": threads, "ident": "ichnaea",
-                               "clear_untrusted_proxy_headers": False}
-    if sock is not None:
-        return create_server(app, sockets=[sock], **options)
-    return create_server(app, host=host, port=port, **options)
+    if sock is None:
+        sock = listen(host, port)
+    return create_server(app, sock, app.extensions["ichnaea"].settings, threads)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -72,9 +78,11 @@ def serve(make_runtime: Callable[[], Runtime], host: str, port: int, workers: in
     sock = listen(host, port)
     print(f"ichnaea: serving on http://{host}:{port} with {workers} process(es)", flush=True)
     if workers <= 1:
-        _serve_one(make_runtime, sock, threads)
+        _serve_one(make_runtime, sock, threads, own_metrics=True)
         return
     keeper = make_runtime()
+    # the web processes count into files of one folder, summed when scraped
+    metrics_dir = use_multiprocess_dir() if keeper.settings.metrics != "off" else None
     if keeper.settings.embedded_redis:
         keeper.redis_url()  # started here, so that the workers find it running
     children: list[int] = []
@@ -87,6 +95,7 @@ def serve(make_runtime: Callable[[], Runtime], host: str, port: int, workers: in
                 os._exit(0)
         children.append(pid)
     install_stop_handlers()
+    stop_metrics = _metrics_server(keeper, keeper.settings.metrics_port)
     try:
         while children:
             pid, _ = os.wait()
@@ -105,20 +114,35 @@ def serve(make_runtime: Callable[[], Runtime], host: str, port: int, workers: in
                 os.waitpid(pid, 0)
             except ChildProcessError:
                 pass
+        stop_metrics()
         keeper.close()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _serve_one(make_runtime: Callable[[], Runtime], sock: socket.socket, threads: int) -> None:
+def _serve_one(make_runtime: Callable[[], Runtime], sock: socket.socket, threads: int,
+               own_metrics: bool = False) -> None:
     install_stop_handlers()
     rt = make_runtime()
+    rt.metrics.prometheus = rt.settings.metrics != "off"
     server = _waitress(create_app(runtime=rt), sock, "", 0, threads)
+    stop_metrics = _metrics_server(rt, rt.settings.metrics_port if own_metrics else 0)
     try:
         server.run()
     except (KeyboardInterrupt, Stop):
         pass
     finally:
+        stop_metrics()
         server.close()
         rt.close()
+
+
+def _metrics_server(rt: Runtime, port: int) -> Callable[[], None]:
+    """Serve the Prometheus metrics on a port of their own (none when 0);
+    returns what stops it."""
+    if not port:
+        return lambda: None
+    return metrics_view.start_server(rt, rt.settings.metrics_host, port)
 
 
 def first_start(rt: Runtime) -> str:
@@ -135,14 +159,25 @@ def first_start(rt: Runtime) -> str:
         demo = ApiKeyRow.create(valid_key=DEMO_KEY_PREFIX + secrets.token_hex(6), maxreq=0,
                              allow_fallback=False, allow_locate=True, allow_region=True,
                              store_sample_locate=100, store_sample_submit=100)
-    if not ExportConfig.select().exists():
-        ExportConfig.create(name="internal", batch=1, schema="internal")
+    create_internal_export()
     return demo.valid_key
+
+
+def create_internal_export() -> bool:
+    """Create the ``internal`` export (the workers learn stations from the
+    reports) when no export exists at all; return whether it did. Without
+    any export the incoming reports wait in Redis (see ``update_incoming``)."""
+    if ExportConfig.select().exists():
+        return False
+    ExportConfig.create(name="internal", batch=1, schema="internal")
+    log.info("export_created", export="internal")
+    return True
 
 
 def run_all(rt: Runtime) -> None:
     """Web, worker and scheduler in this process, until Ctrl-C."""
     settings = rt.settings
+    rt.metrics.prometheus = settings.metrics != "off"
     key = first_start(rt)
     worker = Worker(rt)
     consumer = EmbeddedConsumer(worker.huey, workers=settings.worker_threads, periodic=False,
@@ -151,6 +186,7 @@ def run_all(rt: Runtime) -> None:
     server = _waitress(create_app(runtime=rt), None, settings.host, settings.port,
                        settings.web_threads)
     install_stop_handlers()
+    stop_metrics = _metrics_server(rt, settings.metrics_port)
     consumer.start()
     scheduler.start()
     web = threading.Thread(target=server.run, name="ichnaea-web", daemon=True)
@@ -169,6 +205,7 @@ def run_all(rt: Runtime) -> None:
     finally:
         scheduler.stop()
         server.close()
+        stop_metrics()
         consumer.stop(graceful=True)
         rt.close()
         print("ichnaea: stopped", flush=True)
@@ -176,11 +213,13 @@ def run_all(rt: Runtime) -> None:
 
 
 def run_worker(rt: Runtime, *, scheduler: bool, threads: int) -> None:
+    rt.metrics.prometheus = rt.settings.worker_metrics_port > 0
     worker = Worker(rt)
     consumer = EmbeddedConsumer(worker.huey, workers=threads, periodic=False,
                                 worker_type="thread")
     sched = Scheduler(worker) if scheduler else None
     install_stop_handlers()
+    stop_metrics = _metrics_server(rt, rt.settings.worker_metrics_port)
     consumer.start()
     if sched is not None:
         sched.start()
@@ -194,5 +233,6 @@ def run_worker(rt: Runtime, *, scheduler: bool, threads: int) -> None:
     finally:
         if sched is not None:
             sched.stop()
+        stop_metrics()
         consumer.stop(graceful=True)
         rt.close()

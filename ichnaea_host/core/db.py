@@ -9,9 +9,10 @@ here, so that models and updaters read the same on both databases.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlparse
@@ -33,6 +34,12 @@ T = TypeVar("T")
 #: its conflicting SELECT ... FOR UPDATE (8002) and its failed transaction
 #: retry (8022)
 RETRY_ERRNOS = (1213, 1205, 9007, 8002, 8022)
+
+#: error numbers of a server that cannot be reached or a connection that broke:
+#: can't connect (2002, 2003), server gone away (2006), lost connection (2013,
+#: 2055), too many connections (1040), server shutting down (1053), connection
+#: killed (1927), closed by the server for inactivity (4031)
+CONNECTION_ERRNOS = (2002, 2003, 2006, 2013, 2055, 1040, 1053, 1927, 4031)
 
 
 class BaseModel(peewee.Model):
@@ -165,12 +172,61 @@ class Database:
     def ping(self) -> None:
         self.ro.execute_sql("SELECT 1").fetchone()
 
+    def _databases(self) -> list[peewee.Database]:
+        return list({id(self.rw): self.rw, id(self.ro): self.ro}.values())
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """One unit of work of a long-running thread (a worker's task, a
+        scheduler tick): the connections it opens in this thread go back to
+        the pool at its end, and the pool pings a connection before handing it
+        out again. A connection broken by a server restart is so dropped, never
+        used again (peewee keeps a thread's connection until it is closed, and
+        a dead one fails every query with ``InterfaceError: (0, '')``).
+
+        A connection already open when the session starts (a test's, an
+        enclosing transaction's) is left open, unless it broke."""
+        open_before = {id(db) for db in self._databases() if not db.is_closed()}
+        broken = False
+        try:
+            yield
+        except Exception as exc:
+            broken = is_connection_error(exc)
+            raise
+        finally:
+            for db in self._databases():
+                if (broken or id(db) not in open_before) and not db.in_transaction():
+                    release_connection(db)
+
     def close(self) -> None:
         for db in {id(self.rw): self.rw, id(self.ro): self.ro}.values():
             if isinstance(db, PooledMySQLDatabase):
                 db.close_all()
             elif not db.is_closed():
                 db.close()
+
+
+def release_connection(db: peewee.Database) -> None:
+    """Close this thread's connection (a pooled one goes back to the pool,
+    which drops it when it is broken)."""
+    if db.is_closed():
+        return
+    try:
+        db.close()
+    except peewee.PeeweeException as exc:  # the pool already dropped it
+        log.debug("db_close_failed", error=type(exc).__name__)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database server could not be reached or the
+    connection to it broke (not a wrong query, not a lock conflict)."""
+    if isinstance(exc, peewee.InterfaceError):
+        # pymysql's ``(0, '')`` on a connection it saw die; peewee's own
+        # interface errors (an uninitialised database) are programming errors
+        return bool(exc.args) and isinstance(exc.args[0], int)
+    if isinstance(exc, peewee.OperationalError):
+        return bool(exc.args) and exc.args[0] in CONNECTION_ERRNOS
+    return False
 
 
 def is_mysql(model: type[peewee.Model]) -> bool:

@@ -7,9 +7,17 @@ batch taken by a worker is first moved to a *claim* list and only deleted
 when the worker acknowledges it, so a worker that dies mid-batch loses
 nothing: :meth:`DataQueue.recover` puts stale claims back.
 
+A claim names its owner, the process that made it, when that process keeps
+a mark of life in Redis (:class:`Liveness`: every worker process does): a
+claim whose owner's mark is gone is recovered within seconds, one whose
+owner lives is never recovered, however old. A claim without an owner
+(made by an older version, or by a process keeping no mark) is recovered
+when it is ``CLAIM_RECOVERY_SECONDS`` old.
+
 Every key of one queue shares its hash tag: the list keeps the original name
 (``update_wifi_3``) and its helpers are ``{update_wifi_3}:claims`` and
-``{update_wifi_3}:claim:<id>``, so each queue fits in one Redis Cluster slot.
+``{update_wifi_3}:claim:<id>[:<owner>]``, so each queue fits in one Redis
+Cluster slot. An owner's mark is a key of its own, read apart from the queue.
 """
 
 from __future__ import annotations
@@ -18,6 +26,10 @@ import contextlib
 import dataclasses
 import gzip
 import json
+import os
+import secrets
+import socket
+import threading
 import time
 import uuid
 import zlib
@@ -35,11 +47,19 @@ from ichnaea_host.core.log import get_logger
 REDIS_ERRORS: tuple[type[Exception], ...] = (
     redis.RedisError, redis.exceptions.RedisClusterException, OSError)
 
+#: the errors of a Redis that is down, restarting or unreachable (not of a
+#: wrong command): a task that meets one is tried again later
+REDIS_OUTAGE_ERRORS: tuple[type[Exception], ...] = (
+    redis.ConnectionError, redis.TimeoutError, redis.exceptions.RedisClusterException,
+    redis.exceptions.ClusterDownError)
+
 log = get_logger("ichnaea.queues")
 
 QUEUE_TTL = 86400
 QUEUE_MAX_AGE = 3600
 PUSH_CHUNK = 100
+#: claims without an owner (see :class:`Liveness`) are recovered at this age
+CLAIM_RECOVERY_SECONDS = 600
 
 _TAKE = """
 local n = tonumber(ARGV[1])
@@ -55,21 +75,6 @@ redis.call('EXPIRE', KEYS[3], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], KEYS[3])
 return items
 """
-
-_RECOVER = """
-local claims = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-local moved = 0
-for _, claim in ipairs(claims) do
-  local items = redis.call('LRANGE', claim, 0, -1)
-  for i = #items, 1, -1 do redis.call('LPUSH', KEYS[1], items[i]) end
-  moved = moved + #items
-  redis.call('DEL', claim)
-  redis.call('ZREM', KEYS[2], claim)
-end
-if moved > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-return moved
-"""
-
 
 def _has_tag(key: str) -> bool:
     """Whether Redis Cluster hashes ``key`` by a ``{...}`` part, not the whole name."""
@@ -138,13 +143,23 @@ class DataQueue:
         return bool(size >= batch or age >= QUEUE_MAX_AGE)
 
     @contextlib.contextmanager
-    def claim(self, batch: int | None = None) -> Iterator[list[Any]]:
+    def claim(self, batch: int | None = None, *,
+              owner: str | None = None) -> Iterator[list[Any]]:
         """Take up to ``batch`` items; they are deleted only if the block succeeds.
 
-        If the block raises, the items go back to the head of the queue.
+        If the block raises, the items go back to the head of the queue. The
+        claim names its ``owner``: by default this process, when it keeps a
+        mark of life in this Redis (:class:`Liveness`).
         """
         batch = self.batch if batch is None else batch
+        if owner is None:
+            mark = Liveness.of(self.client)
+            # a mark that could not be set yet names no claim: such a claim
+            # comes back by its age only, never while its maker may be alive
+            owner = mark.owner if mark is not None and mark.marked else None
         claim_key = f"{self.helper_prefix}claim:{uuid.uuid4().hex}"
+        if owner:
+            claim_key += f":{owner}"
         raw = self.client.eval(
             _TAKE, 3, self.key, self.claims_key, claim_key, batch, time.time(), QUEUE_TTL
         )
@@ -163,6 +178,19 @@ class DataQueue:
             self._release(claim_key, requeue=False)
 
     def _release(self, claim_key: str, *, requeue: bool) -> None:
+        """Acknowledge a claim (its items are done) or put its items back.
+
+        When Redis cannot be reached, the claim's owner (this process) does
+        it once Redis is back (nobody else recovers the claim of a live owner)."""
+        try:
+            self._release_now(claim_key, requeue=requeue)
+        except REDIS_OUTAGE_ERRORS:
+            mark = Liveness.of(self.client)
+            if mark is not None and self.claim_owner(claim_key) == mark.owner:
+                mark.later(lambda: self._release_now(claim_key, requeue=requeue))
+            raise
+
+    def _release_now(self, claim_key: str, *, requeue: bool) -> None:
         if requeue:
             self.client.eval(_RECOVER_ONE, 3, self.key, self.claims_key, claim_key, QUEUE_TTL)
         else:
@@ -176,11 +204,32 @@ class DataQueue:
         with self.claim(batch) as items:
             return items
 
-    def recover(self, older_than: float = 600.0) -> int:
-        """Put items of claims older than ``older_than`` seconds back; return how many."""
-        return int(self.client.eval(
-            _RECOVER, 2, self.key, self.claims_key, time.time() - older_than, QUEUE_TTL
-        ))
+    def claim_owner(self, claim_key: str) -> str | None:
+        """The owner a claim names (None: made by a process keeping no mark)."""
+        name = claim_key[len(self.helper_prefix) + len("claim:"):]
+        return name.partition(":")[2] or None
+
+    def recover(self, older_than: float = CLAIM_RECOVERY_SECONDS) -> int:
+        """Put back the items of claims whose owner's mark of life is gone,
+        and of claims without an owner older than ``older_than`` seconds;
+        return how many items. A claim whose owner lives stays, however old."""
+        cutoff = time.time() - older_than
+        moved = 0
+        # the claims first, their owners' marks after: a claim's owner set its
+        # mark before it claimed, so a mark missing now is one that ended
+        claims = cast(list[tuple[bytes, float]],
+                      self.client.zrange(self.claims_key, 0, -1, withscores=True))
+        for raw, claimed_at in claims:
+            claim_key = raw.decode()
+            owner = self.claim_owner(claim_key)
+            if owner is None:
+                if claimed_at > cutoff:
+                    continue
+            elif self.client.exists(Liveness.key_of(owner)):
+                continue
+            moved += int(self.client.eval(_RECOVER_ONE, 3, self.key, self.claims_key,
+                                          claim_key, QUEUE_TTL))
+        return moved
 
     def claimed(self) -> int:
         return int(self.client.zcard(self.claims_key))
@@ -229,18 +278,19 @@ class PartitionedQueue(DataQueue):
         return any(part.ready(batch) for part in self.parts)
 
     @contextlib.contextmanager
-    def claim(self, batch: int | None = None) -> Iterator[list[Any]]:
+    def claim(self, batch: int | None = None, *,
+              owner: str | None = None) -> Iterator[list[Any]]:
         """A claim on the fullest list (see :meth:`DataQueue.claim`)."""
         sizes = self.sizes()
         fullest = self.parts[max(range(len(sizes)), key=sizes.__getitem__)]
-        with fullest.claim(batch) as items:
+        with fullest.claim(batch, owner=owner) as items:
             yield items
 
     def dequeue(self, batch: int | None = None) -> list[Any]:
         with self.claim(batch) as items:
             return items
 
-    def recover(self, older_than: float = 600.0) -> int:
+    def recover(self, older_than: float = CLAIM_RECOVERY_SECONDS) -> int:
         return sum(part.recover(older_than) for part in self.parts)
 
     def claimed(self) -> int:
@@ -278,6 +328,117 @@ def gunzip(data: bytes) -> bytes:
         # damaged (gzip raises its own OSError or EOFError) or several members
         return gzip.decompress(data)
     return out
+
+
+class Liveness:
+    """A process's mark of life in Redis: the key ``ichnaea:alive:<owner>``,
+    set for ``SECONDS`` and renewed every ``RENEW`` seconds by a thread, so
+    that it ends within ``SECONDS`` of the process's death.
+
+    While it is kept, the claims the process makes in that Redis name it as
+    their owner; they are recovered as soon as the mark is gone, never while
+    it lasts. The same thread finishes what an outage of Redis left undone
+    (acknowledging or giving back a claim): once Redis answers again, before
+    any other process could judge the owner dead."""
+
+    PREFIX = "ichnaea:alive:"
+    SECONDS = 10
+    RENEW = 2.0
+
+    #: the marks kept by this process, by the ``id`` of their Redis client
+    _kept: dict[int, Liveness] = {}
+    _kept_lock = threading.Lock()
+
+    def __init__(self, client: redis.Redis, role: str = "worker") -> None:
+        self.client = client
+        self.role = role
+        # no ``:`` in it: a claim key ends with ``:<owner>``
+        self.owner = "-".join((socket.gethostname().replace(":", "_"), str(os.getpid()),
+                               secrets.token_hex(3)))
+        self.key = self.key_of(self.owner)
+        self._undone: list[Any] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: whether the last attempt to set the mark succeeded
+        self.marked = False
+
+    @classmethod
+    def key_of(cls, owner: str) -> str:
+        return cls.PREFIX + owner
+
+    @classmethod
+    def of(cls, client: Any) -> Liveness | None:
+        """The mark this process keeps in the Redis of ``client``, if any."""
+        return cls._kept.get(id(client))
+
+    def __enter__(self) -> Liveness:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Set the mark (Redis may be down: the thread keeps trying) and keep it."""
+        self._renew()
+        with self._kept_lock:
+            self._kept[id(self.client)] = self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="ichnaea-liveness", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop renewing and remove the mark: claims left behind come back at once."""
+        with self._kept_lock:
+            if self._kept.get(id(self.client)) is self:
+                del self._kept[id(self.client)]
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        self._finish_undone()
+        with contextlib.suppress(*REDIS_ERRORS):
+            self.client.delete(self.key)
+
+    def later(self, action: Any) -> None:
+        """Do ``action`` (a Redis write) once Redis answers again."""
+        with self._lock:
+            self._undone.append(action)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.RENEW):
+            if self._renew():
+                self._finish_undone()
+
+    def _renew(self) -> bool:
+        try:
+            self.client.set(self.key, json.dumps({"role": self.role, "pid": os.getpid(),
+                                                  "host": socket.gethostname()}),
+                            ex=self.SECONDS)
+        except REDIS_ERRORS as exc:
+            if self.marked or self._thread is None:
+                log.warning("liveness_renew_failed", role=self.role, error=type(exc).__name__)
+            self.marked = False
+            return False
+        self.marked = True
+        return True
+
+    def _finish_undone(self) -> None:
+        with self._lock:
+            undone, self._undone = self._undone, []
+        for number, action in enumerate(undone):
+            try:
+                action()
+            except REDIS_ERRORS:
+                with self._lock:  # Redis went away again: keep the rest for later
+                    self._undone[:0] = undone[number:]
+                return
+            except Exception as exc:  # noqa: BLE001 - never stop the thread
+                log.warning("claim_release_failed", error=repr(exc))
+        if undone:  # claims acknowledged or given back, triggers freed
+            log.info("released_after_outage", releases=len(undone))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,10 +38,15 @@ def update_incoming(rt: Runtime, key: str = INCOMING_QUEUE) -> list[ExportPartit
     """Fan the next batch of incoming reports out to the export queues
     (from the list ``key``; ``update_incoming``: the fullest of them).
 
-    Returns the export queues that are ready to send.
+    Returns the export queues that are ready to send. With no export at all
+    the reports stay where they are, so that none is lost: they flow as soon
+    as an export is added (``ichnaea db upgrade`` adds the internal one).
     """
     incoming = rt.queue(key)
     configs = export_configs(rt)
+    if not configs:
+        _warn_no_exports(incoming.size())
+        return []
     exporters = rt.plugins.exporters()
     with incoming.claim() as items:
         if not items:
@@ -50,8 +55,8 @@ def update_incoming(rt: Runtime, key: str = INCOMING_QUEUE) -> list[ExportPartit
         for item in items:
             if not isinstance(item, dict) or not isinstance(item.get("report"), dict):
                 continue
-            key = (item.get("api_key"), item.get("source") or "gnss")
-            groups[key].append({"api_key": key[0], "report": item["report"]})
+            by = (item.get("api_key"), item.get("source") or "gnss")
+            groups[by].append({"api_key": by[0], "report": item["report"]})
         with batch_pipeline(rt.redis) as pipe:
             for config in configs:
                 cls = exporters.get(config.schema or "")
@@ -63,6 +68,20 @@ def update_incoming(rt: Runtime, key: str = INCOMING_QUEUE) -> list[ExportPartit
                         rt.queue(partition, batch=config.batch).enqueue(group, pipe=pipe)
             pipe.execute()
     return ready_exports(rt, configs)
+
+
+#: the ``no_exports`` warning is logged at most this often by each process
+NO_EXPORTS_WARN_EVERY = 60.0
+_no_exports_warned = -NO_EXPORTS_WARN_EVERY
+
+
+def _warn_no_exports(waiting: int) -> None:
+    global _no_exports_warned
+    now = time.monotonic()
+    if now - _no_exports_warned >= NO_EXPORTS_WARN_EVERY:
+        _no_exports_warned = now
+        log.warning("no_exports", queue_size=waiting,
+                    fix="ichnaea export add internal --schema internal")
 
 
 def ready_exports(rt: Runtime,
@@ -254,7 +273,7 @@ def drain(rt: Runtime, *, max_rounds: int = 1000) -> dict[str, int]:
     runs: dict[str, int] = defaultdict(int)
     for _ in range(max_rounds):
         progress = False
-        while rt.queue(INCOMING_QUEUE).size():
+        while rt.queue(INCOMING_QUEUE).size() and export_configs(rt):  # none: reports wait
             update_incoming(rt)
             runs["update_incoming"] += 1
             progress = True
