@@ -30,7 +30,7 @@ $(ASSETS): web/package.json web/package-lock.json web/build.mjs
 	cd web && npm run --silent build
 	touch $(ASSETS)
 
-install: $(STAMP)
+install: $(STAMP) $(ASSETS)
 
 assets: $(ASSETS)
 
