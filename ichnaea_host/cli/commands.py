@@ -591,6 +591,12 @@ def plugins_list(obj: Context, as_json: bool) -> None:
     settings = dataclasses.replace(obj.settings, strict_plugins=False)
     host = build_plugin_host(settings)
     infos = host.plugin_list()
+    for info in infos:  # the values in effect beside the defaults, secrets masked
+        loaded = host.settings_for(info.name)
+        for s in info.settings:
+            value = getattr(loaded, s["name"], s["default"]) if loaded else s["default"]
+            s["value"] = "***" if s["default"] == "***" or (
+                value and _secret(loaded, s["name"])) else value
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2, default=str))
         return
@@ -602,11 +608,17 @@ def plugins_list(obj: Context, as_json: bool) -> None:
         for family, names in sorted(info.registers.items()):
             click.echo(f"  {family}: {', '.join(names)}")
         for s in info.settings:
-            click.echo(f"  setting {s['env']} = {s['default']!r}  ({s['help']})")
+            click.echo(f"  setting {s['env']} = {s['value']!r}  (default {s['default']!r}; "
+                       f"{s['help']})")
     click.echo("host: the geolocate rate limits (all host settings: ichnaea settings)")
     for s in host_settings(obj.settings):
         if s["name"].startswith("locate_limit_"):
             click.echo(f"  setting {s['env']} = {s['value']!r}  ({s['help']})")
+
+
+def _secret(loaded: Any, name: str) -> bool:
+    field = type(loaded).__dataclass_fields__.get(name) if loaded else None
+    return bool(field and field.metadata.get("secret"))
 
 
 def host_settings(settings: Settings) -> list[dict[str, Any]]:

@@ -81,6 +81,7 @@ def serve(make_runtime: Callable[[], Runtime], host: str, port: int, workers: in
         _serve_one(make_runtime, sock, threads, own_metrics=True)
         return
     keeper = make_runtime()
+    say_plugin_checks(keeper)
     # the web processes count into files of one folder, summed when scraped
     metrics_dir = use_multiprocess_dir() if keeper.settings.metrics != "off" else None
     if keeper.settings.embedded_redis:
@@ -124,6 +125,8 @@ def _serve_one(make_runtime: Callable[[], Runtime], sock: socket.socket, threads
                own_metrics: bool = False) -> None:
     install_stop_handlers()
     rt = make_runtime()
+    if own_metrics:  # the only web process: no keeper said them
+        say_plugin_checks(rt)
     rt.metrics.prometheus = rt.settings.metrics != "off"
     server = _waitress(create_app(runtime=rt), sock, "", 0, threads)
     stop_metrics = _metrics_server(rt, rt.settings.metrics_port if own_metrics else 0)
@@ -135,6 +138,19 @@ def _serve_one(make_runtime: Callable[[], Runtime], sock: socket.socket, threads
         stop_metrics()
         server.close()
         rt.close()
+
+
+def say_plugin_checks(rt: Runtime) -> None:
+    """At start-up, one log line per plugin check that is not ok (what
+    ``ichnaea doctor`` would warn about: the GeoIP demo database, a
+    ``GEOIP_PATH`` that is missing or not a City database, ...). The service
+    starts anyway: a plugin's problem only takes away that plugin's answers."""
+    from ichnaea_host.cli.doctor import plugin_checks
+
+    for result in plugin_checks(rt):
+        if result.status != "ok":
+            log.warning("plugin_check", check=result.name, status=result.status,
+                        message=result.message, fix=result.fix)
 
 
 def _metrics_server(rt: Runtime, port: int) -> Callable[[], None]:
@@ -179,6 +195,7 @@ def run_all(rt: Runtime) -> None:
     settings = rt.settings
     rt.metrics.prometheus = settings.metrics != "off"
     key = first_start(rt)
+    say_plugin_checks(rt)
     worker = Worker(rt)
     consumer = EmbeddedConsumer(worker.huey, workers=settings.worker_threads, periodic=False,
                                 worker_type="thread")
@@ -214,6 +231,7 @@ def run_all(rt: Runtime) -> None:
 
 def run_worker(rt: Runtime, *, scheduler: bool, threads: int) -> None:
     rt.metrics.prometheus = rt.settings.worker_metrics_port > 0
+    say_plugin_checks(rt)
     worker = Worker(rt)
     consumer = EmbeddedConsumer(worker.huey, workers=threads, periodic=False,
                                 worker_type="thread")

@@ -11,8 +11,9 @@ from ichnaea_host import ConfigError, PluginSettings, setting
 class GeoIPSettings(PluginSettings):
     path: str = setting(
         "", env="GEOIP_PATH",
-        help="a MaxMind-format City database (GeoLite2, GeoIP2, DB-IP); empty: the demo "
-             "database, built under the var folder on first use")
+        help="a MaxMind-format City database (GeoLite2, GeoIP2, DB-IP City Lite), "
+             "re-read when replaced; empty: the demo database (a few cities only), built "
+             "as <var>/geoip/demo-city.mmdb on first use")
     radius_scale: float = setting(
         1.64,
         help="factor from a record's accuracy_radius to the answered accuracy. MaxMind "

@@ -96,30 +96,49 @@ def reader(context: Any) -> Any | None:
         if cached is not None and cached[0] == identity:
             _readers[key] = (identity, cached[1], time.monotonic() + RECHECK_SECONDS)
             return cached[1]
-        if identity is None:
-            log.error("geoip_unavailable", path=key, error="FileNotFoundError")
-        db = None if identity is None else _open(key)
+        db = _open(key)
         _readers[key] = (identity, db, time.monotonic() + RECHECK_SECONDS)
         return db
 
 
-def _open(path: str) -> Any | None:
+def diagnose(path: str) -> tuple[Any | None, str | None]:
+    """Open the database at ``path``: (its reader, None) when it is a usable
+    City database, else (None, one sentence saying what is wrong with it)."""
     import geoip2.database
     from maxminddb import InvalidDatabaseError
 
+    if not os.path.exists(path):
+        return None, f"{path} is missing"
+    if os.path.isdir(path):
+        return None, f"{path} is a folder, not a database file"
+    if not os.access(path, os.R_OK):
+        return None, f"{path} is not readable by this process (permissions)"
     try:
         db = geoip2.database.Reader(path)
         kind = db.metadata().database_type
     except (OSError, ValueError, InvalidDatabaseError) as exc:
-        log.error("geoip_unavailable", path=path, error=type(exc).__name__)
-        return None
+        return None, f"{path} is not a MaxMind-format database ({type(exc).__name__})"
     if kind not in VALID_TYPES:
-        log.error("geoip_wrong_type", path=path, database_type=kind,
-                  expected=", ".join(VALID_TYPES))
         db.close()
+        return None, (f"{path} is a {kind} database, not a City one "
+                      f"({', '.join(VALID_TYPES)})")
+    return db, None
+
+
+def _open(path: str) -> Any | None:
+    db, problem = diagnose(path)
+    if db is None:
+        log.error("geoip_unavailable", path=path, error=problem,
+                  effect="no GeoIP answers until the file is fixed (picked up without a restart)")
         return None
-    log.info("geoip_opened", path=path, database_type=kind)
+    log.info("geoip_opened", path=path, database_type=db.metadata().database_type)
     return db
+
+
+def is_demo(context: Any) -> bool:
+    """Whether the demo database answers: ``GEOIP_PATH`` is not set."""
+    settings = context.plugin_settings("geoip") or GeoIPSettings()
+    return not settings.path
 
 
 class Record:
@@ -223,14 +242,21 @@ class GeoIPHeartbeat(HeartbeatCheck):
     def check(self) -> dict[str, Any]:
         start = time.perf_counter()
         db = reader(self.context)
+        # "database": "demo" when the demo database answers (GEOIP_PATH unset),
+        # else the configured file's type ("GeoLite2-City", ...), None when it
+        # is unusable. The other four fields are the original's.
+        demo = is_demo(self.context)
         if db is None:
-            return {"up": False, "time": 0, "age_in_days": -1, "version": None}
-        built = datetime.fromtimestamp(db.metadata().build_epoch, UTC)
+            return {"up": False, "time": 0, "age_in_days": -1, "version": None,
+                    "database": "demo" if demo else None}
+        meta = db.metadata()
+        built = datetime.fromtimestamp(meta.build_epoch, UTC)
         return {
             "up": True,
             "time": int((time.perf_counter() - start) * 1000),
             "age_in_days": round((datetime.now(UTC) - built).total_seconds() / 86400),
             "version": built.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "database": "demo" if demo else meta.database_type,
         }
 
 
@@ -246,15 +272,20 @@ def doctor_check(context: Any) -> CheckResult:
     db = reader(context)
     where = _configured(context)
     if db is None:
-        return CheckResult("geoip", "FAIL", f"{where} is missing or not a City database",
-                           fix="point GEOIP_PATH at a GeoLite2/GeoIP2/DB-IP City .mmdb file")
+        found, problem = diagnose(where)
+        if found is not None:  # fixed since the reader last looked
+            found.close()
+        return CheckResult("geoip", "FAIL",
+                           f"{problem or where + ' is unusable'}: no GeoIP answers",
+                           fix="point GEOIP_PATH at a GeoLite2/GeoIP2/DB-IP City .mmdb file "
+                               "readable by the service")
     meta = db.metadata()
     built = datetime.fromtimestamp(meta.build_epoch, UTC)
     days = int((datetime.now(UTC) - built).total_seconds() // 86400)
     if not settings.path:
         return CheckResult("geoip", "warning",
-                           "the demo database (a few cities only): IP-only requests elsewhere "
-                           "get no answer",
+                           f"the demo database ({where}, a few cities only): IP-only "
+                           "requests elsewhere get no answer",
                            fix="set GEOIP_PATH to a GeoLite2/GeoIP2/DB-IP City database")
     if days > STALE_DAYS:
         return CheckResult("geoip", "warning",
