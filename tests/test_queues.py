@@ -135,6 +135,68 @@ def test_keys_of_one_queue_share_a_hash_slot(redis):
     queue.recover(older_than=0)
 
 
+def test_the_oldest_waiting_items_age(redis, monkeypatch):
+    """Each item counts from the second it was queued, through partial
+    takes, claims given back and recovered, and items of an older version."""
+    import time
+    from types import SimpleNamespace
+
+    from ichnaea_host.core import queues
+    from ichnaea_host.core.queues import PartitionedQueue, queue_ages
+
+    clock = [1_000_000.0]
+    monkeypatch.setattr(queues, "time", SimpleNamespace(
+        time=lambda: clock[0], sleep=time.sleep, monotonic=time.monotonic))
+    queue = DataQueue(redis, "test_age", batch=2)
+    assert queue.oldest_age() == 0.0  # empty
+    queue.enqueue([1, 2, 3])
+    clock[0] += 10
+    queue.enqueue([4, 5])
+    clock[0] += 5
+    assert queue.oldest_age() == 15.0
+    assert queue.dequeue() == [1, 2]
+    assert queue.oldest_age() == 15.0  # item 3 is as old
+    with pytest.raises(RuntimeError), queue.claim() as items:  # 3 and 4, given back
+        assert items == [3, 4]
+        assert queue.oldest_age() == 5.0  # only 5 waits meanwhile
+        raise RuntimeError("failed mid-batch")
+    assert queue.oldest_age() == 15.0
+    claim = queue.claim(owner="elsewhere-1-abcdef")
+    assert claim.__enter__() == [3, 4]  # its worker dies
+    assert queue.recover() == 2 and queue.oldest_age() == 15.0
+    assert queue.dequeue(batch=3) == [3, 4, 5]  # empty again: no seconds left
+    assert queue.oldest_age() == 0.0 and not redis.exists(queue.queued_key, queue.counts_key)
+    clock[0] += 100
+    queue.enqueue([6])
+    assert queue.oldest_age(now=clock[0] + 2.5) == 2.5
+    assert 86000 < redis.ttl(queue.queued_key) <= 86400  # the queue's expiry
+    assert 86000 < redis.ttl(queue.counts_key) <= 86400
+
+    # items an older version queued count as the head's until taken; those
+    # it took no longer count
+    old = DataQueue(redis, "test_age_old", batch=2)
+    redis.rpush(old.key, b"1", b"2")
+    assert old.oldest_age() is None  # no second known
+    clock[0] += 1
+    old.enqueue([3])
+    clock[0] += 1
+    assert old.oldest_age() == 1.0  # at least
+    assert old.dequeue() == [1, 2] and old.oldest_age() == 1.0
+    old.enqueue([4])
+    redis.lpop(old.key)  # an older version takes item 3
+    clock[0] += 1
+    assert old.dequeue(batch=1) == [4]
+    assert old.oldest_age() == 0.0
+
+    # a queue spread over lists is as old as its oldest list
+    parts = [DataQueue(redis, f"test_age_{n}", compress=True) for n in range(2)]
+    parts[0].enqueue([{"a": 1}])
+    clock[0] += 7
+    assert PartitionedQueue("test_age_all", parts).oldest_age() == 7.0
+    assert queue_ages(redis, [p.key for p in parts], now=clock[0]) == {
+        "test_age_0": 7.0, "test_age_1": 0.0}
+
+
 def test_station_partitions_name_their_queue_and_trigger():
     from ichnaea_host.core.queues import StationPartition
 
@@ -179,7 +241,8 @@ def test_helper_keys_of_a_tagged_queue_share_its_slot(redis):
         with queue.claim():
             keys = {k.decode() for k in redis.scan_iter(match="*", count=1000)}
             helpers = {k for k in keys if k != name and k.startswith((name, "{" + name))}
-            assert queue.claims_key in helpers and len(helpers) == 2, helpers
+            # the claims, the claim and the seconds its item was queued in
+            assert queue.claims_key in helpers and len(helpers) == 3, helpers
             assert {key_slot(k.encode()) for k in helpers | {name}} == {key_slot(name.encode())}
     # a dead-letter list's helpers are not its queue's
     assert DataQueue(redis, "{queue_export_backup}:failed").claims_key != DataQueue(

@@ -18,6 +18,21 @@ Every key of one queue shares its hash tag: the list keeps the original name
 (``update_wifi_3``) and its helpers are ``{update_wifi_3}:claims`` and
 ``{update_wifi_3}:claim:<id>[:<owner>]``, so each queue fits in one Redis
 Cluster slot. An owner's mark is a key of its own, read apart from the queue.
+
+When items were queued is kept beside them, by the second, for the gauge of
+the oldest item's age (:func:`queue_ages`): the items themselves stay as they
+were (a version without this reads every item, and lists of raw bytes have
+no room for it). ``{update_wifi_3}:queued`` is a sorted set of the seconds
+in which waiting items were queued, ``{update_wifi_3}:queued:counts`` how
+many items each second holds (and their ``total``); a claim takes the
+counts of its items along (``{update_wifi_3}:queued:claim:<id>[:<owner>]``)
+and gives them back with its items. The oldest second is then when the head
+item was queued, to the second (within the clock difference of the
+producing hosts). Items queued by a version without this (or put back
+by it, or replayed from a dead-letter list) have no second: they count as
+the head's, the seconds count only the items queued after them, and the
+age shown is the oldest counted item's until they are taken. Every take
+that empties a list drops its seconds.
 """
 
 from __future__ import annotations
@@ -33,7 +48,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -62,7 +77,10 @@ PUSH_CHUNK = 100
 CLAIM_RECOVERY_SECONDS = 600
 
 _TAKE = """
+-- KEYS: the list, its claims, the new claim, the list's seconds, their
+-- counts, the claim's counts; ARGV: how many items, now, the claim's TTL
 local n = tonumber(ARGV[1])
+local size = redis.call('LLEN', KEYS[1])
 local items
 if n <= 0 then items = redis.call('LRANGE', KEYS[1], 0, -1)
 else items = redis.call('LRANGE', KEYS[1], 0, n - 1) end
@@ -73,6 +91,45 @@ for i = 1, #items, 1000 do
 end
 redis.call('EXPIRE', KEYS[3], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], KEYS[3])
+-- the seconds of the items taken go with the claim, oldest first
+local function consume(count, into)
+  while count > 0 do
+    local first = redis.call('ZRANGE', KEYS[4], 0, 0)
+    if #first == 0 then return end
+    local second = first[1]
+    local have = tonumber(redis.call('HGET', KEYS[5], second) or '0')
+    local used = math.min(have, count)
+    if used == have then
+      redis.call('ZREM', KEYS[4], second)
+      redis.call('HDEL', KEYS[5], second)
+    else
+      redis.call('HINCRBY', KEYS[5], second, -used)
+    end
+    if used > 0 then
+      redis.call('HINCRBY', KEYS[5], 'total', -used)
+      if into then redis.call('HINCRBY', into, second, used) end
+    end
+    count = count - used
+  end
+end
+local total = tonumber(redis.call('HGET', KEYS[5], 'total') or '0')
+if total > size then  -- items an older version took: their seconds go
+  consume(total - size, nil)
+  total = tonumber(redis.call('HGET', KEYS[5], 'total') or '0')
+end
+-- items without a second (an older version queued them) are the head's
+local counted = #items - (size - total)
+if counted > 0 and counted >= total then
+  redis.call('HDEL', KEYS[5], 'total')
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    redis.call('RENAME', KEYS[5], KEYS[6])
+    redis.call('EXPIRE', KEYS[6], ARGV[3])
+  end
+elseif counted > 0 then
+  consume(counted, KEYS[6])
+  redis.call('EXPIRE', KEYS[6], ARGV[3])
+end
+if #items >= size then redis.call('DEL', KEYS[4], KEYS[5]) end
 return items
 """
 
@@ -98,6 +155,9 @@ class DataQueue:
         #: tag (``{queue_export_x}:failed``) the list's name and ``:``
         self.helper_prefix = f"{key}:" if _has_tag(key) else f"{{{key}}}:"
         self.claims_key = f"{self.helper_prefix}claims"
+        #: the seconds in which waiting items were queued, and their counts
+        self.queued_key = f"{self.helper_prefix}queued"
+        self.counts_key = f"{self.helper_prefix}queued:counts"
 
     def __repr__(self) -> str:
         return f"DataQueue({self.key!r}, batch={self.batch})"
@@ -124,12 +184,26 @@ class DataQueue:
         for start in range(0, len(encoded), PUSH_CHUNK):
             pipe.rpush(self.key, *encoded[start:start + PUSH_CHUNK])
         pipe.expire(self.key, QUEUE_TTL)
+        second = str(int(time.time()))
+        pipe.zadd(self.queued_key, {second: int(second)}, nx=True)
+        pipe.hincrby(self.counts_key, second, len(encoded))
+        pipe.hincrby(self.counts_key, "total", len(encoded))
+        pipe.expire(self.queued_key, QUEUE_TTL)
+        pipe.expire(self.counts_key, QUEUE_TTL)
         if own:
             pipe.execute()
 
     # -- consuming
     def size(self) -> int:
         return int(self.client.llen(self.key))
+
+    def oldest_age(self, now: float | None = None) -> float | None:
+        """Seconds since the oldest waiting item was queued (see :func:`queue_ages`)."""
+        return queue_ages(self.client, [self.key], now)[self.key]
+
+    def claim_counts_key(self, claim_key: str) -> str:
+        """Where a claim keeps the seconds in which its items were queued."""
+        return f"{self.helper_prefix}queued:{claim_key[len(self.helper_prefix):]}"
 
     def ready(self, batch: int | None = None) -> bool:
         batch = self.batch if batch is None else batch
@@ -161,7 +235,8 @@ class DataQueue:
         if owner:
             claim_key += f":{owner}"
         raw = self.client.eval(
-            _TAKE, 3, self.key, self.claims_key, claim_key, batch, time.time(), QUEUE_TTL
+            _TAKE, 6, self.key, self.claims_key, claim_key, self.queued_key, self.counts_key,
+            self.claim_counts_key(claim_key), batch, time.time(), QUEUE_TTL
         )
         try:
             items = []
@@ -192,10 +267,10 @@ class DataQueue:
 
     def _release_now(self, claim_key: str, *, requeue: bool) -> None:
         if requeue:
-            self.client.eval(_RECOVER_ONE, 3, self.key, self.claims_key, claim_key, QUEUE_TTL)
+            self._recover_one(claim_key)
         else:
             with self.client.pipeline() as pipe:
-                pipe.delete(claim_key)
+                pipe.delete(claim_key, self.claim_counts_key(claim_key))
                 pipe.zrem(self.claims_key, claim_key)
                 pipe.execute()
 
@@ -227,22 +302,77 @@ class DataQueue:
                     continue
             elif self.client.exists(Liveness.key_of(owner)):
                 continue
-            moved += int(self.client.eval(_RECOVER_ONE, 3, self.key, self.claims_key,
-                                          claim_key, QUEUE_TTL))
+            moved += self._recover_one(claim_key)
         return moved
+
+    def _recover_one(self, claim_key: str) -> int:
+        """Put a claim's items back at the head of the queue; how many."""
+        return int(self.client.eval(_RECOVER_ONE, 6, self.key, self.claims_key, claim_key,
+                                    self.queued_key, self.counts_key,
+                                    self.claim_counts_key(claim_key), QUEUE_TTL))
 
     def claimed(self) -> int:
         return int(self.client.zcard(self.claims_key))
 
 
 _RECOVER_ONE = """
+-- KEYS as _TAKE's; ARGV: the queue's TTL
 local items = redis.call('LRANGE', KEYS[3], 0, -1)
 for i = #items, 1, -1 do redis.call('LPUSH', KEYS[1], items[i]) end
-if #items > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-redis.call('DEL', KEYS[3])
+if #items > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  local counts = redis.call('HGETALL', KEYS[6])
+  local back = 0
+  for i = 1, #counts, 2 do
+    local count = tonumber(counts[i + 1])
+    if counts[i] ~= 'total' and count > 0 then
+      redis.call('ZADD', KEYS[4], 'NX', counts[i], counts[i])
+      redis.call('HINCRBY', KEYS[5], counts[i], count)
+      back = back + count
+    end
+  end
+  if back > 0 then
+    redis.call('HINCRBY', KEYS[5], 'total', back)
+    redis.call('EXPIRE', KEYS[4], ARGV[1])
+    redis.call('EXPIRE', KEYS[5], ARGV[1])
+  end
+end
+redis.call('DEL', KEYS[3], KEYS[6])
 redis.call('ZREM', KEYS[2], KEYS[3])
 return #items
 """
+
+
+def queue_ages(client: redis.Redis, keys: Sequence[str],
+               now: float | None = None) -> dict[str, float | None]:
+    """Seconds since the oldest waiting item of each queue (named by its
+    list) was queued, in one pipeline: 0 for an empty queue, the oldest
+    counted second's age otherwise (see the module's notes: an item is
+    counted from the start of its second), None for a queue whose items
+    all came from a version that counted none."""
+    queues = [DataQueue(client, key) for key in keys]
+    with client.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.llen(queue.key)
+            pipe.zrange(queue.queued_key, 0, 0, withscores=True)
+        replies = pipe.execute()
+    now = time.time() if now is None else now
+    ages: dict[str, float | None] = {}
+    for number, queue in enumerate(queues):
+        size, oldest = replies[2 * number], replies[2 * number + 1]
+        if not size:
+            ages[queue.key] = 0.0
+        elif oldest:
+            ages[queue.key] = max(now - float(oldest[0][1]), 0.0)
+        else:
+            ages[queue.key] = None
+    return ages
+
+
+def oldest_of(ages: Iterable[float | None]) -> float | None:
+    """The age of a queue spread over several lists, from theirs."""
+    known = [age for age in ages if age is not None]
+    return max(known) if known else None
 
 
 class PartitionedQueue(DataQueue):
@@ -273,6 +403,10 @@ class PartitionedQueue(DataQueue):
 
     def size(self) -> int:
         return sum(self.sizes())
+
+    def oldest_age(self, now: float | None = None) -> float | None:
+        """The oldest age over the lists (None when none is known)."""
+        return oldest_of(queue_ages(self.client, [part.key for part in self.parts], now).values())
 
     def ready(self, batch: int | None = None) -> bool:
         return any(part.ready(batch) for part in self.parts)
