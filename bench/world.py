@@ -53,16 +53,38 @@ is now), ``wifi_mobile`` (a moving hotspot travels with the user), ``blue``
 the beacons around, the cells and the client's IP), ``cell`` (cells only)
 and ``geoip`` (the IP address only).
 
+**Other shapes** (issue 28). The radius formula and the ``?confidence=``
+tables were fitted on the world above, so :class:`Params` also has knobs for
+what changes the answer: the cities' spread and density (``core_sd``,
+``suburb_factor``, ``core_share``, ``building_aps``), the WiFi signal model
+and its noise (``wifi_radio``: ``model="log"`` or ``"disk"``, exponent,
+shadowing, threshold, ranges; ``device_sd``), the stumbling (``street_share``,
+``street_every`` for drive-by on main roads, ``trip_scans`` / ``trip_step``
+for trips whose fixes share a ``gps_bias``), observations per network
+(``reports_per_ap``, or ``obs_per_network`` and ``min_obs``), the GPS error
+of the reports (``gps_scale``, ``gps_outliers``) and the cells
+(``cell_sites``, ``cell_spread``, ``cell_exponent``, ``cell_shadowing``,
+``lte_share``, ``neighbours``). Their defaults are the world above (whose
+name, and so its cache and database, stay what they were). :data:`PRESETS`
+names worlds: ``ours`` (the default), ``ours6`` (the same with six cities),
+``sparse`` and ``dense``; ``name:knob=value:...`` changes a preset's knobs
+(``sparse:gps_scale=1.0:wifi_radio.shadowing=4.0``). Every world, whatever
+its shape, is learnt the same way: its GNSS-tagged reports go through the
+service's pipeline (``update_incoming``, the internal export, the station
+updaters), never written as station rows.
+
 Usage::
 
     python bench/world.py load       # (re)build the world in BENCH_DB_URI / BENCH_REDIS_URI
-    python bench/world.py summary    # sizes of the world and its query sets
+    python bench/world.py load --world sparse   # in ichnaea_bench_sparse / Redis database 7
+    python bench/world.py summary --world dense # sizes, and how often networks were observed
     python bench/world.py queries --out queries.json
 
 Loading drops and recreates the benchmark database (default
-``ichnaea_bench`` on the local MariaDB) and flushes the benchmark Redis
-database (default 10). It records what it loaded, so the other scripts load
-only when the world changed.
+``ichnaea_bench`` on the local MariaDB; ``ichnaea_bench_<preset>`` for the
+other presets) and flushes the benchmark Redis database (default 10; each
+preset its own, :data:`PRESET_REDIS_DB`). It records what it loaded, so the
+other scripts load only when the world changed.
 """
 
 from __future__ import annotations
@@ -122,6 +144,37 @@ RAYLEIGH_67 = 1000.0 / math.sqrt(-2.0 * math.log(1 - 0.67))
 
 
 @dataclasses.dataclass(frozen=True)
+class Radio:
+    """A short-range radio: how a scan hears a network.
+
+    ``model="log"``: received dBm ``tx - 10 n log10(d) + shadowing + device``,
+    heard down to ``threshold``. ``model="disk"``: each network has its own
+    range (``range_m`` times a log-normal factor of sigma ``range_sd``) and is
+    heard anywhere within it; the signal falls linearly from ``tx`` at the
+    network to ``threshold`` at its range (plus shadowing and the device
+    offset), so it says how far in the range one is, not how many metres.
+    """
+
+    tx_mean: float
+    tx_sd: float
+    exponent: float
+    shadowing: float
+    threshold: float
+    miss: float
+    reach: float  # metres beyond which nothing is heard, for the neighbour search
+    model: str = "log"
+    range_m: float = 0.0
+    range_sd: float = 0.0
+
+
+WIFI = Radio(tx_mean=-38.0, tx_sd=4.0, exponent=3.0, shadowing=5.0, threshold=-92.0, miss=0.1,
+             reach=400.0)
+BLUE = Radio(tx_mean=-64.0, tx_sd=3.0, exponent=2.5, shadowing=4.0, threshold=-95.0, miss=0.1,
+             reach=120.0)
+DEVICE_SD = 3.0
+
+
+@dataclasses.dataclass(frozen=True)
 class Params:
     seed: int = 7
     cities: int = 12
@@ -147,33 +200,80 @@ class Params:
     q_mixed: int = 600
     q_cell: int = 800
     q_geoip: int = 800
+    # --- the shape of the world (issue 28): the defaults are the world above ---
+    #: a city's core: normal sigma (m), drawn per city from this range; its
+    #: suburb is ``suburb_factor`` times wider; ``core_share`` of the access
+    #: points (and people) live in the core
+    core_sd: tuple[float, float] = (350.0, 600.0)
+    suburb_factor: tuple[float, float] = (2.0, 3.0)
+    core_share: float = 0.7
+    #: access points per building (1: each on its own), within ``building_m``
+    building_aps: int = 1
+    building_m: float = 15.0
+    #: street grid block (m), drawn per city
+    block: tuple[float, float] = (70.0, 140.0)
+    #: the WiFi radio model (see :class:`Radio`) and the phone's offset (dB sigma)
+    wifi_radio: Radio = WIFI
+    device_sd: float = DEVICE_SD
+    #: stumbling: share of scans on a street; stumblers use only every
+    #: ``street_every``-th street of the grid (1: all; 4: main roads, drive-by)
+    street_share: float = 0.85
+    street_every: int = 1
+    #: observations per WiFi network: when > 0, phase 1 scans each city until
+    #: its WiFi observations reach this many per network (``reports_per_ap``
+    #: is then ignored); ``min_obs`` then adds scans next to every access point
+    #: heard fewer times, until it is heard at least that often
+    obs_per_network: float = 0.0
+    min_obs: int = 0
+    #: stumbling in trips: when > 0, street scans come in trips of this many,
+    #: ``trip_step`` metres apart along a street, whose GPS fixes share one
+    #: error (sigma ``gps_bias`` m, the receiver's drift over a trip) besides
+    #: their own
+    trip_scans: int = 0
+    trip_step: float = 25.0
+    gps_bias: float = 0.0
+    #: GPS error of the stumbling reports: the sigmas (2-6 m streets, 5-12 m
+    #: venues) times ``gps_scale``; ``gps_outliers`` of the reports are off by
+    #: ``gps_outlier_m`` (uniform) more, while claiming their usual accuracy
+    gps_scale: float = 1.0
+    gps_outliers: float = 0.0
+    gps_outlier_m: tuple[float, float] = (30.0, 150.0)
+    #: cells: exponent and shadowing of both layers, the sites' spread (times
+    #: the access points'), the share of LTE scans, of scans with neighbours
+    cell_exponent: float = 3.5
+    cell_shadowing: float = 6.0
+    cell_spread: float = 1.0
+    lte_share: float = 0.8
+    neighbours: float = 0.5
 
     def name(self) -> str:
-        """Names the parameters and the model: a change of either makes a new world."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True) + MODEL_VERSION
+        """Names the parameters and the model: a change of either makes a new world.
+
+        The shape knobs count only when they differ from their defaults, so
+        the default world keeps its name (and cache) from before they existed.
+        """
+        values = dataclasses.asdict(self)
+        for field in dataclasses.fields(self):
+            if field.name in SHAPE_KNOBS and getattr(self, field.name) == field.default:
+                del values[field.name]
+        text = json.dumps(values, sort_keys=True) + MODEL_VERSION
         return f"world-{self.seed}-{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+
+    def replace(self, **changes: Any) -> Params:
+        return dataclasses.replace(self, **changes)
+
+
+SHAPE_KNOBS = frozenset((
+    "core_sd", "suburb_factor", "core_share", "building_aps", "building_m", "block",
+    "wifi_radio", "device_sd",
+    "street_share", "street_every", "obs_per_network", "min_obs", "trip_scans", "trip_step",
+    "gps_bias", "gps_scale", "gps_outliers",
+    "gps_outlier_m", "cell_exponent", "cell_shadowing", "cell_spread", "lte_share",
+    "neighbours"))
 
 
 #: change whenever the generator changes what it builds, so that loaded worlds are rebuilt
 MODEL_VERSION = "2026-4"
-
-
-@dataclasses.dataclass(frozen=True)
-class Radio:
-    tx_mean: float
-    tx_sd: float
-    exponent: float
-    shadowing: float
-    threshold: float
-    miss: float
-    reach: float  # metres beyond which nothing is heard, for the neighbour search
-
-
-WIFI = Radio(tx_mean=-38.0, tx_sd=4.0, exponent=3.0, shadowing=5.0, threshold=-92.0, miss=0.1,
-             reach=400.0)
-BLUE = Radio(tx_mean=-64.0, tx_sd=3.0, exponent=2.5, shadowing=4.0, threshold=-95.0, miss=0.1,
-             reach=120.0)
-DEVICE_SD = 3.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +296,99 @@ CELL_RADIO_SHARE = {"lte": 0.8, "gsm": 0.2}
 
 
 # ---------------------------------------------------------------------------
+# worlds of other shapes (issue 28): the service's radius and confidence tables
+# were fitted on the default world; these are worlds it was not tuned on
+
+#: a drive-by world with about two observations per network seen: 20,000 WiFi
+#: MACs and 2,000 cells in four towns; stumblers drive main roads (every third
+#: street) in trips of 20 scans 30 m apart whose GPS fixes share an 8 m drift,
+#: 3-9 m error of their own and one fix in twenty off by 30-150 m; the signal
+#: is shadowed as ours (6 dB), the transmitters 2 dB weaker (-40 dBm at 1 m) and
+#: more varied (5 dB), heard down to -88 dBm (a 40 m median range); cells are spread
+#: five times wider and heard farther (exponent 2.6)
+SPARSE_WIFI = Radio(tx_mean=-40.0, tx_sd=5.0, exponent=3.0, shadowing=6.0, threshold=-88.0,
+                    miss=0.2, reach=400.0)
+#: a city where every access point is heard within its own range (60 m, times
+#: a log-normal of sigma 0.15) and the signal falls linearly over it; access
+#: points in pairs (two flats of a building, within 15 m), every one observed at
+#: least six times (scans next to the few the stumblers' trips missed), trips
+#: of 20 scans 25 m apart sharing a 6 m GPS drift; 30 cell sites a city, spread
+#: six times wider than the access points
+DENSE_WIFI = Radio(tx_mean=-45.0, tx_sd=5.0, exponent=0.0, shadowing=4.0, threshold=-90.0,
+                   miss=0.05, reach=120.0, model="disk", range_m=60.0, range_sd=0.15)
+
+_NEW_WORLD = dict(moved=0.0, moved_far=0.0, mobile_wifi=0.0, mobile_blue=0, moved_blue=0.0,
+                  q_wifi_moved=0, q_wifi_mobile=0, q_geoip=0)
+
+PRESETS: dict[str, Params] = {
+    # the world above, as tuned on
+    "ours": Params(),
+    # the same world, half the cities: the same densities, half the load
+    "ours6": Params(cities=6, q_wifi=1000, q_wifi_moved=300, q_wifi_mobile=300, q_blue=500,
+                    q_mixed=400, q_cell=800, q_geoip=400),
+    "sparse": Params(cities=4, wifi_aps=3850, core_sd=(500.0, 900.0), block=(90.0, 160.0),
+                     wifi_radio=SPARSE_WIFI, device_sd=4.0, street_share=0.95, street_every=3,
+                     trip_scans=20, trip_step=30.0, gps_bias=8.0, gps_scale=1.5,
+                     gps_outliers=0.05, obs_per_network=1.0, phase2_share=0.2, venues=30,
+                     cell_sites=160, gsm_sites=0.1, cell_exponent=2.6, cell_shadowing=8.0,
+                     cell_spread=5.0, neighbours=0.8, q_wifi=1000, q_blue=300, q_mixed=300,
+                     q_cell=800, **_NEW_WORLD),
+    "dense": Params(cities=3, wifi_aps=2000, core_sd=(250.0, 400.0), block=(60.0, 100.0),
+                    building_aps=2, building_m=15.0, wifi_radio=DENSE_WIFI,
+                    obs_per_network=2.0, min_obs=6, street_share=0.95, trip_scans=20,
+                    trip_step=25.0, gps_bias=6.0, phase2_share=0.2, venues=40, cell_sites=30,
+                    cell_spread=6.0, cell_exponent=2.6, q_wifi=1000, q_blue=300, q_mixed=300,
+                    q_cell=800, **_NEW_WORLD),
+}
+#: each preset's own Redis database (the other benches use 10-14, the tests 13 and
+#: whatever ICHNAEA_TEST_REDIS_URI says: engineers' runs were seen on 1, 3, 4, 9
+#: and 15); ``BENCH_REDIS_URI_<PRESET>`` (e.g. ``BENCH_REDIS_URI_SPARSE``) overrides
+PRESET_REDIS_DB = {"ours": 10, "ours6": 5, "sparse": 7, "dense": 8}
+
+
+def preset(spec: str) -> tuple[str, Params]:
+    """``name`` or ``name:knob=value:knob=value`` (values as Python literals,
+    e.g. ``sparse:gps_scale=1.0:obs_per_network=4:wifi_radio.shadowing=6``):
+    a preset, changed."""
+    import ast
+
+    name, *changes = spec.split(":")
+    if name not in PRESETS:
+        raise SystemExit(f"unknown world {name!r}: one of {', '.join(PRESETS)}")
+    params = PRESETS[name]
+    for change in changes:
+        knob, _, text = change.partition("=")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text  # a bare word: wifi_radio.model=disk
+        if knob.startswith("wifi_radio."):
+            field = knob.split(".", 1)[1]
+            if field not in {f.name for f in dataclasses.fields(Radio)}:
+                raise SystemExit(f"unknown radio knob {field!r} in {spec!r}")
+            params = params.replace(
+                wifi_radio=dataclasses.replace(params.wifi_radio, **{field: value}))
+            continue
+        if knob not in {f.name for f in dataclasses.fields(Params)}:
+            raise SystemExit(f"unknown knob {knob!r} in {spec!r}")
+        params = params.replace(**{knob: value})
+    return name, params
+
+
+def backends(label: str, params: Params) -> tuple[str, str]:
+    """The database and Redis URIs of a world: the default world keeps
+    ``BENCH_DB_URI`` / ``BENCH_REDIS_URI``; every other one has a database of
+    its own (``ichnaea_bench_<preset>``) and its preset's Redis database."""
+    if params == Params():
+        return DB_URI, REDIS_URI
+    name = label.split(":")[0]
+    db = DB_URI.rsplit("/", 1)[0] + f"/ichnaea_bench_{name}"
+    redis = os.environ.get(f"BENCH_REDIS_URI_{name.upper()}") or \
+        REDIS_URI.rsplit("/", 1)[0] + f"/{PRESET_REDIS_DB.get(name, 2)}"
+    return db, redis
+
+
+# ---------------------------------------------------------------------------
 # geometry
 
 
@@ -212,6 +405,7 @@ class City:
     block: float
     angle: float
     geoip_radius_km: int
+    core_share: float = 0.7
 
     def to_latlon(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xy = np.atleast_2d(xy)
@@ -221,16 +415,18 @@ class City:
 
     def people(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Where people (and access points) are: core or suburb."""
-        sd = np.where(rng.random(size) < 0.7, self.core_sd, self.suburb_sd)
+        sd = np.where(rng.random(size) < self.core_share, self.core_sd, self.suburb_sd)
         return rng.normal(0.0, 1.0, (size, 2)) * sd[:, None]
 
-    def on_street(self, rng: np.random.Generator, xy: np.ndarray) -> np.ndarray:
-        """Move each point to the nearest street of the grid (within the road's width)."""
+    def on_street(self, rng: np.random.Generator, xy: np.ndarray, every: int = 1) -> np.ndarray:
+        """Move each point to the nearest street of the grid (within the road's width);
+        ``every``: only every so many streets (main roads)."""
         c, s = math.cos(self.angle), math.sin(self.angle)
         u = xy[:, 0] * c + xy[:, 1] * s
         v = -xy[:, 0] * s + xy[:, 1] * c
-        du = u - np.round(u / self.block) * self.block
-        dv = v - np.round(v / self.block) * self.block
+        block = self.block * every
+        du = u - np.round(u / block) * block
+        dv = v - np.round(v / block) * block
         lateral = rng.normal(0.0, 4.0, len(xy))
         snap_u = np.abs(du) < np.abs(dv)
         u = np.where(snap_u, u - du + lateral, u)
@@ -252,8 +448,13 @@ class Stations:
     """Networks of one kind in one city; positions per phase, in the city frame."""
 
     def __init__(self, radio: Radio, macs: list[str], xy1: np.ndarray, xy2: np.ndarray,
-                 tx: np.ndarray, moved: np.ndarray, relearnt: np.ndarray) -> None:
+                 tx: np.ndarray, moved: np.ndarray, relearnt: np.ndarray,
+                 ranges: np.ndarray | None = None, floor: int = -100) -> None:
         self.radio = radio
+        #: each network's range (m) in the "disk" model
+        self.ranges = ranges
+        #: the weakest signal a phone reports
+        self.floor = floor
         self.macs = macs
         self.xy = {1: xy1, 2: xy2}
         self.tx = tx
@@ -274,20 +475,30 @@ class Stations:
         if not len(idx):
             return []
         d = np.maximum(np.hypot(xy[:, 0] - point[0], xy[:, 1] - point[1]), 1.0)
-        rss = (self.tx[idx] - 10 * r.exponent * np.log10(d) + device
-               + rng.normal(0.0, r.shadowing, len(idx)))
-        ok = (rss >= r.threshold) & (rng.random(len(idx)) >= r.miss)
+        if r.model == "disk":
+            assert self.ranges is not None
+            reach = self.ranges[idx]
+            rss = (self.tx[idx] - (self.tx[idx] - r.threshold) * np.minimum(d / reach, 1.0)
+                   + device + rng.normal(0.0, r.shadowing, len(idx)))
+            ok = (d <= reach) & (rng.random(len(idx)) >= r.miss)
+        else:
+            rss = (self.tx[idx] - 10 * r.exponent * np.log10(d) + device
+                   + rng.normal(0.0, r.shadowing, len(idx)))
+            ok = (rss >= r.threshold) & (rng.random(len(idx)) >= r.miss)
         heard = sorted(zip(idx[ok].tolist(), np.round(rss[ok]).astype(int).tolist(),
                            strict=True), key=lambda p: -p[1])
-        return [(i, max(min(s, -10), -100 if r is WIFI else -127)) for i, s in heard]
+        return [(i, max(min(s, -10), self.floor)) for i, s in heard]
 
 
 class Cells:
     """The cells of one city: three sectors per site on every layer the site has."""
 
     def __init__(self, city: City, sites: np.ndarray, layers: dict[str, np.ndarray],
-                 tx: dict[str, np.ndarray]) -> None:
+                 tx: dict[str, np.ndarray], exponent: float = 3.5,
+                 shadowing: float = 6.0) -> None:
         self.city = city
+        self.exponent = exponent
+        self.shadowing = shadowing
         self.sites = sites
         #: radio -> (site index, sector) of each cell
         self.layers = layers
@@ -317,8 +528,8 @@ class Cells:
         bearing = np.degrees(np.arctan2(point[0] - xy[:, 0], point[1] - xy[:, 1]))
         off = (bearing - 120.0 * layer[:, 1] + 180.0) % 360.0 - 180.0
         gain = -np.minimum(12.0 * (off / 65.0) ** 2, 20.0)
-        rss = (self.tx[radio] - 10 * spec.exponent * np.log10(d) + gain + device
-               + rng.normal(0.0, spec.shadowing, len(d)))
+        rss = (self.tx[radio] - 10 * self.exponent * np.log10(d) + gain + device
+               + rng.normal(0.0, self.shadowing, len(d)))
         heard = np.nonzero(rss >= spec.threshold)[0]
         heard = heard[np.argsort(-rss[heard])]
         return [(self.identity(radio, int(i)), int(round(rss[i]))) for i in heard]
@@ -396,10 +607,11 @@ def generate(params: Params) -> World:
         return out
 
     for index, (name, region, mcc, lat, lon) in enumerate(pick_cities(params.cities)):
-        core = float(rng.uniform(350, 600))
-        city = City(index, name, region, mcc, lat, lon, core, core * float(rng.uniform(2, 3)),
-                    float(rng.uniform(70, 140)), float(rng.uniform(0, math.pi / 2)),
-                    int(rng.choice(GEOIP_RADII_KM, p=GEOIP_RADII_P)))
+        core = float(rng.uniform(*params.core_sd))
+        city = City(index, name, region, mcc, lat, lon, core,
+                    core * float(rng.uniform(*params.suburb_factor)),
+                    float(rng.uniform(*params.block)), float(rng.uniform(0, math.pi / 2)),
+                    int(rng.choice(GEOIP_RADII_KM, p=GEOIP_RADII_P)), params.core_share)
         cities.append(city)
         wifi.append(_wifi_stations(rng, params, city, new_macs))
         cells.append(_cells(rng, params, city))
@@ -429,17 +641,24 @@ def generate(params: Params) -> World:
 def _wifi_stations(rng: np.random.Generator, params: Params, city: City,
                    new_macs: Any) -> Stations:
     count = int(params.wifi_aps * rng.uniform(0.6, 1.4))
-    xy1 = city.people(rng, count)
+    if params.building_aps > 1:  # blocks of flats: access points in clumps
+        buildings = city.people(rng, -(-count // params.building_aps))
+        xy1 = (np.repeat(buildings, params.building_aps, axis=0)[:count]
+               + disk(rng, count, params.building_m))
+    else:
+        xy1 = city.people(rng, count)
     xy2 = xy1.copy()
     moved = rng.random(count) < params.moved + params.moved_far
-    far = moved & (rng.random(count) < params.moved_far / (params.moved + params.moved_far))
+    far = moved & (rng.random(count) < params.moved_far / max(params.moved + params.moved_far,
+                                                              1e-12))
     dist = np.where(far, rng.uniform(6000, 30000, count),
                     np.exp(rng.uniform(math.log(30), math.log(3000), count)))
     angle = rng.uniform(0, 2 * math.pi, count)
     xy2[moved, 0] += dist[moved] * np.cos(angle[moved])
     xy2[moved, 1] += dist[moved] * np.sin(angle[moved])
     relearnt = moved & (rng.random(count) < 0.5)
-    tx = rng.normal(WIFI.tx_mean, WIFI.tx_sd, count)
+    radio = params.wifi_radio
+    tx = rng.normal(radio.tx_mean, radio.tx_sd, count)
     dual = rng.random(count) < params.dual_band
     values = new_macs(count)
     macs, rows = [], []
@@ -451,11 +670,16 @@ def _wifi_stations(rng: np.random.Generator, params: Params, city: City,
             rows.append((i, -6.0))
     ap = np.array([r[0] for r in rows])
     offset = np.array([r[1] for r in rows])
-    return Stations(WIFI, macs, xy1[ap], xy2[ap], tx[ap] + offset, moved[ap], relearnt[ap])
+    ranges = None
+    if radio.model == "disk":  # the 5 GHz MAC of a router reaches 0.7 times as far
+        reach = radio.range_m * np.exp(rng.normal(0.0, radio.range_sd, count))
+        ranges = reach[ap] * np.where(offset < 0, 0.7, 1.0)
+    return Stations(radio, macs, xy1[ap], xy2[ap], tx[ap] + offset, moved[ap], relearnt[ap],
+                    ranges=ranges, floor=-100)
 
 
 def _cells(rng: np.random.Generator, params: Params, city: City) -> Cells:
-    sites = city.people(rng, params.cell_sites)
+    sites = city.people(rng, params.cell_sites) * params.cell_spread
     layers, tx = {}, {}
     for radio in CELL_RADIOS:
         with_layer = np.arange(len(sites)) if radio == "lte" else \
@@ -463,7 +687,7 @@ def _cells(rng: np.random.Generator, params: Params, city: City) -> Cells:
         layers[radio] = np.array([(site, sector) for site in with_layer for sector in range(3)],
                                  dtype=int).reshape(-1, 2)
         tx[radio] = CELL_RADIOS[radio].tx + rng.normal(0.0, 2.0, len(layers[radio]))
-    return Cells(city, sites, layers, tx)
+    return Cells(city, sites, layers, tx, params.cell_exponent, params.cell_shadowing)
 
 
 def _blue_stations(rng: np.random.Generator, params: Params, city: City,
@@ -479,7 +703,7 @@ def _blue_stations(rng: np.random.Generator, params: Params, city: City,
     relearnt = moved & (rng.random(len(venue_of)) < 0.5)
     tx = rng.normal(BLUE.tx_mean, BLUE.tx_sd, len(venue_of))
     macs = [mac_text(v) for v in new_macs(len(venue_of))]
-    return venues, Stations(BLUE, macs, xy1, xy2, tx, moved, relearnt)
+    return venues, Stations(BLUE, macs, xy1, xy2, tx, moved, relearnt, floor=-127)
 
 
 def _scan(rng: np.random.Generator, world: World, city: int, point: np.ndarray, phase: int,
@@ -487,24 +711,33 @@ def _scan(rng: np.random.Generator, world: World, city: int, point: np.ndarray, 
           ) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
     """What a phone at ``point`` hears: WiFi, beacons, and its serving cell (with one or
     two neighbours half of the time) on the layer it is camped on."""
-    device = float(rng.normal(0.0, DEVICE_SD))
+    params = world.params
+    device = float(rng.normal(0.0, params.device_sd))
     wifi = world.wifi[city]
     blue = world.blue[city]
     heard_wifi = [(wifi.macs[i], s) for i, s in wifi.hear(rng, point, phase, device)]
     heard_blue = [(blue.macs[i], s) for i, s in blue.hear(rng, point, phase, device)]
-    radio = "lte" if rng.random() < CELL_RADIO_SHARE["lte"] else "gsm"
+    radio = "lte" if rng.random() < params.lte_share else "gsm"
     heard_cells = world.cells[city].hear(rng, point, radio, device)
-    keep = 1 + (int(rng.integers(1, 3)) if rng.random() < 0.5 else 0)
+    keep = 1 + (int(rng.integers(1, 3)) if rng.random() < params.neighbours else 0)
     cells = [dict(identity, signalStrength=s) for identity, s in heard_cells[:keep]]
     return list(extra_wifi) + heard_wifi, list(extra_blue) + heard_blue, cells
 
 
 def _report(city: City, rng: np.random.Generator, point: np.ndarray, gps_sd: float,
             wifi: list[tuple[str, int]], blue: list[tuple[str, int]],
-            cells: list[dict[str, Any]]) -> dict[str, Any] | None:
+            cells: list[dict[str, Any]], params: Params | None = None,
+            bias: np.ndarray | None = None) -> dict[str, Any] | None:
     if not wifi and not blue and not cells:
         return None
     measured = point + rng.normal(0.0, gps_sd, 2)
+    if bias is not None:
+        measured = measured + bias
+    if params is not None and params.gps_outliers and rng.random() < params.gps_outliers:
+        # a fix that is off by more than it claims (multipath, a stale fix)
+        off = float(rng.uniform(*params.gps_outlier_m))
+        angle = float(rng.uniform(0, 2 * math.pi))
+        measured = measured + off * np.array([math.cos(angle), math.sin(angle)])
     lat, lon = city.to_latlon(measured)
     return {
         "position": {"latitude": round(float(lat[0]), 7), "longitude": round(float(lon[0]), 7),
@@ -518,22 +751,61 @@ def _report(city: City, rng: np.random.Generator, point: np.ndarray, gps_sd: flo
 def _reports(rng: np.random.Generator, world: World, phase: int) -> list[dict[str, Any]]:
     params = world.params
     share = 1.0 if phase == 1 else params.phase2_share
+    gps = params.gps_scale
     out: list[dict[str, Any]] = []
 
-    def add(city: City, point: np.ndarray, gps_sd: float, **extra: Any) -> None:
+    def add(city: City, point: np.ndarray, gps_sd: float, bias: np.ndarray | None = None,
+            **extra: Any) -> int:
+        """Scan at ``point`` and report it; the number of WiFi networks heard."""
         wifi, blue, cells = _scan(rng, world, city.index, point, phase, **extra)
-        report = _report(city, rng, point, gps_sd, wifi, blue, cells)
+        report = _report(city, rng, point, gps * gps_sd, wifi, blue, cells, params, bias)
         if report is not None:
             out.append(report)
+        return len(wifi)
+
+    def street_points(city: City, count: int) -> np.ndarray:
+        points = city.people(rng, count)
+        street = rng.random(count) < params.street_share
+        points[street] = city.on_street(rng, points[street], params.street_every)
+        return points
+
+    def trip_points(city: City, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` scans in trips along the streets, and each one's GPS bias."""
+        trips = max(1, -(-count // params.trip_scans))
+        starts = city.on_street(rng, city.people(rng, trips), params.street_every)
+        axis = city.angle + (math.pi / 2) * rng.integers(0, 4, trips)
+        steps = np.arange(params.trip_scans) * params.trip_step
+        points = (starts[:, None, :] + steps[None, :, None]
+                  * np.stack([np.cos(axis), np.sin(axis)], axis=1)[:, None, :])
+        points = city.on_street(rng, points.reshape(-1, 2), params.street_every)
+        bias = np.repeat(rng.normal(0.0, params.gps_bias, (trips, 2)), params.trip_scans, axis=0)
+        return points[:count], bias[:count]
+
+    def scans(city: City, count: int) -> None:
+        """``count`` street scans, or trips of them."""
+        if params.trip_scans:
+            points, bias = trip_points(city, count)
+            for point, b in zip(points, bias, strict=True):
+                heard[0] += add(city, point, float(rng.uniform(2, 6)), b)
+        else:
+            for point in street_points(city, count):
+                heard[0] += add(city, point, float(rng.uniform(2, 6)))
+
+    heard = [0]
 
     for city in world.cities:
         stations = world.wifi[city.index]
-        count = int(share * params.reports_per_ap * len(stations.macs) / (1 + params.dual_band))
-        points = city.people(rng, count)
-        street = rng.random(count) < 0.85
-        points[street] = city.on_street(rng, points[street])
-        for point in points:
-            add(city, point, float(rng.uniform(2, 6)))
+        first = len(out)
+        if params.obs_per_network > 0:  # scan until the city has its observations
+            goal = share * params.obs_per_network * len(stations.macs)
+            heard[0] = 0
+            while heard[0] < goal:
+                scans(city, 50)
+        else:
+            scans(city, int(share * params.reports_per_ap * len(stations.macs)
+                            / (1 + params.dual_band)))
+        if params.min_obs and phase == 1:
+            _top_up(rng, city, stations, out, first, params, add)
         venues = world.venues[city.index]
         for venue in venues:
             for point in venue + disk(rng, int(share * params.venue_reports), 15.0):
@@ -557,6 +829,34 @@ def _reports(rng: np.random.Generator, world: World, phase: int) -> list[dict[st
                     add(city, point, float(rng.uniform(2, 8)), **extra)
     order = rng.permutation(len(out))
     return [out[i] for i in order]
+
+
+def _top_up(rng: np.random.Generator, city: City, stations: Stations,
+            out: list[dict[str, Any]], first: int, params: Params, add: Any) -> None:
+    """More scans next to each access point of ``city`` heard fewer than
+    ``min_obs`` times in ``out[first:]`` (each scan also hears its neighbours)."""
+    seen: dict[str, int] = {}
+
+    def count(reports: list[dict[str, Any]]) -> None:
+        for report in reports:
+            for entry in report["wifiAccessPoints"]:
+                seen[entry["macAddress"]] = seen.get(entry["macAddress"], 0) + 1
+
+    count(out[first:])
+    radio = stations.radio
+    near = 0.5 * (radio.range_m if radio.model == "disk" else 60.0)
+    for i, mac in enumerate(stations.macs):
+        tries = 0
+        while seen.get(mac, 0) < params.min_obs and tries < 4 * params.min_obs:
+            tries += 1
+            point = stations.xy[1][i] + disk(rng, 1, near)[0]
+            if rng.random() < params.street_share:  # the nearest street, if it is near
+                street = city.on_street(rng, point[None, :], params.street_every)[0]
+                if np.hypot(*(street - stations.xy[1][i])) <= near:
+                    point = street
+            before = len(out)
+            add(city, point, float(rng.uniform(2, 6)))
+            count(out[before:])
 
 
 def cell_key(identity: dict[str, Any]) -> str:
@@ -658,8 +958,8 @@ def _queries(rng: np.random.Generator, world: World) -> list[dict[str, Any]]:
         city = pick_city()
         point = venue_point(city)
         extra: list[tuple[str, int]] = []
-        if rng.random() < 1 / 3:
-            options = [m for m in world.mobile_blue if m.city == city.index]
+        options = [m for m in world.mobile_blue if m.city == city.index]
+        if rng.random() < 1 / 3 and options:
             wearable = options[int(rng.integers(0, len(options)))]
             extra = [(wearable.mac, int(rng.uniform(-75, -50)))]
         _, blue, _ = _scan(rng, world, city.index, point, 2, extra_blue=extra)
@@ -736,13 +1036,14 @@ def write_geoip(world: World, path: Path) -> Path:
 # loading through the pipeline
 
 
-def configure_env(db_uri: str = DB_URI, redis_uri: str = REDIS_URI) -> None:
+def configure_env(db_uri: str = DB_URI, redis_uri: str = REDIS_URI,
+                  geoip_path: Path | None = None) -> None:
     """Point the service's own settings (as an operator would) at the bench servers."""
     os.environ["DB_READWRITE_URI"] = db_uri
     os.environ["DB_READONLY_URI"] = db_uri
     os.environ["REDIS_URI"] = redis_uri
     os.environ["ICHNAEA_VAR_DIR"] = str(VAR_DIR)
-    os.environ["GEOIP_PATH"] = str(VAR_DIR / "world-geoip.mmdb")
+    os.environ["GEOIP_PATH"] = str(geoip_path or VAR_DIR / "world-geoip.mmdb")
     os.environ.setdefault("LOGGING_LEVEL", "WARNING")
     # one client sends every query: the per-address and per-block limits
     # (bench/limits.py measures them) would refuse most of them
@@ -782,15 +1083,17 @@ def _drop_database(db_uri: str) -> None:
         conn.close()
 
 
-def ensure_loaded(world: World, *, force: bool = False, log: Any = print) -> Any:
-    """A runtime on the bench database holding ``world``; loads it when needed."""
-    configure_env()
-    write_geoip(world, VAR_DIR / "world-geoip.mmdb")
+def ensure_loaded(world: World, *, force: bool = False, log: Any = print,
+                  db_uri: str = DB_URI, redis_uri: str = REDIS_URI) -> Any:
+    """A runtime on the bench database ``db_uri`` holding ``world``; loads it when needed."""
+    geoip = VAR_DIR / ("world-geoip.mmdb" if db_uri == DB_URI else f"{world.name}-geoip.mmdb")
+    configure_env(db_uri, redis_uri, geoip)
+    write_geoip(world, geoip)
     rt = runtime()
     if not force and loaded_world(rt) == world.name:
         return rt
     rt.close()
-    _drop_database(DB_URI)
+    _drop_database(db_uri)
     rt = runtime()
     rt.redis.flushdb()
     load(rt, world, log=log)
@@ -828,15 +1131,34 @@ def load(rt: Any, world: World, *, log: Any = print) -> None:
             f"runs {dict(sorted(runs.items()))}")
         if phase == 1:
             age_stations(rt, world)
+    check_learnt(world)
     rt.db.rw.execute_sql("CREATE TABLE bench_world (name VARCHAR(64) PRIMARY KEY)")
     rt.db.rw.execute_sql("INSERT INTO bench_world (name) VALUES (%s)", (world.name,))
 
 
-def _drain_shards(part: int, parts: int) -> int:
-    """Apply the queued observations of every ``parts``-th shard (a child process)."""
+def check_learnt(world: World) -> None:
+    """Every WiFi network the reports named has its row: a load whose queues
+    were lost (another process flushing the same Redis database) fails here."""
+    from ichnaea_wifi.models import MODEL as WIFI_MODEL
+
+    named = {entry["macAddress"] for reports in world.reports.values() for report in reports
+             for entry in report["wifiAccessPoints"]}
+    rows = WIFI_MODEL.select().count()
+    if rows < 0.9 * len(named):
+        raise SystemExit(f"{world.name}: {rows} WiFi rows learnt for {len(named)} networks "
+                         "reported: was the Redis database flushed under the load? "
+                         "(BENCH_REDIS_URI_<PRESET> chooses another)")
+
+
+def _drain_shards(part: int, parts: int, env: dict[str, str] | None = None) -> int:
+    """Apply the queued observations of every ``parts``-th shard (a child process
+    with the parent's ``env``)."""
     from ichnaea_host.pipeline.tasks import station_queues, update_stations
 
-    configure_env()
+    if env is None:
+        configure_env()
+    else:
+        os.environ.update(env)
     rt = runtime()
     runs = 0
     try:
@@ -868,7 +1190,11 @@ def drain_parallel(rt: Any, processes: int = 2) -> dict[str, int]:
     while rt.queue(export_queue).size():
         export_reports(rt, export_queue, force=True)
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        runs = sum(pool.starmap(_drain_shards, [(p, processes) for p in range(processes)]))
+        env = {k: v for k, v in os.environ.items()
+               if k in ("DB_READWRITE_URI", "DB_READONLY_URI", "REDIS_URI", "GEOIP_PATH",
+                        "ICHNAEA_VAR_DIR") or k.startswith("ICHNAEA_")}
+        runs = sum(pool.starmap(_drain_shards,
+                                [(p, processes, env) for p in range(processes)]))
     return {"update_stations": runs, **drain(rt)}
 
 
@@ -939,18 +1265,61 @@ def summary(world: World) -> dict[str, Any]:
                                 + len(x["cellTowers"]) for x in r)
                          for p, r in world.reports.items()},
         "queries": kinds,
+        "wifi_observed": observed(world, "wifiAccessPoints",
+                                  [m for s in world.wifi for m in s.macs]),
+        "cells_observed": observed(world, "cellTowers",
+                                   [cell_key(c.identity(radio, i)) for c in world.cells
+                                    for radio in c.layers for i in range(len(c.layers[radio]))]),
+        "shape": shape(world.params),
     }
+
+
+def observed(world: World, field: str, keys: list[str]) -> dict[str, Any]:
+    """How often the networks of ``keys`` were observed by the learning reports."""
+    seen: dict[str, int] = dict.fromkeys(keys, 0)
+    for reports in world.reports.values():
+        for report in reports:
+            for entry in report[field]:
+                key = entry.get("macAddress") or cell_key(entry)
+                if key in seen:
+                    seen[key] += 1
+    counts = np.array(list(seen.values()) or [0])
+    known = counts[counts > 0]
+    return {
+        "networks": len(counts),
+        "observations_per_network": round(float(counts.mean()), 2),
+        "never": round(float(np.mean(counts == 0)), 3),
+        "once": round(float(np.mean(counts == 1)), 3),
+        "at_least_6": round(float(np.mean(counts >= 6)), 3),
+        "median_of_observed": float(np.median(known)) if len(known) else None,
+    }
+
+
+def shape(params: Params) -> dict[str, Any]:
+    """The shape knobs that differ from the default world's."""
+    default = Params()
+    return {f.name: dataclasses.asdict(params)[f.name] for f in dataclasses.fields(Params)
+            if getattr(params, f.name) != getattr(default, f.name)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["load", "summary", "queries"])
-    parser.add_argument("--seed", type=int, default=Params.seed)
-    parser.add_argument("--cities", type=int, default=Params.cities)
+    parser.add_argument("--world", default="ours",
+                        help=f"a preset ({', '.join(PRESETS)}), knobs changed as "
+                             "name:knob=value:knob=value")
+    parser.add_argument("--seed", type=int, help="default: the preset's (7)")
+    parser.add_argument("--cities", type=int, help="default: the preset's")
     parser.add_argument("--out", type=Path, help="file for `queries` (default: stdout)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    world = build(Params(seed=args.seed, cities=args.cities))
+    label, params = preset(args.world)
+    if args.seed is not None:
+        params = params.replace(seed=args.seed)
+    if args.cities is not None:
+        params = params.replace(cities=args.cities)
+    world = build(params)
+    db_uri, redis_uri = backends(args.world, params)
     print(f"built {world.name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     if args.command == "summary":
         print(json.dumps(summary(world), indent=2))
@@ -961,7 +1330,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(text)
     else:
-        rt = ensure_loaded(world, force=True, log=lambda m: print(m, file=sys.stderr))
+        rt = ensure_loaded(world, force=True, log=lambda m: print(m, file=sys.stderr),
+                           db_uri=db_uri, redis_uri=redis_uri)
         rt.close()
         print(json.dumps(summary(world), indent=2))
     return 0
