@@ -47,18 +47,32 @@ def outside_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def readme_install() -> str:
+    """The README's install commands: the second ``sh`` block of "## Install"."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, re.S)[1]
+
+
+def test_the_readme_installs_every_distribution():
+    """The README's install line names the host and every plugin built."""
+    named = set(re.findall(r"\bichnaea(?:-[a-z0-9-]+)?\b(?![./])", readme_install()))
+    assert set(distributions()) <= named, sorted(set(distributions()) - named)
+
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory) -> Path:
-    """A fresh virtualenv with the host and every plugin installed from dist/ only."""
+    """A fresh virtualenv with the host and every plugin installed from dist/
+    only, by the README's install commands (its /opt/ichnaea a temp folder)."""
     if not distributions() or not (DIST / "wheelhouse").is_dir():
         pytest.fail("dist/ holds no wheels or no wheelhouse/: run make dist")
     target = tmp_path_factory.mktemp("release") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(target)], check=True, timeout=120)
-    done = subprocess.run(
-        [target / "bin" / "python", "-m", "pip", "install", "-q", "--no-index",
-         "--only-binary", ":all:", "--find-links", DIST, "--find-links", DIST / "wheelhouse",
-         *distributions()],
-        env=outside_env(), cwd=target, capture_output=True, text=True, timeout=600)
+    script = readme_install().replace("/opt/ichnaea", str(target))
+    # python3 as the checkout's own, and pip quiet
+    script = script.replace("python3 -m venv", f"{sys.executable} -m venv")
+    script = script.replace("/bin/pip install", "/bin/pip install -q --only-binary :all:")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=outside_env(),
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return target
 
