@@ -34,7 +34,8 @@ RARE = {"ichnaea_task_failures_total", "ichnaea_task_backend_errors_total",
 
 
 #: the gauges read when scraped
-SCRAPED = ("ichnaea_backend_up", "ichnaea_queue_length", "ichnaea_locate_sample_rate_percent")
+SCRAPED = ("ichnaea_backend_up", "ichnaea_queue_length", "ichnaea_queue_oldest_seconds",
+           "ichnaea_locate_sample_rate_percent")
 
 
 class Peer(BaseHTTPRequestHandler):
@@ -219,6 +220,10 @@ def test_metrics_are_summed_over_the_web_processes_and_documented(service: Any) 
     assert value(web, "ichnaea_backend_up", backend="redis") == 1
     assert ("queue", "update_incoming") in {
         label for key in web["ichnaea_queue_length"] for label in key}
+    ages = web["ichnaea_queue_oldest_seconds"]  # as labelled as the lengths
+    assert set(ages) <= set(web["ichnaea_queue_length"]) and ages
+    assert ("queue", "update_incoming") in {label for key in ages for label in key}
+    assert all(0 <= age < 600 for age in ages.values())
     assert "metrics-" not in str(dict(web))  # no label names a key
 
     # the worker learns the two networks and says so on its own port
@@ -228,6 +233,7 @@ def test_metrics_are_summed_over_the_web_processes_and_documented(service: Any) 
     assert value(worker, "ichnaea_observations_applied_total", radio="wifi") == 4
     assert value(worker, "ichnaea_task_duration_seconds_count", task="update_incoming") >= 1
     assert value(worker, "ichnaea_queue_length", queue="update_incoming") == 0
+    assert value(worker, "ichnaea_queue_oldest_seconds", queue="update_incoming") == 0
     worker = worker_reaches(procs, worker_url, "ichnaea_export_batches_total", 1,
                             export="peer")
     assert value(worker, "ichnaea_export_upload_duration_seconds_count", export="peer") >= 1

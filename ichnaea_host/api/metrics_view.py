@@ -4,8 +4,9 @@ What a scrape shows: the counters and histograms the process (or, under
 ``ichnaea serve --workers N``, every web process, summed through
 ``prometheus_client``'s multiprocess folder) counted through
 :class:`~ichnaea_host.core.metrics.Metrics`, and gauges read at scrape time:
-whether each backend answers, the length of every queue and the locate
-sample rate. The scrape-time reads are a heartbeat and one Redis pipeline.
+whether each backend answers, the length of every queue, the age of the
+oldest item in every data queue and the locate sample rate. The scrape-time
+reads are a heartbeat and two Redis pipelines.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ bp = Blueprint("metrics", __name__)
 
 
 class ServiceCollector:
-    """Gauges read when scraped: backends up, queue lengths, locate sample rate."""
+    """Gauges read when scraped: backends up, queue lengths and oldest
+    items' ages, locate sample rate."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -63,9 +65,35 @@ class ServiceCollector:
             length.add_metric([name, found.get("queue_type", ""), found.get("data_type", "")],
                               float(size))
         yield length
+        yield self._queue_ages(tags)
         yield GaugeMetricFamily("ichnaea_locate_sample_rate_percent",
                                 "share of locate queries kept as data (rate controller)",
                                 value=queueing.global_locate_sample_rate(self.rt))
+
+    def _queue_ages(self, tags: dict[str, list[str]]) -> Any:
+        """The oldest waiting item's age in each data queue (Huey's task
+        queue has none), in one pipeline; the lists ``update_incoming`` is
+        spread over count as one queue."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        from ichnaea_host.core.queues import oldest_of, queue_ages
+        from ichnaea_host.plugins.runtime import INCOMING_QUEUE
+
+        incoming = self.rt.incoming_keys()
+        names = [name for name in tags if name != INCOMING_QUEUE]
+        ages = queue_ages(self.rt.redis, names + incoming)
+        ages[INCOMING_QUEUE] = oldest_of(ages[key] for key in incoming)
+        oldest = GaugeMetricFamily(
+            "ichnaea_queue_oldest_seconds",
+            "seconds since the oldest item waiting in each data queue was queued",
+            labels=["queue", "queue_type", "data_type"])
+        for name in sorted(tags):
+            age = ages.get(name)
+            if age is not None:  # items all queued by an older version: unknown
+                found = dict(t.split(":", 1) for t in tags[name])
+                oldest.add_metric([name, found.get("queue_type", ""),
+                                   found.get("data_type", "")], age)
+        return oldest
 
 
 class _OwnMetrics:
