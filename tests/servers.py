@@ -67,6 +67,33 @@ def terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
         proc.wait(10)
 
 
+#: the MariaDB and Redis servers the whole suite shares (see ichnaea_host.testing)
+TEST_MYSQL = os.environ.get("ICHNAEA_TEST_MYSQL_URI",
+                            "mysql+pymysql://root@127.0.0.1:3306/ichnaea_test")
+TEST_REDIS = os.environ.get("ICHNAEA_TEST_REDIS_URI", "redis://127.0.0.1:6379/13")
+
+
+def shared_servers(*, mysql: bool = True) -> tuple[str, str]:
+    """(MariaDB URI, Redis URI) of the shared test servers; a test skips when
+    one does not answer, or fails with ``ICHNAEA_TEST_REQUIRE_SERVICES=1``."""
+    from urllib.parse import urlparse
+
+    import pytest
+
+    wanted = [(TEST_MYSQL, 3306)] if mysql else []
+    for uri, default in [*wanted, (TEST_REDIS, 6379)]:
+        parts = urlparse(uri)
+        try:
+            socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default),
+                                     1).close()
+        except OSError:
+            message = f"no server answers at {parts.hostname}:{parts.port or default}"
+            if os.environ.get("ICHNAEA_TEST_REQUIRE_SERVICES", "") in ("1", "true", "yes"):
+                pytest.fail(message)
+            pytest.skip(message)
+    return TEST_MYSQL, TEST_REDIS
+
+
 def mariadbd() -> str | None:
     return shutil.which("mariadbd") or (
         "/usr/sbin/mariadbd" if os.access("/usr/sbin/mariadbd", os.X_OK) else None)

@@ -4,39 +4,34 @@ naming it, and a non-zero exit; never a traceback, never the password."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from tests.servers import MariaDBServer, Processes, free_port, mariadb_available
+from tests.servers import (
+    TEST_MYSQL,
+    TEST_REDIS,
+    MariaDBServer,
+    Processes,
+    free_port,
+    mariadb_available,
+    shared_servers,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 
-MYSQL = os.environ.get("ICHNAEA_TEST_MYSQL_URI", "mysql+pymysql://root@127.0.0.1:3306/ichnaea_test")
-REDIS = os.environ.get("ICHNAEA_TEST_REDIS_URI", "redis://127.0.0.1:6379/13")
+MYSQL, REDIS = TEST_MYSQL, TEST_REDIS
 COMMANDS = [("db", "upgrade"), ("db", "status"), ("process",), ("apikey", "list"), ("doctor",)]
 
 
-def _reachable(uri: str, port: int) -> bool:
-    parts = urlparse(uri)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or port), 1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
 def servers_up():
-    if not (_reachable(MYSQL, 3306) and _reachable(REDIS, 6379)):
-        if os.environ.get("ICHNAEA_TEST_REQUIRE_SERVICES") == "1":
-            pytest.fail("the test MariaDB and Redis servers are needed")
-        pytest.skip("no MariaDB or Redis server to test against")
+    shared_servers()
 
 
 def one_line(done, *names: str) -> str:

@@ -6,7 +6,6 @@ with what is wrong with it."""
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 
 from ichnaea_host.app import create_app
-from tests.servers import Processes, eventually, free_port, wait_port
+from tests.servers import Processes, eventually, free_port, shared_servers, wait_port
 
 LONDON_IP = "81.2.69.160"
 HERE = [{"networks": ["81.2.69.0/24"], "country": "GB", "location": [51.5, -0.12, 10]}]
@@ -96,16 +95,7 @@ def test_an_unusable_file_is_named_with_what_is_wrong(make_runtime, tmp_path, mo
 
 
 def _redis_uri() -> str:
-    uri = os.environ.get("ICHNAEA_TEST_REDIS_URI", "redis://127.0.0.1:6379/13")
-    import redis
-
-    try:
-        redis.Redis.from_url(uri, socket_timeout=2).ping()
-    except redis.RedisError:
-        if os.environ.get("ICHNAEA_TEST_REQUIRE_SERVICES", "") in ("1", "true", "yes"):
-            pytest.fail(f"Redis at {uri} is not reachable")
-        pytest.skip(f"Redis at {uri} is not reachable")
-    return uri
+    return shared_servers(mysql=False)[1]
 
 
 def _get(url: str, **headers: str) -> tuple[int, Any]:

@@ -6,26 +6,16 @@ shows each plugin setting's value in effect beside its default."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.servers import Processes, eventually, free_port, wait_port
+from tests.servers import Processes, eventually, free_port, shared_servers, wait_port
 
 
 def _redis_uri() -> str:
-    uri = os.environ.get("ICHNAEA_TEST_REDIS_URI", "redis://127.0.0.1:6379/13")
-    import redis
-
-    try:
-        redis.Redis.from_url(uri, socket_timeout=2).ping()
-    except redis.RedisError:
-        if os.environ.get("ICHNAEA_TEST_REQUIRE_SERVICES", "") in ("1", "true", "yes"):
-            pytest.fail(f"Redis at {uri} is not reachable")
-        pytest.skip(f"Redis at {uri} is not reachable")
-    return uri
+    return shared_servers(mysql=False)[1]
 
 
 def _check_lines(log: str) -> list[dict[str, Any]]:

@@ -6,23 +6,28 @@ so) and are learned once one is added."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import requests
 
-from tests.servers import Processes, eventually, free_port, wait_port
+from tests.servers import (
+    TEST_MYSQL,
+    TEST_REDIS,
+    Processes,
+    eventually,
+    free_port,
+    shared_servers,
+    wait_port,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.mysql]
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-MYSQL = os.environ.get("ICHNAEA_TEST_MYSQL_URI", "mysql+pymysql://root@127.0.0.1:3306/ichnaea_test")
-REDIS = os.environ.get("ICHNAEA_TEST_REDIS_URI", "redis://127.0.0.1:6379/13")
+MYSQL, REDIS = TEST_MYSQL, TEST_REDIS
 
 REPORT = {"items": [{
     "position": {"latitude": 51.5, "longitude": -0.1, "accuracy": 10},
@@ -41,23 +46,13 @@ def production_block() -> list[str]:
     return [line for line in block.group(1).splitlines() if line.strip()]
 
 
-def _reachable(uri: str, port: int) -> bool:
-    parts = urlparse(uri)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or port), 1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
 def backends():
     """(database URI, Redis URI): an emptied database of this file's own on
     the test MariaDB, and the test Redis database, flushed."""
-    if not (_reachable(MYSQL, 3306) and _reachable(REDIS, 6379)):
-        if os.environ.get("ICHNAEA_TEST_REQUIRE_SERVICES") == "1":
-            pytest.fail("the test MariaDB and Redis servers are needed")
-        pytest.skip("no MariaDB or Redis server to test against")
+    shared_servers()
     import pymysql
     import redis
 
