@@ -30,12 +30,14 @@ BURST_KEY = "metrics-burst"
 KEY_LIMIT = 30
 #: documented metrics that need an event the traffic below does not make
 RARE = {"ichnaea_task_failures_total", "ichnaea_task_backend_errors_total",
-        "ichnaea_stations_moving_total"}
+        "ichnaea_stations_moving_total", "ichnaea_accuracy_samples",
+        "ichnaea_accuracy_error_meters", "ichnaea_accuracy_inside_ratio"}
 
 
 #: the gauges read when scraped
 SCRAPED = ("ichnaea_backend_up", "ichnaea_queue_length", "ichnaea_queue_oldest_seconds",
-           "ichnaea_locate_sample_rate_percent")
+           "ichnaea_locate_sample_rate_percent", "ichnaea_accuracy_samples",
+           "ichnaea_accuracy_error_meters", "ichnaea_accuracy_inside_ratio")
 
 
 class Peer(BaseHTTPRequestHandler):

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app
 
 from ichnaea_host.api import monitor, queueing
 from ichnaea_host.core import metrics
+from ichnaea_host.core.calibration import Calibration
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.queues import REDIS_ERRORS
 from ichnaea_host.plugins.runtime import Runtime
@@ -69,6 +70,36 @@ class ServiceCollector:
         yield GaugeMetricFamily("ichnaea_locate_sample_rate_percent",
                                 "share of locate queries kept as data (rate controller)",
                                 value=queueing.global_locate_sample_rate(self.rt))
+        yield from self._accuracy()
+
+    def _accuracy(self) -> Iterator[Any]:
+        """The measured accuracy per kind of answer (only kinds with samples)."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        summaries = self.rt.source(Calibration).summaries()
+        if not summaries:
+            return
+        samples = GaugeMetricFamily(
+            "ichnaea_accuracy_samples", "located reports measuring the accuracy, last days",
+            labels=["kind"])
+        error = GaugeMetricFamily(
+            "ichnaea_accuracy_error_meters", "measured error of the answers (quantiles)",
+            labels=["kind", "quantile"])
+        inside = GaugeMetricFamily(
+            "ichnaea_accuracy_inside_ratio",
+            "share of measured answers whose answered circle held the true position",
+            labels=["kind"])
+        for kind, summary in sorted(summaries.items()):
+            samples.add_metric([kind], float(summary.samples))
+            for share in (0.5, 0.9):
+                value = summary.error_quantile(share)
+                if value is not None:
+                    error.add_metric([kind, str(share)], value)
+            if summary.share_inside is not None:
+                inside.add_metric([kind], summary.share_inside)
+        yield samples
+        yield error
+        yield inside
 
     def _queue_ages(self, tags: dict[str, list[str]]) -> Any:
         """The oldest waiting item's age in each data queue (Huey's task

@@ -270,6 +270,19 @@ class Settings(BaseSettings):
         10, help="owner requests (POST /optout) per client address and hour (0: no limit)")
     locate_limit_prefix_digits: int = setting(
         10, help="hex digits of a MAC address naming its block (10: blocks of 256)")
+    calibration: bool = setting(
+        True, help="measure the answers' accuracy on a sample of the GNSS-positioned reports "
+                   "and answer accuracy (and ?confidence=) from it once there are enough")
+    calibration_per_minute: int = setting(
+        300, help="positioned reports the pipeline locates a minute to measure the accuracy "
+                 "(0: none; what was measured still answers)")
+    calibration_min_samples: int = setting(
+        500, help="samples of one kind of answer (source) over ICHNAEA_CALIBRATION_DAYS before "
+                  "its measured accuracy replaces the source's own")
+    calibration_days: int = setting(
+        7, help="days of samples the measured accuracy is made of")
+    calibration_refresh: int = setting(
+        60, help="seconds each process keeps the measured accuracy before reading it again")
 
     def validate(self) -> None:
         for name, value in (
@@ -328,6 +341,14 @@ class Settings(BaseSettings):
                            ("ICHNAEA_OPTOUT_LIMIT", self.optout_limit)):
             if limit < 0:
                 raise ConfigError(var, f"expected 0 (no limit) or more, got {limit}")
+        for var, number in (("ICHNAEA_CALIBRATION_PER_MINUTE", self.calibration_per_minute),
+                            ("ICHNAEA_CALIBRATION_MIN_SAMPLES", self.calibration_min_samples),
+                            ("ICHNAEA_CALIBRATION_REFRESH", self.calibration_refresh)):
+            if number < 0:
+                raise ConfigError(var, f"expected 0 or more, got {number}")
+        if not 1 <= self.calibration_days <= 90:
+            raise ConfigError("ICHNAEA_CALIBRATION_DAYS",
+                              f"expected 1 to 90, got {self.calibration_days}")
         if not 1 <= self.locate_limit_prefix_digits <= 12:
             raise ConfigError("ICHNAEA_LOCATE_LIMIT_PREFIX_DIGITS",
                               f"expected 1 to 12, got {self.locate_limit_prefix_digits}")

@@ -14,7 +14,7 @@ import peewee
 from ichnaea_host.core.interfaces import Exporter
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.queues import StationPartition, batch_pipeline
-from ichnaea_host.pipeline import datamap
+from ichnaea_host.pipeline import calibrate, datamap
 from ichnaea_host.pipeline.reports import normalize_position
 
 log = get_logger("ichnaea.exporters")
@@ -56,6 +56,7 @@ class InternalExporter(Exporter):
         queue_names: dict[tuple[str, str], str] = {}
         per_queue: dict[str, list[dict[str, Any]]] = defaultdict(list)
         positions: list[tuple[float, float]] = []  # of reports that gave observations
+        positioned: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (item, report)
         counts: Counter[tuple[str | None, str, str]] = Counter()  # (key, metric, type)
         dropped = 0
         for item in items:
@@ -70,6 +71,7 @@ class InternalExporter(Exporter):
                 counts[api_key, "report.drop", ""] += 1
                 continue
             report = dict(report, position=position)
+            positioned.append((item, report))
             produced = 0
             for name, updater in updaters.items():
                 made = 0
@@ -88,6 +90,12 @@ class InternalExporter(Exporter):
                 positions.append((position["lat"], position["lon"]))
             else:
                 counts[api_key, "report.drop", ""] += 1
+        # measured before the observations are queued: with the stations
+        # learnt from earlier reports only, never with this batch's own
+        try:
+            calibrate.sample(ctx, positioned)
+        except Exception as exc:  # noqa: BLE001 - a measurement must never stop the export
+            log.error("calibration_failed", error=type(exc).__name__)
         with batch_pipeline(ctx.redis) as pipe:
             for queue_name, observations in per_queue.items():
                 ctx.queue(queue_name).enqueue(observations, pipe=pipe)

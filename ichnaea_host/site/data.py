@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
+from ichnaea_host.core.calibration import Calibration
 from ichnaea_host.core.clock import today_utc
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.models import Stat
@@ -214,6 +215,23 @@ def global_stats(rt: Any) -> list[dict[str, Any]]:
         rows.append({"name": f"{kind.title} networks", "value": _latest(rt, kind.stations_key)})
         rows.append({"name": f"{kind.title} observations",
                      "value": _latest(rt, kind.observations_key)})
+    return rows
+
+
+def accuracy_rows(rt: Any) -> list[dict[str, Any]]:
+    """The measured accuracy per kind of answer over the last days
+    (:mod:`ichnaea_host.core.calibration`): samples, median and 90th
+    percentile error in metres, the share (per cent) of answers whose circle
+    held the true position, and whether the kind answers from its measurements."""
+    rows = []
+    least = rt.settings.calibration_min_samples
+    for kind, summary in sorted(rt.source(Calibration).summaries().items()):
+        median, p90 = summary.error_quantile(0.5), summary.error_quantile(0.9)
+        rows.append({"kind": kind, "samples": summary.samples,
+                     "median": round(median) if median is not None else None,
+                     "p90": round(p90) if p90 is not None else None,
+                     "inside": round(100.0 * (summary.share_inside or 0.0), 1),
+                     "measured": summary.samples >= least})
     return rows
 
 

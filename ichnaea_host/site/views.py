@@ -250,7 +250,8 @@ def stats() -> Response:
                                            data.list_of("label", "count", "share"))
         sections.append({"section": section, "rows": rows, "state": section_state})
     response = page("stats.html", "Statistics", state=state, metrics=metrics,
-                    kinds=data.kinds(rt), sections=sections)
+                    kinds=data.kinds(rt), sections=sections, accuracy=data.accuracy_rows(rt),
+                    accuracy_days=rt.settings.calibration_days)
     if any(part["state"] != data.FRESH for part in sections):
         cached(response, DEGRADED_AGE)  # a section's counts come back sooner than the page's
     return response
