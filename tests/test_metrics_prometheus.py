@@ -20,7 +20,8 @@ from tests.servers import Processes, eventually, free_port, wait_port
 
 MYSQL = os.environ.get("ICHNAEA_TEST_MYSQL_URI", "mysql+pymysql://root@127.0.0.1:3306/ichnaea_test")
 REDIS = os.environ.get("ICHNAEA_TEST_REDIS_URI", "redis://127.0.0.1:6379/6")
-DATABASE = "ichnaea_test_f_metrics"
+#: this module's database, named after the test URI's (``ichnaea_test_f_metrics``)
+DATABASE = f"{MYSQL.rsplit('/', 1)[1].split('?', 1)[0]}_f_metrics"
 README = Path(__file__).resolve().parent.parent / "README.md"
 KEY = "metrics-key"
 LONDON = {"X-Forwarded-For": "81.2.69.160"}
@@ -28,10 +29,13 @@ FALLBACK_KEY = "metrics-fallback"
 BURST_KEY = "metrics-burst"
 #: geolocate requests per key (and a window of 10**6 s, that no test run crosses)
 KEY_LIMIT = 30
-#: documented metrics that need an event the traffic below does not make
-RARE = {"ichnaea_task_failures_total", "ichnaea_task_backend_errors_total",
-        "ichnaea_stations_moving_total", "ichnaea_accuracy_samples",
-        "ichnaea_accuracy_error_meters", "ichnaea_accuracy_inside_ratio"}
+#: documented metrics of task runs that fail: read from a worker whose
+#: database is unreachable (test_task_failures_on_an_unreachable_database)
+FAILURES = {"ichnaea_task_failures_total", "ichnaea_task_backend_errors_total"}
+#: documented metrics that need an event the traffic below does not make (the
+#: accuracy gauges: tests/test_calibration.py)
+RARE = FAILURES | {"ichnaea_accuracy_samples", "ichnaea_accuracy_error_meters",
+                   "ichnaea_accuracy_inside_ratio"}
 
 
 #: the gauges read when scraped
@@ -258,6 +262,21 @@ def test_metrics_are_summed_over_the_web_processes_and_documented(service: Any) 
                          timeout=10).status_code == 200
     worker = worker_reaches(procs, worker_url, "ichnaea_stations_blocked_total", 2,
                             radio="wifi")
+    assert value(worker, "ichnaea_stations_moving_total", radio="wifi") == 0
+    # two networks learnt here, then seen 3 km away (beyond
+    # ICHNAEA_WIFI__MOVING_METERS, 2000 m, within the 5 km they may stray)
+    # within ICHNAEA_WIFI__MOVING_HOURS: they travel
+    here = {**again, "wifiAccessPoints": [{"macAddress": "a0b1c2d3e801"},
+                                          {"macAddress": "a0b1c2d3e902"}]}
+    assert requests.post(f"{base}/v2/geosubmit?key={KEY}", json={"items": [here]},
+                         timeout=10).status_code == 200
+    worker_reaches(procs, worker_url, "ichnaea_stations_new_total", 4, radio="wifi")
+    there = {**here, "position": {"latitude": 51.527, "longitude": -0.1, "accuracy": 10}}
+    assert requests.post(f"{base}/v2/geosubmit?key={KEY}", json={"items": [there]},
+                         timeout=10).status_code == 200
+    worker = worker_reaches(procs, worker_url, "ichnaea_stations_moving_total", 2,
+                            radio="wifi")
+    assert value(worker, "ichnaea_stations_blocked_total", radio="wifi") == 4
 
     table = documented()
     seen = exposed(web) | exposed(worker)
@@ -265,6 +284,50 @@ def test_metrics_are_summed_over_the_web_processes_and_documented(service: Any) 
     assert set(table) - seen - RARE == set(), "in the README but not exposed"
     declared = {spec.name for spec in PROMETHEUS.values()}
     assert declared | set(SCRAPED) == set(table)  # and the README lists what the code makes
+
+
+def test_task_failures_on_an_unreachable_database(service: Any, tmp_path: Path) -> None:
+    """A worker (and scheduler) whose MariaDB port has nothing listening, on a
+    Redis database of its own (the service's worker takes nothing of its, nor
+    it of the service's): its task runs fail on the database and are counted
+    so. After the service's test (``service``: the servers answer)."""
+    import redis
+
+    base, db = REDIS.rsplit("/", 1)
+    own_redis = f"{base}/{(int(db or 0) + 1) % 16}"
+    client = redis.Redis.from_url(own_redis, socket_timeout=2)
+    client.flushdb()
+    port = free_port()
+    dead = f"mysql+pymysql://root@127.0.0.1:{free_port()}/{DATABASE}"
+    procs = Processes(tmp_path, {"DB_READWRITE_URI": dead, "REDIS_URI": own_redis,
+                                 "ICHNAEA_METRICS": "on",
+                                 "ICHNAEA_WORKER_METRICS_PORT": str(port)})
+    procs.spawn("worker", "worker", "--scheduler")
+    try:
+        wait_port(port)
+        url = f"http://127.0.0.1:{port}/metrics"
+        # the scheduler's periodic jobs (cleanup_stat, update_statcounter, ...)
+        # run and fail; the scheduler's own look at the database fails too
+        def failed() -> Any:
+            samples = scrape(url)
+            tasks = {dict(key)["task"] for key in samples["ichnaea_task_failures_total"]}
+            # each failed run was the database's doing (counted just after)
+            return samples if tasks and all(
+                value(samples, "ichnaea_task_backend_errors_total", task=task,
+                      backend="database") >= 1 for task in tasks) else None
+
+        try:
+            samples = eventually(failed, timeout=60)
+        except AssertionError:
+            raise AssertionError(f"no task failed on the database:\n{procs.logs()}") from None
+        assert value(samples, "ichnaea_task_backend_errors_total", task="scheduler",
+                     backend="database") >= 1
+        assert value(samples, "ichnaea_task_backend_errors_total", backend="redis") == 0
+        assert exposed(samples) >= FAILURES
+        assert FAILURES <= set(documented())
+    finally:
+        procs.stop()
+        client.flushdb()
 
 
 def test_metrics_are_off_by_default(tmp_path: Path) -> None:
