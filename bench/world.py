@@ -99,7 +99,7 @@ import pickle
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -1049,6 +1049,10 @@ def configure_env(db_uri: str = DB_URI, redis_uri: str = REDIS_URI,
     # (bench/limits.py measures them) would refuse most of them
     for name in ("ICHNAEA_LOCATE_LIMIT_IP", "ICHNAEA_LOCATE_LIMIT_PREFIX"):
         os.environ.setdefault(name, "0")
+    # the service's own accuracy measurement (ICHNAEA_CALIBRATION_*) takes every
+    # report: the bench's days are a few seconds long, not 1,440 minutes of 300
+    os.environ.setdefault("ICHNAEA_CALIBRATION_PER_MINUTE", "1000000")
+    os.environ.setdefault("ICHNAEA_CALIBRATION_REFRESH", "1")
 
 
 def runtime() -> Any:
@@ -1060,13 +1064,24 @@ def runtime() -> Any:
 
 
 def loaded_world(rt: Any) -> str | None:
+    """The name of the world the bench database holds, if it is whole: its
+    stations and the service's accuracy measurement of its reports, which
+    lives in Redis for ICHNAEA_CALIBRATION_DAYS (+1) days only. Sets the
+    service's day to the world's last day of learning (:func:`service_day`)."""
     try:
-        cursor = rt.db.rw.execute_sql("SELECT name FROM bench_world")
-    except Exception:  # noqa: BLE001 - no marker table: nothing loaded
+        cursor = rt.db.rw.execute_sql("SELECT name, day FROM bench_world")
+    except Exception:  # noqa: BLE001 - no marker table (or an older one): load again
         rt.db.rw.rollback()
         return None
     row = cursor.fetchone()
-    return row[0] if row else None
+    if not row:
+        return None
+    from ichnaea_host.core import calibration
+
+    if not rt.redis.exists(calibration.KINDS_KEY):
+        return None
+    service_day(row[1])
+    return str(row[0])
 
 
 def _drop_database(db_uri: str) -> None:
@@ -1115,25 +1130,64 @@ def load(rt: Any, world: World, *, log: Any = print) -> None:
     ApiKeyRow.create(valid_key=API_KEY, maxreq=0, allow_fallback=False, allow_locate=True,
                   allow_region=True, store_sample_locate=0, store_sample_submit=100)
     now_ms = int(time.time() * 1000)
+    today = date.today()
+    queue = rt.queue(INCOMING_QUEUE)
     for phase in (1, 2):
         start = time.perf_counter()
         reports = world.reports[phase]
-        queue = rt.queue(INCOMING_QUEUE)
-        for chunk in _chunks(reports, 1000):
-            queue.enqueue([{"api_key": API_KEY, "source": "gnss",
-                            "report": dict(r, timestamp=now_ms)} for r in chunk])
-        runs = drain_parallel(rt)
+        days: list[list[dict[str, Any]]] = [reports]
+        if phase == 1:  # in a random order, a day's share at a time
+            order = np.random.default_rng(world.params.seed).permutation(len(reports))
+            days = [[reports[i] for i in part] for part in np.array_split(order, LEARN_DAYS)]
+        runs: dict[str, int] = {}
+        for number, day_reports in enumerate(days):
+            back = LEARN_DAYS - number if phase == 1 else 0
+            service_day(today - timedelta(days=back))
+            for chunk in _chunks(day_reports, 1000):
+                queue.enqueue([{"api_key": API_KEY, "source": "gnss",
+                                "report": dict(r, timestamp=now_ms)} for r in chunk])
+            for name, count in drain_parallel(rt).items():
+                runs[name] = runs.get(name, 0) + count
         observations = sum(len(r["wifiAccessPoints"]) + len(r["bluetoothBeacons"])
                            + len(r["cellTowers"]) for r in reports)
         seconds = time.perf_counter() - start
         log(f"phase {phase}: {len(reports)} reports, {observations} observations "
-            f"through the pipeline in {seconds:.1f} s ({observations / seconds:.0f}/s); "
+            f"through the pipeline in {seconds:.1f} s ({observations / seconds:.0f}/s)"
+            f"{f' over {LEARN_DAYS} days' if phase == 1 else ''}; "
             f"runs {dict(sorted(runs.items()))}")
         if phase == 1:
             age_stations(rt, world)
     check_learnt(world)
-    rt.db.rw.execute_sql("CREATE TABLE bench_world (name VARCHAR(64) PRIMARY KEY)")
-    rt.db.rw.execute_sql("INSERT INTO bench_world (name) VALUES (%s)", (world.name,))
+    log(calibration_line(rt))
+    rt.db.rw.execute_sql("CREATE TABLE bench_world (name VARCHAR(64) PRIMARY KEY, day DATE)")
+    rt.db.rw.execute_sql("INSERT INTO bench_world (name, day) VALUES (%s, %s)",
+                         (world.name, today))
+
+
+#: phase 1 is submitted over this many days, phase 2 on the day after: the
+#: service's measured accuracy (the last ICHNAEA_CALIBRATION_DAYS days, 7 by
+#: default) is then made of reports located against a database that has
+#: learnt for a week or more, as a service that has been running would be
+LEARN_DAYS = 14
+
+
+def service_day(day: date) -> None:
+    """From now on, in this process, the service's accuracy measurement dates
+    its samples ``day`` and reads the days before it (the bench's days are
+    seconds long; nothing else of the service looks at this clock)."""
+    from ichnaea_host.core import calibration
+    from ichnaea_host.pipeline import calibrate
+
+    calibration.today_utc = calibrate.today_utc = lambda: day
+
+
+def calibration_line(rt: Any) -> str:
+    """The samples of the service's accuracy measurement, per kind."""
+    from ichnaea_host.core import calibration
+
+    kinds = calibration.by_kind(calibration.read(rt))
+    return "calibration samples (last days): " + ", ".join(
+        f"{kind} {summary.samples}" for kind, summary in sorted(kinds.items()))
 
 
 def check_learnt(world: World) -> None:

@@ -117,6 +117,47 @@ def test_the_circle_widens_when_reports_say_answers_are_worse(calibrated):
     assert summary.error_quantile(0.5) == pytest.approx(quantile(errors, 0.5), rel=0.12)
 
 
+def test_a_place_known_by_few_of_its_networks_gets_a_wider_circle(calibrated):
+    """The measurements are kept by the share of the networks heard that the
+    answer could use: where reports heard mostly unknown networks, answers
+    were further off, and a query like them gets a circle as wide as theirs."""
+    client, plain, rt = calibrated
+    submit(client, [report(*HOME), report(HOME[0] + 0.00002, HOME[1])])
+    drain(rt)
+    claimed = locate(client)["accuracy"]
+    rng = random.Random(7)
+    unknown = iter(f"02:00:5e:29:{n // 256:02x}:{n % 256:02x}" for n in range(10_000))
+
+    def among_strangers(lat: float, lon: float) -> dict:
+        # the three known networks among seven heard nowhere else (30 % known)
+        strangers = [{"macAddress": next(unknown), "signalStrength": -85} for _ in range(7)]
+        return dict(report(lat, lon), wifiAccessPoints=[*SCAN, *strangers])
+
+    # where every network heard is known the answers were 1-2 claims away;
+    # where most were unknown, 8-16 claims away
+    near = [report(*offset(claimed * rng.uniform(1, 2), rng.uniform(0, 2 * math.pi)))
+            for _ in range(40)]
+    far = [among_strangers(*offset(claimed * rng.uniform(8, 16), rng.uniform(0, 2 * math.pi)))
+           for _ in range(40)]
+    submit(client, near + far)
+    drain(rt)
+    strata = calibration.read(rt)
+    assert {g: s.samples for g, s in strata.items()} == {"wifi:k90": 40, "wifi:k0": 40}
+
+    known = locate(client)
+    strange_query = {"wifiAccessPoints": [*SCAN, *(
+        {"macAddress": next(unknown), "signalStrength": -85} for _ in range(7))]}
+    response = client.post("/v1/geolocate?key=test", json=strange_query)
+    assert response.status_code == 200
+    strange = response.get_json()
+    assert strange["location"] == known["location"]  # the same networks answer
+    assert plain.post("/v1/geolocate?key=test", json=strange_query).get_json()[
+        "accuracy"] == locate(plain)["accuracy"]  # without measurements: one circle
+    assert strange["accuracy"] > 4 * known["accuracy"]
+    raw = locate(plain)["accuracy"]
+    assert known["accuracy"] < 2.5 * raw < strange["accuracy"]
+
+
 def test_few_samples_change_nothing(calibrated):
     client, plain, rt = calibrated
     submit(client, [report(*HOME), report(HOME[0] + 0.00002, HOME[1])])
@@ -166,8 +207,8 @@ def test_a_report_submitted_again_measures_nothing(calibrated):
 
 
 def test_the_measurements_add_up_over_days(runtime):
-    samples = [calibration.Sample("wifi", networks=3, error=e, accuracy=10.0, answered=10.0)
-               for e in (1.0, 5.0, 9.0, 20.0)]
+    samples = [calibration.Sample("wifi", networks=3, heard=3, error=e, accuracy=10.0,
+                                  answered=10.0) for e in (1.0, 5.0, 9.0, 20.0)]
     from datetime import date, timedelta
 
     today = date(2026, 12, 7)

@@ -27,7 +27,7 @@ from ichnaea_host.api.keys import KeyCache, UsageCounts, count_and_limit, valida
 from ichnaea_host.api.observe import key_tag, note, note_key, query_metrics, result_metrics
 from ichnaea_host.api.results import CONFIDENCE_RANGE, DEFAULT_CONFIDENCE, confidence_factor
 from ichnaea_host.api.search import search_position, search_region
-from ichnaea_host.core.calibration import Calibration, kind_of
+from ichnaea_host.core.calibration import Calibration, heard_for, kind_of
 from ichnaea_host.core.interfaces import ApiKey, Query, ReportFragment
 from ichnaea_host.plugins.runtime import Runtime
 
@@ -175,7 +175,8 @@ def geolocate() -> Response:
     note(result_source=best.source)
     accuracy = float(best.accuracy)
     measured = rt.source(Calibration).factor(kind_of(best), confidence,
-                                             len(best.used_networks))
+                                             len(best.used_networks),
+                                             heard_for(best, query.networks))
     if measured is not None:  # enough reports measured this kind of answer
         accuracy *= measured
     elif confidence != DEFAULT_CONFIDENCE:

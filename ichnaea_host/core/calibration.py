@@ -10,19 +10,20 @@ position: the **ratio** of that error to the accuracy the source claimed
 log-spaced buckets, plus how many samples fell inside the circle the service
 answered at the time.
 
-Storage: one Redis hash per kind and UTC day,
-``calibration:{<kind>}:YYYYMMDD`` (fields ``r<bucket>``, ``e<bucket>``,
-``n`` and ``in``), kept :attr:`Settings.calibration_days` days; each
-operation touches one key, so the hashes may live on a Redis Cluster. The
-histograms add up: the summary of the last days is the sum of their hashes.
-``calibration:kinds`` names the kinds seen.
+Samples are kept per kind and per stratum (:data:`STRATA`: how large a share
+of the networks heard the answer used). Storage: one Redis hash per stratum
+and UTC day, ``calibration:{<kind>:k<stratum>}:YYYYMMDD`` (fields ``r<bucket>``,
+``e<bucket>``, ``n`` and ``in``), kept :attr:`Settings.calibration_days`
+days; each operation touches one key, so the hashes may live on a Redis
+Cluster. The histograms add up: the summary of the last days is the sum of
+their hashes. ``calibration:kinds`` names the strata seen.
 
 At answer time (:class:`Calibration`, one per process, re-read at most every
 ``ICHNAEA_CALIBRATION_REFRESH`` seconds), a kind with at least
 ``ICHNAEA_CALIBRATION_MIN_SAMPLES`` samples answers the radius holding
 ``c`` % of the true positions as the source's accuracy times the
-``c``-quantile of its ratios; a kind with fewer keeps the source's own
-accuracy and ``CONFIDENCE`` table.
+``c``-quantile of the ratios of its stratum (:class:`Model`); a kind with
+fewer keeps the source's own accuracy and ``CONFIDENCE`` table.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -57,14 +58,33 @@ def kind_of(position: Position) -> str:
     return f"{position.source}-{position.fallback}" if position.fallback else position.source
 
 
-#: the strata of a kind: answers from 1, 2-3, 4-7 and 8 or more networks
-STRATA = (1, 2, 4, 8)
+#: the strata of a kind, by the share (percent) of the networks heard, of the
+#: kinds the answer was made of, that the answer used. The share says how
+#: well the place is known: where stumblers went, most networks heard are
+#: known and agree; away from their routes fewer are, and those known were
+#: learnt from one side, so the answers there are further off.
+STRATA = (0, 35, 50, 60, 70, 80, 90)
+#: a stratum's own median counts once it has this many samples
+STRATUM_SAMPLES = 30
 
 
-def group_of(kind: str, networks: int) -> str:
-    """The stratum of a kind an answer from ``networks`` networks falls in."""
-    lowest = max((low for low in STRATA if networks >= low), default=STRATA[0])
-    return f"{kind}:n{lowest}"
+def stratum(used: int, heard: int) -> int:
+    """The lower bound (percent) of the stratum of an answer that used
+    ``used`` of ``heard`` networks."""
+    share = 100 * used // heard if heard > 0 else 100
+    return max(low for low in STRATA if share >= low)
+
+
+def group_of(kind: str, used: int, heard: int) -> str:
+    """The stratum of a kind an answer from ``used`` of ``heard`` networks
+    falls in."""
+    return f"{kind}:k{stratum(used, heard)}"
+
+
+def heard_for(position: Position, networks: Mapping[str, Sequence[Any]]) -> int:
+    """How many networks of the kinds the answer used the query held."""
+    kinds = {kind for kind, _, _ in position.used_networks}
+    return sum(len(networks.get(kind) or ()) for kind in kinds)
 
 
 def kind_of_group(group: str) -> str:
@@ -90,9 +110,10 @@ def error_bucket(metres: float) -> int:
     return _bucket(metres, ERROR_LOW, ERROR_DECADES, ERROR_STEPS)
 
 
-def _quantile(counts: Mapping[int, int], share: float, low: int, steps: int) -> float | None:
-    """The value below which ``share`` of the counted values lie (geometric
-    interpolation inside the bucket it falls in)."""
+def _quantile_index(counts: Mapping[int, int], share: float) -> float | None:
+    """Where, in buckets, ``share`` of the counted values lie below: the
+    bucket's index plus the part of it needed (values spread evenly over
+    it, which is geometric interpolation for log-spaced buckets)."""
     total = sum(counts.values())
     if total <= 0:
         return None
@@ -105,10 +126,15 @@ def _quantile(counts: Mapping[int, int], share: float, low: int, steps: int) -> 
             continue
         if seen + count >= wanted or index == last:
             inside = (wanted - seen) / count if count else 1.0
-            inside = min(max(inside, 0.0), 1.0)
-            return float(10 ** (low + (index + inside) / steps))
+            return index + min(max(inside, 0.0), 1.0)
         seen += count
     return None  # pragma: no cover - the last bucket returns
+
+
+def _quantile(counts: Mapping[int, int], share: float, low: int, steps: int) -> float | None:
+    """The value below which ``share`` of the counted values lie."""
+    index = _quantile_index(counts, share)
+    return None if index is None else float(10 ** (low + index / steps))
 
 
 @dataclasses.dataclass
@@ -159,6 +185,8 @@ class Sample:
     kind: str
     #: networks the answer was made of
     networks: int
+    #: networks of those kinds the report held
+    heard: int
     #: metres between the answer and the report's position
     error: float
     #: the accuracy the source claimed (its 95 % radius)
@@ -173,7 +201,7 @@ def record(context: HostContext, samples: Iterable[Sample], day: date | None = N
     day = day or today_utc()
     fields: dict[str, Counter[str]] = {}
     for sample in samples:
-        counts = fields.setdefault(group_of(sample.kind, sample.networks), Counter())
+        counts = fields.setdefault(group_of(sample.kind, sample.networks, sample.heard), Counter())
         ratio = sample.error / sample.accuracy if sample.accuracy > 0 else math.inf
         counts[f"r{ratio_bucket(ratio)}"] += 1
         counts[f"e{error_bucket(sample.error)}"] += 1
@@ -233,6 +261,46 @@ def read(context: HostContext, days: int | None = None,
     return out
 
 
+@dataclasses.dataclass
+class Model:
+    """One kind's measured accuracy, strata pooled: the ratios of each
+    stratum (with enough samples) moved by its median, so that all share one
+    shape; a stratum answers its median moved by that shape's quantile. A
+    median takes few samples to know (:data:`STRATUM_SAMPLES`), the tails
+    many: each stratum keeps its own median and borrows the tails from all.
+    A stratum of fewer samples answers with the kind's median."""
+
+    #: bucket index of each stratum's median ratio (strata with enough samples)
+    medians: dict[str, int]
+    #: the kind's own median (for strata of too few samples)
+    median: int
+    #: every sample's ratio bucket, less its stratum's median bucket (+ OFFSET)
+    shape: Counter[int]
+
+    OFFSET = RATIO_DECADES * RATIO_STEPS
+
+    @classmethod
+    def fit(cls, kind: Summary, strata: Mapping[str, Summary]) -> Model:
+        median = math.floor(_quantile_index(kind.ratios, 0.5) or 0.0)
+        medians = {group: math.floor(_quantile_index(summary.ratios, 0.5) or 0.0)
+                   for group, summary in strata.items() if summary.samples >= STRATUM_SAMPLES}
+        shape: Counter[int] = Counter()
+        for group, middle in medians.items():
+            for index, count in strata[group].ratios.items():
+                shape[index - middle + cls.OFFSET] += count
+        if not shape:  # no stratum of its own size: the kind as one
+            shape.update({index - median + cls.OFFSET: count
+                          for index, count in kind.ratios.items()})
+        return cls(medians=medians, median=median, shape=shape)
+
+    def factor(self, group: str, share: float) -> float | None:
+        index = _quantile_index(self.shape, share)
+        if index is None:
+            return None
+        middle = self.medians.get(group, self.median)
+        return float(10 ** (RATIO_LOW + (index - self.OFFSET + middle) / RATIO_STEPS))
+
+
 class Calibration:
     """The summaries as this process last read them (at most every
     ``ICHNAEA_CALIBRATION_REFRESH`` seconds: one Redis read a minute, not a
@@ -243,8 +311,8 @@ class Calibration:
         self.context = context
         self._lock = threading.Lock()
         self._read_at = -math.inf
-        self._groups: dict[str, Summary] = {}
         self._kinds: dict[str, Summary] = {}
+        self._models: dict[str, Model] = {}
 
     def _refresh(self) -> None:
         settings = self.context.settings
@@ -254,8 +322,14 @@ class Calibration:
         with self._lock:
             if now - self._read_at >= settings.calibration_refresh:
                 try:
-                    self._groups = read(self.context)
-                    self._kinds = by_kind(self._groups)
+                    groups = read(self.context)
+                    kinds = by_kind(groups)
+                    least = max(settings.calibration_min_samples, 1)
+                    self._models = {
+                        kind: Model.fit(summary, {g: s for g, s in groups.items()
+                                                  if kind_of_group(g) == kind})
+                        for kind, summary in kinds.items() if summary.samples >= least}
+                    self._kinds = kinds
                 except REDIS_ERRORS as exc:
                     log.warning("calibration_unavailable", error=type(exc).__name__)
                 self._read_at = time.monotonic()
@@ -267,17 +341,16 @@ class Calibration:
         self._refresh()
         return self._kinds
 
-    def factor(self, kind: str, level: int, networks: int) -> float | None:
+    def factor(self, kind: str, level: int, used: int, heard: int) -> float | None:
         """The factor turning a source's claimed accuracy into the radius that
-        held ``level`` % of the measured errors: of the answers from as many
-        networks when there are enough of them, else of the kind's answers;
-        None while the kind has too few samples (then the source's own
-        accuracy stands)."""
+        held ``level`` % of the measured errors of answers like this one (of
+        its kind, from as large a share of the networks heard: :class:`Model`);
+        None while the kind has fewer than ICHNAEA_CALIBRATION_MIN_SAMPLES
+        samples (then the source's own accuracy stands)."""
         if not self.context.settings.calibration:
             return None
         self._refresh()
-        least = self.context.settings.calibration_min_samples
-        for summary in (self._groups.get(group_of(kind, networks)), self._kinds.get(kind)):
-            if summary is not None and summary.samples >= max(least, 1):
-                return summary.ratio_quantile(level / 100.0)
-        return None
+        model = self._models.get(kind)
+        if model is None:
+            return None
+        return model.factor(group_of(kind, used, heard), level / 100.0)

@@ -116,10 +116,11 @@ def _first_seen(context: HostContext, prints: list[list[int]]) -> list[bool]:
 
 
 def locate(context: Any, report: dict[str, Any],
-           fragments: Sequence[ReportFragment]) -> list[Position]:
+           fragments: Sequence[ReportFragment]) -> list[tuple[Position, int]]:
     """The answer each position source answering from the service's own
     stations gives for the report's scan, alone (the answer ``/v1/geolocate``
-    would give a query with only that kind of network): each kind of answer
+    would give a query with only that kind of network), with the number of
+    networks of the kinds it used that the report held: each kind of answer
     is measured on every report it could answer, not only where it wins."""
     plugins = context.plugins
     query = Query(api_type="locate", ip=None, body=report,
@@ -138,7 +139,7 @@ def locate(context: Any, report: dict[str, Any],
         if source.should_search(query, []):
             best = best_position(source.search(query) or [])
             if best is not None and best.accuracy > 0:
-                answers.append(best)
+                answers.append((best, calibration.heard_for(best, query.networks)))
     return answers
 
 
@@ -188,15 +189,15 @@ def sample(context: Any, reports: list[tuple[dict[str, Any], dict[str, Any]]]) -
             failed += 1
             log.warning("calibration_locate_failed", error=type(exc).__name__)
             continue
-        for answer in answers:
+        for answer, heard in answers:
             error = true_error(answer, report["position"])
             if error is None:
                 continue
             kind = calibration.kind_of(answer)
             networks = len(answer.used_networks)
-            factor = cache.factor(kind, 95, networks) or 1.0
-            samples.append(calibration.Sample(kind=kind, networks=networks, error=error,
-                                              accuracy=answer.accuracy,
+            factor = cache.factor(kind, 95, networks, heard) or 1.0
+            samples.append(calibration.Sample(kind=kind, networks=networks, heard=heard,
+                                              error=error, accuracy=answer.accuracy,
                                               answered=answer.accuracy * factor))
     recorded = calibration.record(context, samples)
     log.info("calibration_sampled", located=len(chosen), recorded=recorded, failed=failed)
