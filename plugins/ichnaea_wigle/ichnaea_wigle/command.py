@@ -91,8 +91,8 @@ def wigle_command(ctx: click.Context, files: tuple[Path, ...], utc_offset: str |
                 for reports in read_reports(path, stats, offset=offset, progress=bar.update):
                     queue(context, reports, stats)
         except NotWigle as exc:
-            click.echo(f"ichnaea: {exc}; {stats.reports} reports of {path.name} before "
-                       "it are queued", err=True)
+            click.echo(f"ichnaea: {exc}; {stats.reports} reports of {path.name} were queued "
+                       "before it, its other rows were not", err=True)
             ctx.exit(1)
         except REDIS_ERRORS as exc:
             click.echo(f"ichnaea: import stopped, Redis cannot take the reports "
