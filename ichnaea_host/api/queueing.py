@@ -1,4 +1,5 @@
-"""What the web tier puts in the pipeline's ``update_incoming`` queue.
+"""What the web tier puts in the pipeline's ``update_incoming`` queue
+(a report's cleaning and the queue's items: :mod:`.submissions`).
 
 Every item is ``{"api_key": key or null, "source": ..., "report": {...}}``:
 
@@ -13,14 +14,13 @@ Every item is ``{"api_key": key or null, "source": ..., "report": {...}}``:
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from ichnaea_host.api.errors import ParseError, ServiceUnavailable
+from ichnaea_host.api.errors import ServiceUnavailable
 from ichnaea_host.api.results import best_position
-from ichnaea_host.api.schemas import gather_position, load, now_ms, report_schema
-from ichnaea_host.core.interfaces import ApiKey, HostContext, Position, Query, ReportFragment
+from ichnaea_host.api.submissions import submission_items
+from ichnaea_host.core.interfaces import ApiKey, Position, Query, ReportFragment
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.queues import REDIS_ERRORS
 from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime
@@ -32,27 +32,6 @@ GLOBAL_LOCATE_SAMPLE_RATE = "global_locate_sample_rate"
 
 # ---------------------------------------------------------------------------
 # Submissions
-
-
-def clean_report(report: dict[str, Any], fragments: Sequence[ReportFragment],
-                 version: str) -> dict[str, Any] | None:
-    """The report as queued, or None when it names no network.
-
-    Missing values are left out, each fragment cleans its list, a missing or
-    unusable timestamp becomes the time of arrival. A v2 report without a
-    position gets ``"position": null``; v1 and v0 reports have none then.
-    """
-    out = gather_position({k: v for k, v in report.items() if v is not None}, version)
-    for fragment in fragments:
-        out[fragment.FIELD] = fragment.clean_report_entries(out.get(fragment.FIELD) or [], out)
-    out.pop("radioType", None)  # the fragments have taken what they need from it
-    if not any(out[fragment.FIELD] for fragment in fragments):
-        return None
-    if out.get("timestamp") is None:
-        out["timestamp"] = now_ms()
-    if version == "v2":
-        out.setdefault("position", None)
-    return out
 
 
 def queue_submission(rt: Runtime, key: ApiKey, reports: list[dict[str, Any]]) -> bool:
@@ -70,49 +49,6 @@ def queue_submission(rt: Runtime, key: ApiKey, reports: list[dict[str, Any]]) ->
         log.warning("submit_queue_unavailable", error=type(exc).__name__, reports=len(items))
         raise ServiceUnavailable() from None
     return True
-
-
-def submission_items(key: ApiKey, reports: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ``update_incoming`` items of cleaned, submitted reports."""
-    return [{"api_key": key.valid_key,
-             "source": (report.get("position") or {}).get("source") or "gnss",
-             "report": report} for report in reports]
-
-
-#: per plugin host: its fragments and the schema of one v2 report
-_REPORT_SCHEMAS: weakref.WeakKeyDictionary[Any, tuple[list[ReportFragment], Any]] = (
-    weakref.WeakKeyDictionary())
-
-
-def submit_reports(context: HostContext, reports: Sequence[dict[str, Any]]
-                   ) -> list[dict[str, Any] | None]:
-    """Queue reports as ``/v2/geosubmit`` would (for importers, e.g. of wardriving files).
-
-    Each report is one item of a v2 geosubmit batch. It is validated by the
-    same schema, cleaned by the same fragments and queued as the same
-    ``update_incoming`` item as a submission without an API key, so that every
-    rule of the pipeline applies to it as to a submitted one. Returns, per
-    report, the report as queued, or None when the schema refused it or it
-    names no network. Redis errors (``REDIS_ERRORS``) are raised; nothing of
-    the call is queued then.
-    """
-    rt: Any = context
-    found = _REPORT_SCHEMAS.get(rt.plugins)
-    if found is None:
-        frags = [cls() for cls in rt.plugins.report_fragments()]
-        found = _REPORT_SCHEMAS[rt.plugins] = (frags, report_schema(frags, "v2")())
-    frags, schema = found
-    queued: list[dict[str, Any] | None] = []
-    for report in reports:
-        try:
-            cleaned = clean_report(load(schema, report), frags, "v2")
-        except ParseError:  # a value of the wrong type
-            cleaned = None
-        queued.append(cleaned)
-    items = submission_items(ApiKey(), [r for r in queued if r is not None])
-    if items:
-        rt.queue(INCOMING_QUEUE).enqueue(items)
-    return queued
 
 
 # ---------------------------------------------------------------------------
