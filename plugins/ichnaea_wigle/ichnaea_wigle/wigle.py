@@ -99,8 +99,8 @@ class FileStats:
         self.skipped.update(other.skipped)
 
     def summary(self) -> str:
-        text = (f"{self.rows} rows read, {self.used} used in {self.reports} reports, "
-                f"{sum(self.skipped.values())} skipped")
+        text = (f"{self.rows} rows read, {self.used} used in {self.reports} "
+                f"report{'' if self.reports == 1 else 's'}, {sum(self.skipped.values())} skipped")
         if self.skipped:
             text += " (" + ", ".join(f"{n} {reason}" for reason, n
                                      in sorted(self.skipped.items(), key=lambda i: -i[1])) + ")"
@@ -216,9 +216,8 @@ class Reader:
         self.ssid_at = columns.get("ssid")
         self.stats = stats
         self.offset = offset
-        #: open sightings: (FirstSeen, lat, lon) -> (report, its rows)
-        self.open: OrderedDict[tuple[str, float, float], tuple[dict[str, Any], int]] = (
-            OrderedDict())
+        #: the reports of open sightings, by (FirstSeen, lat, lon)
+        self.open: OrderedDict[tuple[str, float, float], dict[str, Any]] = OrderedDict()
 
     def value(self, row: list[str], name: str) -> str:
         at = self.columns.get(name)
@@ -259,21 +258,18 @@ class Reader:
         list_name, network = entry
         first_seen = self.value(row, "firstseen")
         key = (first_seen, round(lat, 7), round(lon, 7))
-        found = self.open.get(key)
-        if found is None:
-            report = self.new_report(first_seen, lat, lon, row)
-            self.open[key] = found = (report, 0)
-        report, count = found
+        report = self.open.get(key)
+        if report is None:
+            report = self.open[key] = self.new_report(first_seen, lat, lon, row)
         report.setdefault(list_name, []).append(network)
-        self.open[key] = (report, count + 1)
         closed = []
         while len(self.open) > OPEN_REPORTS:
-            closed.append(self.open.popitem(last=False)[1][0])
+            closed.append(self.open.popitem(last=False)[1])
         return closed
 
     def close(self) -> list[dict[str, Any]]:
         """The reports still open at the end of the file."""
-        reports = [report for report, _count in self.open.values()]
+        reports = list(self.open.values())
         self.open.clear()
         return reports
 

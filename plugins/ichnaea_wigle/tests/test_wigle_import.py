@@ -205,7 +205,7 @@ def test_several_files_and_a_file_that_is_not_wigle(service, invoke, drain, runt
 
     result = invoke("import", "wigle", *good)
     assert result.exit_code == 0, result.output
-    assert "run0.csv: 2 rows read, 2 used in 1 reports" in result.output
+    assert "run0.csv: 2 rows read, 2 used in 1 report," in result.output
     assert "total: 4 rows read, 4 used in 2 reports, 0 skipped" in result.output
     drain()
     assert len(learnt(service, "02:00:5e:f1:00:01", "02:00:5e:f1:00:02")) == 2
