@@ -51,6 +51,8 @@ _API: dict[str, tuple[str | tuple[str, str], ...]] = {
     ),
     # answers
     "ichnaea_host.api.results": ("satisfies",),
+    # reports queued as a submission is (importers)
+    "ichnaea_host.api.submissions": ("submit_reports",),
     # the station kit
     "ichnaea_host.stations": (
         "MAC_RANKING", "MAC_SHARDS", "POSITION_FIELDS", "Aggregate", "ExplainedMacSource",
@@ -92,6 +94,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from ichnaea_host.api.results import satisfies
+    from ichnaea_host.api.submissions import submit_reports
     from ichnaea_host.core.checks import CheckResult
     from ichnaea_host.core.clock import today_utc
     from ichnaea_host.core.db import (

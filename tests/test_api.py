@@ -206,7 +206,7 @@ def test_version_lists_plugins(client):
     assert {"source", "version", "commit", "build"} <= set(data)
     names = {p["name"] for p in data["plugins"]}
     assert {"wifi", "geoip", "cell", "blue", "fallback", "export_s3",
-            "export_geosubmit"} <= names
+            "export_geosubmit", "wigle"} <= names
 
 
 def test_web_tier_starts_and_answers_without_the_database(backend_uris, tmp_path):

@@ -9,7 +9,8 @@ import pytest
 from ichnaea_host.core.settings import ConfigError, Settings
 from ichnaea_host.plugins.manager import PluginLoadError, build_plugin_host
 
-SEVEN = {"wifi", "cell", "blue", "geoip", "fallback", "export_s3", "export_geosubmit"}
+FIRST_PARTY = {"wifi", "cell", "blue", "geoip", "fallback", "export_s3", "export_geosubmit",
+               "wigle"}
 
 
 def settings(**overrides):
@@ -19,8 +20,8 @@ def settings(**overrides):
 def test_first_party_plugins_are_discovered():
     host = build_plugin_host(settings(), strict=True)
     infos = {i.name: i for i in host.plugin_list()}
-    assert SEVEN <= set(infos)
-    for name in SEVEN:
+    assert FIRST_PARTY <= set(infos)
+    for name in FIRST_PARTY:
         assert infos[name].enabled, name
         assert infos[name].distribution == "ichnaea-" + name.replace("_", "-")
         assert infos[name].version

@@ -1,4 +1,5 @@
-"""What the web tier puts in the pipeline's ``update_incoming`` queue.
+"""What the web tier puts in the pipeline's ``update_incoming`` queue
+(a report's cleaning and the queue's items: :mod:`.submissions`).
 
 Every item is ``{"api_key": key or null, "source": ..., "report": {...}}``:
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from ichnaea_host.api.errors import ServiceUnavailable
 from ichnaea_host.api.results import best_position
-from ichnaea_host.api.schemas import gather_position, now_ms
+from ichnaea_host.api.submissions import submission_items
 from ichnaea_host.core.interfaces import ApiKey, Position, Query, ReportFragment
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.queues import REDIS_ERRORS
@@ -33,27 +34,6 @@ GLOBAL_LOCATE_SAMPLE_RATE = "global_locate_sample_rate"
 # Submissions
 
 
-def clean_report(report: dict[str, Any], fragments: Sequence[ReportFragment],
-                 version: str) -> dict[str, Any] | None:
-    """The report as queued, or None when it names no network.
-
-    Missing values are left out, each fragment cleans its list, a missing or
-    unusable timestamp becomes the time of arrival. A v2 report without a
-    position gets ``"position": null``; v1 and v0 reports have none then.
-    """
-    out = gather_position({k: v for k, v in report.items() if v is not None}, version)
-    for fragment in fragments:
-        out[fragment.FIELD] = fragment.clean_report_entries(out.get(fragment.FIELD) or [], out)
-    out.pop("radioType", None)  # the fragments have taken what they need from it
-    if not any(out[fragment.FIELD] for fragment in fragments):
-        return None
-    if out.get("timestamp") is None:
-        out["timestamp"] = now_ms()
-    if version == "v2":
-        out.setdefault("position", None)
-    return out
-
-
 def queue_submission(rt: Runtime, key: ApiKey, reports: list[dict[str, Any]]) -> bool:
     """Queue a batch of cleaned reports; True when they were queued.
 
@@ -62,9 +42,7 @@ def queue_submission(rt: Runtime, key: ApiKey, reports: list[dict[str, Any]]) ->
     """
     if not reports or not key.store_sample("submit"):
         return False
-    items = [{"api_key": key.valid_key,
-              "source": (report.get("position") or {}).get("source") or "gnss",
-              "report": report} for report in reports]
+    items = submission_items(key, reports)
     try:
         rt.queue(INCOMING_QUEUE).enqueue(items)
     except REDIS_ERRORS as exc:

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from ichnaea_host.api import limits, openapi, queueing, schemas
+from ichnaea_host.api import limits, openapi, queueing, schemas, submissions
 from ichnaea_host.api.decode import decode_json
 from ichnaea_host.api.errors import (
     CORS_HEADERS,
@@ -237,7 +237,7 @@ def submit(path: str) -> Response:
         raise ParseError()
     body = schemas.load(current_app.extensions[f"ichnaea.schema.submit.{version}"], data)
     frags = fragments()
-    reports = [r for r in (queueing.clean_report(item, frags, version)
+    reports = [r for r in (submissions.clean_report(item, frags, version)
                            for item in body["items"]) if r is not None]
     note(reports=len(reports), reports_dropped=len(body["items"]) - len(reports))
     if queueing.queue_submission(runtime(), key, reports):

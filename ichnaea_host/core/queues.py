@@ -70,6 +70,9 @@ REDIS_OUTAGE_ERRORS: tuple[type[Exception], ...] = (
 
 log = get_logger("ichnaea.queues")
 
+#: the queue of submitted reports and sampled locate queries (its partitions
+#: ``update_incoming_N`` on a Redis Cluster)
+INCOMING_QUEUE = "update_incoming"
 QUEUE_TTL = 86400
 QUEUE_MAX_AGE = 3600
 PUSH_CHUNK = 100

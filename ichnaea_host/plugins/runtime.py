@@ -16,6 +16,7 @@ from ichnaea_host.core.db import Database
 from ichnaea_host.core.metrics import Metrics
 from ichnaea_host.core.queues import (
     CLUSTER_SCHEMES,
+    INCOMING_QUEUE,
     DataQueue,
     EmbeddedRedis,
     ExportPartition,
@@ -27,7 +28,6 @@ from ichnaea_host.core.queues import (
 from ichnaea_host.core.settings import PluginSettings, Settings
 from ichnaea_host.plugins.manager import PluginHost, build_plugin_host
 
-INCOMING_QUEUE = "update_incoming"
 INCOMING_BATCH = 5000
 #: the lists ``update_incoming`` is spread over on a Redis Cluster (unless configured)
 CLUSTER_INCOMING_PARTITIONS = 8
