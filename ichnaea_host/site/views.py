@@ -13,6 +13,7 @@ import functools
 import gzip
 import io
 import json
+import mimetypes
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,6 +39,9 @@ from ichnaea_host.site import data, owner
 from ichnaea_host.site.content_settings import content_settings, exports_dir, tiles_dir
 
 log = get_logger("ichnaea.site")
+# ES modules (MapLibre GL JS) need a JavaScript type, which not every
+# system's MIME table gives .mjs
+mimetypes.add_type("text/javascript", ".mjs")
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
