@@ -309,6 +309,7 @@ def _lat_of(y: float) -> float:
 def _layer_features(cells: Cells, size: float, zoom: int, x: int, y: int,
                     today: int) -> list[dict[str, Any]]:
     import numpy as np
+    import shapely
 
     n = 1 << zoom
     margin = BUFFER / EXTENT / n  # the buffer as a fraction of the world
@@ -323,24 +324,21 @@ def _layer_features(cells: Cells, size: float, zoom: int, x: int, y: int,
     lon0, lat0 = lon0[inside], lat0[inside]
     day, count = cells.day[inside], cells.count[inside]
     low, high = -BUFFER, EXTENT + BUFFER
-    x0 = np.clip(np.rint(((lon0 + 180) / 360 * n - x) * EXTENT), low, high).astype(np.int64)
+    x0 = np.clip(np.rint(((lon0 + 180) / 360 * n - x) * EXTENT), low, high)
     x1 = np.clip(np.rint(((lon0 + size + 180) / 360 * n - x) * EXTENT), low, high)
     y0 = np.clip(np.rint((_mercator_y(lat0 + size) * n - y) * EXTENT), low, high)
     y1 = np.clip(np.rint((_mercator_y(lat0) * n - y) * EXTENT), low, high)
-    x1, y0, y1 = x1.astype(np.int64), y0.astype(np.int64), y1.astype(np.int64)
-    features = []
-    for a, b, c, d, seen, stations in zip(x0.tolist(), x1.tolist(), y0.tolist(), y1.tolist(),
-                                          day.tolist(), count.tolist(), strict=True):
-        if b <= a or d <= c:
-            continue
-        features.append({
-            "geometry": f"POLYGON (({a} {c}, {a} {d}, {b} {d}, {b} {c}, {a} {c}))",
-            "properties": {"last_seen": date.fromordinal(seen).isoformat(),
-                           "last_seen_day": seen - EPOCH_DAY,
-                           "age_days": max(today - seen, 0),
-                           "stations": stations},
-        })
-    return features
+    keep = (x1 > x0) & (y1 > y0)  # squares thinner than a tile unit vanish
+    # counter-clockwise in x/y terms: a positive area with y down, the
+    # exterior rings of the MVT specification (so no winding check is needed)
+    squares = shapely.box(x0[keep], y0[keep], x1[keep], y1[keep], ccw=True)
+    return [{"geometry": square,
+             "properties": {"last_seen": date.fromordinal(seen).isoformat(),
+                            "last_seen_day": seen - EPOCH_DAY,
+                            "age_days": max(today - seen, 0),
+                            "stations": stations}}
+            for square, seen, stations in zip(squares.tolist(), day[keep].tolist(),
+                                              count[keep].tolist(), strict=True)]
 
 
 def draw(grid: Grid, zoom: int, x: int, y: int, today: date | None = None) -> bytes:
@@ -358,7 +356,7 @@ def draw(grid: Grid, zoom: int, x: int, y: int, today: date | None = None) -> by
     if not layers:
         return b""
     return bytes(mapbox_vector_tile.encode(layers, default_options={
-        "extents": EXTENT, "y_coord_down": True, "check_winding_order": True}))
+        "extents": EXTENT, "y_coord_down": True, "check_winding_order": False}))
 
 
 def tile(ctx: Any, zoom: int, x: int, y: int) -> tuple[bytes, str] | None:
