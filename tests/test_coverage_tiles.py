@@ -133,6 +133,16 @@ def test_tilejson_and_tiles_of_each_radio(learnt, client):
     assert response.status_code == 200 and gzip.decompress(response.data) == b""
 
 
+def test_tile_requests_leave_no_request_line(learnt, client, capsys):
+    """A map asks dozens of tiles at a time: like static files, no log line each."""
+    coverage.update(learnt)
+    capsys.readouterr()
+    assert client.get("/tiles/coverage/3/4/2.pbf").status_code == 200
+    assert "tiles/coverage/3" not in capsys.readouterr().out
+    assert client.get("/tiles/coverage.json").status_code == 200
+    assert "/tiles/coverage.json" in capsys.readouterr().out
+
+
 def test_tiles_are_cached_and_conditional(learnt, client):
     coverage.update(learnt)
     x, y = tile_of(*BERLIN, 10)
