@@ -12,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGINS := $(sort $(wildcard plugins/ichnaea_*))
 STAMP := $(VENV)/.installed
-# the site's browser libraries (Leaflet, Chart.js) from the npm registry
+# the site's browser libraries (Leaflet, Chart.js, MapLibre GL JS) from the npm registry
 ASSETS := ichnaea_host/site/static/vendor/.built
 
 .PHONY: run test test-scale lint typecheck pytest install assets clean bench dist test-dist

@@ -24,7 +24,8 @@ __version__ = "0.1.0"
 _API: dict[str, tuple[str | tuple[str, str], ...]] = {
     # plugin classes, their values and the lenient fields of report fragments
     "ichnaea_host.core.interfaces": (
-        "ApiKey", "DownloadSection", "Exporter", "FallbackSchema", "HeartbeatCheck", "HostContext",
+        "ApiKey", "CoverageLayer", "DownloadSection", "Exporter", "FallbackSchema",
+        "HeartbeatCheck", "HostContext",
         "LenientBoolean", "LenientFloat", "LenientInteger", "LocationSource", "MigrationDir",
         "OwnerRequestRefused", "PeriodicJob", "Position", "Query", "Region", "ReportFragment",
         "StationUpdater", "StatsSection", "UpdateStats",
@@ -60,7 +61,8 @@ _API: dict[str, tuple[str | tuple[str, str], ...]] = {
         "MacRegionSource", "MacStations", "MacStationUpdater", "Ranking", "StationTables",
         "Station", "StationRegionSource", "StationShardUpdater", "bounded", "better",
         "dedupe", "higher", "is_blocked", "lower", "mac_shard", "mac_station_model",
-        "normalize_mac", "station_model", "station_fields", "station_score", "unique_networks",
+        "normalize_mac", "station_coverage", "station_model", "station_fields", "station_score",
+        "unique_networks",
         "utcnow", "younger",
     ),
     # moving station rows out of hand-made shard tables (radio plugins' migrations)
@@ -117,6 +119,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from ichnaea_host.core.geocode import region as region_at
     from ichnaea_host.core.interfaces import (
         ApiKey,
+        CoverageLayer,
         DownloadSection,
         Exporter,
         FallbackSchema,
@@ -168,6 +171,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         mac_shard,
         mac_station_model,
         normalize_mac,
+        station_coverage,
         station_fields,
         station_model,
         station_score,

@@ -40,7 +40,10 @@ PLAIN_404_PREFIXES = (*API_PREFIXES, "/__")
 #: pool (which checks it before reuse) instead of trusting it blindly
 KEEP_IDLE_SECONDS = 10.0
 #: paths that get neither a log line nor request metrics
-STATIC_PATHS = ("/static/", "/robots.txt", "/favicon.ico", "/apple-touch-icon-precomposed.png")
+#: files, and the coverage vector tiles (a map asks dozens at a time): no
+#: request line, no per-path metric
+STATIC_PATHS = ("/static/", "/robots.txt", "/favicon.ico", "/apple-touch-icon-precomposed.png",
+                "/tiles/coverage/")
 
 
 class App(Flask):

@@ -13,6 +13,13 @@ const files = {
   "leaflet/LICENSE": "leaflet/LICENSE",
   "chart.js/dist/chart.umd.min.js": "chart.js/chart.umd.min.js",
   "chart.js/LICENSE.md": "chart.js/LICENSE.md",
+  // MapLibre GL JS (ES modules: the library, its web worker and the shared
+  // chunk they import), for vector-tile maps such as the coverage tiles'
+  "maplibre-gl/dist/maplibre-gl.mjs": "maplibre-gl/maplibre-gl.mjs",
+  "maplibre-gl/dist/maplibre-gl-worker.mjs": "maplibre-gl/maplibre-gl-worker.mjs",
+  "maplibre-gl/dist/maplibre-gl-shared.mjs": "maplibre-gl/maplibre-gl-shared.mjs",
+  "maplibre-gl/dist/maplibre-gl.css": "maplibre-gl/maplibre-gl.css",
+  "maplibre-gl/LICENSE.txt": "maplibre-gl/LICENSE.txt",
 };
 
 rmSync(vendor, { recursive: true, force: true });

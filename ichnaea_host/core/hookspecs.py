@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from ichnaea_host.core.checks import CheckResult
     from ichnaea_host.core.interfaces import (
+        CoverageLayer,
         DownloadSection,
         Exporter,
         FallbackSchema,
@@ -113,6 +114,14 @@ def ichnaea_register_download_sections() -> Sequence[DownloadSection]:
 def ichnaea_register_stats_sections() -> Sequence[StatsSection]:
     """Return :class:`~ichnaea_host.core.interfaces.StatsSection` values: the
     site's /stats page shows each one's counts in a section of its own."""
+
+
+@hookspec
+def ichnaea_register_coverage_layers() -> Sequence[CoverageLayer]:
+    """Return :class:`~ichnaea_host.core.interfaces.CoverageLayer` values: each
+    becomes a layer of the coverage vector tiles (``/tiles/coverage.json``),
+    drawn from the grid cells where its ``cells`` says this plugin's networks
+    are."""
 
 
 @hookspec

@@ -543,6 +543,26 @@ class StatsSection:
     empty: str = "Nothing counted yet."
 
 
+@dataclasses.dataclass(frozen=True)
+class CoverageLayer:
+    """One layer of the coverage vector tiles (``/tiles/coverage.json``).
+
+    ``cells(context, per_degree)`` returns where this kind of network has
+    stations: ``(lat index, lon index, last seen, stations)`` tuples, the
+    indexes those of a grid of ``per_degree`` cells per degree counted from
+    90 S and 180 W (``floor((lat + 90) * per_degree)``), ``last seen`` a
+    :class:`datetime.date`. A cell may come more than once (one per table);
+    the host merges them. :func:`ichnaea_host.station_coverage` answers it
+    for one station table. It runs in the worker (periodic job
+    ``update_coverage``), reading the read-only connection. ``name`` is the
+    tiles' layer id (``wifi``, ``cell``, ``blue``).
+    """
+
+    name: str
+    cells: Callable[[HostContext, int], Iterable[tuple[int, int, Any, int]]]
+    description: str = ""
+
+
 # ---------------------------------------------------------------------------
 # Lenient schema fields for report fragments. Real clients send numbers as
 # strings, fractions for integers and explicit nulls; NaN and infinities

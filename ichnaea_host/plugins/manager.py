@@ -28,6 +28,7 @@ import pluggy
 
 from ichnaea_host.core import hookspecs
 from ichnaea_host.core.interfaces import (
+    CoverageLayer,
     DownloadSection,
     Exporter,
     FallbackSchema,
@@ -54,7 +55,7 @@ BUILTIN_PLUGINS = (
 )
 
 C = TypeVar("C", bound=PluginClass)
-_Section = TypeVar("_Section", DownloadSection, StatsSection)
+_Section = TypeVar("_Section", DownloadSection, StatsSection, CoverageLayer)
 
 
 class PluginLoadError(Exception):
@@ -102,6 +103,7 @@ class PluginHost:
         self.periodic_jobs: dict[str, PeriodicJob] = {}
         self.download_sections: dict[str, DownloadSection] = {}
         self.stats_sections: dict[str, StatsSection] = {}
+        self.coverage_layers: dict[str, CoverageLayer] = {}
         self.migration_dirs: list[MigrationDir] = []
         if settings.trace_plugins:
             _trace_hook_calls(self.pm)
@@ -218,6 +220,8 @@ class PluginHost:
                                   DownloadSection, self.download_sections)
         stats_sections = self._sections(plugin, "ichnaea_register_stats_sections",
                                         StatsSection, self.stats_sections)
+        layers = self._sections(plugin, "ichnaea_register_coverage_layers",
+                                CoverageLayer, self.coverage_layers)
         dirs = _flatten(self._call_one(plugin, "ichnaea_migration_dirs"))
         for folder in dirs:
             if not isinstance(folder, MigrationDir):
@@ -231,8 +235,10 @@ class PluginHost:
             info.registers["periodic_jobs"] = [job.name for job in jobs]
         self.download_sections.update((section.name, section) for section in sections)
         self.stats_sections.update((section.name, section) for section in stats_sections)
+        self.coverage_layers.update((layer.name, layer) for layer in layers)
         for family, values in (("download_sections", sections),
-                               ("stats_sections", stats_sections)):
+                               ("stats_sections", stats_sections),
+                               ("coverage_layers", layers)):
             if values:
                 info.registers[family] = [section.name for section in values]
         self.migration_dirs.extend(dirs)

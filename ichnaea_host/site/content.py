@@ -14,6 +14,9 @@ from ichnaea_host.site.content_settings import ContentSettings, content_settings
 DATAMAP_INTERVAL = 10.0
 #: seconds between two incremental tile renders in the worker
 RENDER_INTERVAL = 600.0
+#: seconds between two looks at whether the coverage grid is due
+#: (ICHNAEA_CONTENT__COVERAGE_INTERVAL says when it is)
+COVERAGE_CHECK_INTERVAL = 300.0
 
 
 @hookimpl
@@ -30,6 +33,13 @@ def render_tiles(ctx: Any) -> bool:
     return False
 
 
+def update_coverage(ctx: Any) -> bool:
+    """The periodic job: read the coverage grid again when it is due."""
+    from ichnaea_host.site.coverage import update_job
+
+    return update_job(ctx)
+
+
 @hookimpl
 def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
     from ichnaea_host.pipeline import datamap
@@ -38,11 +48,14 @@ def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
         PeriodicJob("update_datamap", DATAMAP_INTERVAL, datamap.update_datamap, drain=True),
         PeriodicJob("cleanup_datamap", 86400.0, datamap.cleanup_datamap),
         PeriodicJob("render_tiles", RENDER_INTERVAL, render_tiles),
+        PeriodicJob("update_coverage", COVERAGE_CHECK_INTERVAL, update_coverage),
     ]
 
 
 @hookimpl
 def ichnaea_register_commands(cli: Any) -> None:
+    from ichnaea_host.site.coverage import coverage_command
     from ichnaea_host.site.tiles import map_group
 
+    map_group.add_command(coverage_command)
     cli.add_command(map_group)

@@ -32,7 +32,20 @@ class ContentSettings(PluginSettings):
         True, help="the worker draws the changed coverage tiles every ten minutes "
         "(off: run 'ichnaea map render' yourself)")
 
+    coverage_grid: int = setting(
+        1000, help="cells per degree of the coverage vector tiles' grid (/tiles/coverage.json; "
+        "1000: squares of 0.001 degree, the datamap's)")
+    coverage_interval: int = setting(
+        3600, help="seconds between two readings of the station tables into the coverage "
+        "vector tiles' grid (0: only 'ichnaea map coverage' reads them)")
+
     def validate(self) -> None:
+        if not 1 <= self.coverage_grid <= 10000:
+            raise ConfigError("ICHNAEA_CONTENT__COVERAGE_GRID",
+                              f"expected 1 to 10000, got {self.coverage_grid}")
+        if self.coverage_interval < 0:
+            raise ConfigError("ICHNAEA_CONTENT__COVERAGE_INTERVAL",
+                              f"expected 0 or more, got {self.coverage_interval}")
         if self.basemap_url and not self.basemap_url.startswith(("http://", "https://")):
             raise ConfigError("ICHNAEA_CONTENT__BASEMAP_URL",
                               "expected an http:// or https:// URL template")

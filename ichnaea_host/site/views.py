@@ -10,8 +10,11 @@ and the tiles and downloads of ``ASSET_URL``.
 from __future__ import annotations
 
 import functools
+import gzip
 import io
 import json
+import mimetypes
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,9 @@ from ichnaea_host.site import data, owner
 from ichnaea_host.site.content_settings import content_settings, exports_dir, tiles_dir
 
 log = get_logger("ichnaea.site")
+# ES modules (MapLibre GL JS) need a JavaScript type, which not every
+# system's MIME table gives .mjs
+mimetypes.add_type("text/javascript", ".mjs")
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -231,6 +237,70 @@ def tiles_state() -> Response:
     if not (folder / "data.json").is_file():
         abort(404)
     return cached(send_from_directory(folder, "data.json", max_age=TILE_AGE), TILE_AGE, True)
+
+
+# ---------------------------------------------------------------------------
+# coverage vector tiles, for apps (NeoStumbler's coverage TileJSON URL)
+
+COVERAGE_JSON_AGE = 600
+_HOST = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def public_origin() -> str:
+    """``scheme://host`` as the client sees it: a reverse proxy's
+    ``X-Forwarded-Proto`` and ``X-Forwarded-Host`` (the first of each, when
+    well formed) win over the request's own."""
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    scheme = proto if proto in ("http", "https") else request.scheme
+    return f"{scheme}://{host if _HOST.match(host) else request.host}"
+
+
+def _shared(response: Response) -> Response:
+    """Public data any web map may load (CORS), kept by proxies per origin."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.vary.update(("Host", "X-Forwarded-Host", "X-Forwarded-Proto"))
+    return response
+
+
+@bp.route("/tiles/coverage.json")
+def coverage_tilejson() -> Response:
+    """The TileJSON of the coverage vector tiles (paste its URL into NeoStumbler)."""
+    from ichnaea_host.site import coverage
+
+    template = public_origin() + request.script_root + "/tiles/coverage/{z}/{x}/{y}.pbf"
+    response = json_response(coverage.tilejson(_rt(), template))
+    return _shared(cached(response, COVERAGE_JSON_AGE, public=True))
+
+
+@bp.route("/tiles/coverage/<int:z>/<int:x>/<name>")
+def coverage_tile(z: int, x: int, name: str) -> Response:
+    """A Mapbox Vector Tile of the coverage, gzipped for clients that accept it;
+    an empty body where there is none (and before the first grid)."""
+    from ichnaea_host.site import coverage
+
+    stem, _, ext = name.partition(".")
+    if ext not in ("pbf", "mvt") or not stem.isdigit() or z > coverage.ZOOM_LIMIT:
+        abort(404)
+    y = int(stem)
+    if x >= 1 << z or y >= 1 << z:
+        abort(404)
+    found = coverage.tile(_rt(), z, x, y)
+    if found is None:
+        response = Response(b"", mimetype=coverage.MEDIA_TYPE)
+        return _shared(cached(response, DEGRADED_AGE, public=True))
+    body, tag = found
+    response = Response(mimetype=coverage.MEDIA_TYPE)
+    if request.accept_encodings["gzip"]:
+        response.set_data(body)
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response.set_data(gzip.decompress(body))
+    response.vary.add("Accept-Encoding")
+    response.set_etag(f"{tag}-{z}-{x}-{y}")
+    cached(_shared(response), TILE_AGE, public=True)
+    response.make_conditional(request)
+    return response
 
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,8 @@ One module per job, each importing only those above it in this list:
 ``search``
     :class:`MacPositionSource` (geolocate) and :class:`StationRegionSource`
     (``/v1/country``)
+``coverage``
+    :func:`station_coverage`: a table's stations per grid cell, for the coverage tiles
 ``explain``
     :class:`ExplainedMacSource`: a MAC source's entries of microG's ``raw`` list
 
@@ -44,6 +46,7 @@ from ichnaea_host.stations.columns import (
     station_model,
     utcnow,
 )
+from ichnaea_host.stations.coverage import CoverageCell, station_coverage
 from ichnaea_host.stations.explain import ExplainedMacSource
 from ichnaea_host.stations.mac import (
     MAC_RANKING,
@@ -103,7 +106,7 @@ __all__ = [
     "BLOCK_DAYS", "COPIED", "GNSS_SOURCE", "MAC_RANKING", "MAC_SHARDS", "MAX_OLD_WEIGHT",
     "MAX_SAMPLES", "MAX_WEIGHT", "MIN_MAC_NETWORKS", "POSITION_FIELDS", "QUERY_SOURCE",
     "REGIONS", "SOURCE_IDS", "TRANSITIONS",
-    "Aggregate", "ExplainedMacSource", "MacPositionSource", "MacRegionSource",
+    "Aggregate", "CoverageCell", "ExplainedMacSource", "MacPositionSource", "MacRegionSource",
     "MacStationUpdater", "MacStations",
     "Point", "Ranking", "Station", "StationRegionSource", "StationShardUpdater",
     "StationTables",
@@ -111,7 +114,7 @@ __all__ = [
     "complete_linkage", "dedupe", "distance_matrix", "higher", "is_blocked",
     "load_station_regions", "load_stations", "lower", "mac_shard", "mac_station_model",
     "mysql_literal", "normalize_mac", "pairwise_distances", "read_rows",
-    "regions_from_stations", "speed_weight", "station_fields",
+    "regions_from_stations", "speed_weight", "station_coverage", "station_fields",
     "station_model",
     "station_radius", "station_score", "unique_networks", "utcnow", "within",
     "within_limit", "write_rows", "younger",

@@ -40,3 +40,10 @@ def ichnaea_register_location_sources() -> list[Any]:
 @hookimpl
 def ichnaea_migration_dirs() -> list[MigrationDir]:
     return [MigrationDir("blue", Path(__file__).parent / "migrations")]
+
+
+@hookimpl
+def ichnaea_register_coverage_layers() -> list[Any]:
+    from .coverage import LAYER
+
+    return [LAYER]

@@ -17,6 +17,7 @@ def test_plugins_list_shows_blue(monkeypatch, tmp_path):
     assert blue["distribution"] == "ichnaea-blue"
     assert blue["enabled"] and blue["error"] is None
     assert blue["registers"] == {
+        "coverage_layers": ["blue"],
         "location_sources": ["position:blue", "region:blue"],
         "report_fragments": ["blue"],
         "station_updaters": ["blue"],

@@ -68,3 +68,10 @@ def ichnaea_register_commands(cli: Any) -> None:
 @hookimpl
 def ichnaea_migration_dirs() -> list[MigrationDir]:
     return [MigrationDir("wifi", Path(__file__).parent / "migrations")]
+
+
+@hookimpl
+def ichnaea_register_coverage_layers() -> list[Any]:
+    from .coverage import LAYER
+
+    return [LAYER]
