@@ -226,3 +226,21 @@ def test_the_command_and_the_job(learnt, backend_uris, tmp_path):
     learnt.redis.delete(coverage.VERSION_KEY)
     coverage.update_job(learnt)  # built a moment ago: not due
     assert learnt.redis.get(coverage.VERSION_KEY) is None
+
+
+def test_a_new_service_shows_its_first_stations_within_a_check(runtime, client, api_key,
+                                                                internal_export, drain):
+    """The grid is read daily, but while it is empty at every check: the first
+    stations a new service learns are on the map minutes later, not a day."""
+    assert coverage.update_job(runtime) is False
+    empty = runtime.redis.get(coverage.VERSION_KEY)
+    assert empty is not None
+    response = client.post(f"/v2/geosubmit?key={api_key}", json={"items": reports()})
+    assert response.status_code == 200
+    drain()
+    coverage.update_job(runtime)  # empty a moment ago: read again
+    assert runtime.redis.get(coverage.VERSION_KEY) != empty
+    learnt = runtime.redis.get(coverage.VERSION_KEY)
+    coverage.update_job(runtime)  # now with squares: not due for a day
+    assert runtime.redis.get(coverage.VERSION_KEY) == learnt
+    assert runtime.redis.get(coverage.BUILT_KEY).split()[1] != b"0"

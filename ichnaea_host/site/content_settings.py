@@ -36,8 +36,9 @@ class ContentSettings(PluginSettings):
         1000, help="cells per degree of the coverage vector tiles' grid (/tiles/coverage.json; "
         "1000: squares of 0.001 degree, the datamap's)")
     coverage_interval: int = setting(
-        3600, help="seconds between two readings of the station tables into the coverage "
-        "vector tiles' grid (0: only 'ichnaea map coverage' reads them)")
+        86400, help="seconds between two readings of the station tables into the coverage "
+        "vector tiles' grid (a whole read of each table: daily by default, the squares' "
+        "ages count in days; 0: only 'ichnaea map coverage' reads them)")
 
     def validate(self) -> None:
         if not 1 <= self.coverage_grid <= 10000:

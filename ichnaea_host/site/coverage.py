@@ -11,7 +11,7 @@ that hold its stations, with when the square last saw one (``last_seen``,
 
 Two steps, each cheap where it runs:
 
-* the worker's periodic job ``update_coverage`` (hourly) asks every layer for
+* the worker's periodic job ``update_coverage`` (daily) asks every layer for
   its cells (one grouped read of each station table), merges them and keeps
   the grid in Redis (``{coverage}:grid``, with its content hash as the
   version in ``{coverage}:version``: the same data is the same version);
@@ -202,7 +202,8 @@ def update(ctx: Any) -> Grid:
     pipe = ctx.redis.pipeline(transaction=True)  # both keys share the {coverage} tag
     pipe.set(GRID_KEY, data)
     pipe.set(VERSION_KEY, grid.version)
-    pipe.set(BUILT_KEY, f"{time.time():.0f}")
+    squares = sum(len(cells) for cells in grid.layers.values())
+    pipe.set(BUILT_KEY, f"{time.time():.0f} {squares}")
     pipe.execute()
     _remember(grid)
     log.info("coverage_updated", version=grid.version, bytes=len(data),
@@ -213,13 +214,17 @@ def update(ctx: Any) -> Grid:
 
 def update_job(ctx: Any) -> bool:
     """The periodic job: the grid is read again once it is
-    ``ICHNAEA_CONTENT__COVERAGE_INTERVAL`` seconds old (never with 0)."""
+    ``ICHNAEA_CONTENT__COVERAGE_INTERVAL`` seconds old (never with 0), and at
+    every check while it is empty (a new service's first stations show within
+    minutes; reading empty tables costs nothing)."""
     interval = content_settings(ctx).coverage_interval
     if interval <= 0:
         return False
     built = ctx.redis.get(BUILT_KEY)
-    if built is not None and time.time() - float(built) < interval:
-        return False
+    if built is not None:
+        at, _, squares = (built.decode() if isinstance(built, bytes) else str(built)).partition(" ")
+        if time.time() - float(at) < interval and squares != "0":
+            return False
     update(ctx)
     return False
 
