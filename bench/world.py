@@ -26,8 +26,11 @@ the antimeridian:
   a phone reports its serving cell and, half of the time, one or two
   neighbours, on the layer it is camped on (LTE 80 %, GSM 20 %).
 * **Learning.** Phase 1 submits every scan (WiFi, beacons and cells together,
-  as stumbler apps do) to ``update_incoming`` and drains the pipeline (the
-  host's pipeline steps; the station shards shared by two processes); then
+  as stumbler apps do) to ``update_incoming``, in a random order over 14
+  service days (:data:`LEARN_DAYS`), and drains the pipeline after each day
+  (the host's pipeline steps; the station shards shared by two processes),
+  so that the service measures its accuracy on the reports as it learns
+  (:func:`service_day`); then
   the stations are *aged* (their created / modified / last_seen dates are
   moved back to a realistic spread, up to four years, since the pipeline
   stamps "now"; cell areas take their cells' dates); phase 2 submits a third
