@@ -135,7 +135,7 @@ def test_every_name_of_the_plugin_api_resolves():
     for name in ichnaea_host.__all__:
         assert getattr(ichnaea_host, name) is not None, name
     assert ichnaea_host.region_at.__name__ == "region"  # an API name for a host function
-    assert "LocationSource" in dir(ichnaea_host)
+    assert "Radio" in dir(ichnaea_host)
     try:
         ichnaea_host.Runtime  # noqa: B018 - the host's own, not the plugins'
     except AttributeError as exc:
