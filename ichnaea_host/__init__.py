@@ -21,9 +21,8 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ichnaea_host.core import __version__
 from ichnaea_host.core.hookspecs import hookimpl
-
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the plugin API: ``name as name`` re-exports it
     from ichnaea_host.core.checks import CheckResult as CheckResult

@@ -431,7 +431,7 @@ def build_plugin_host(
     import importlib
 
     host = PluginHost(settings, strict=strict)
-    from ichnaea_host import __version__
+    from ichnaea_host.core import __version__
 
     for dotted in BUILTIN_PLUGINS:
         name = dotted.rsplit(".", 1)[-1]
