@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.extensions["ichnaea"] = rt
     app.extensions["ichnaea.keys"] = KeyCache()
     app.extensions["ichnaea.usage"] = UsageCounts(rt)
-    frags = [cls() for cls in rt.plugins.report_fragments()]
+    frags = rt.fragments()
     app.extensions["ichnaea.fragments"] = frags
     app.extensions["ichnaea.schema.locate"] = schemas.locate_schema(frags)
     for version in ("v2", "v1", "v0"):

@@ -316,3 +316,13 @@ def local_http_server() -> Iterator[LocalHTTPServer]:
     server = LocalHTTPServer()
     yield server
     server.close()
+
+
+def radio_part(radio: type, family: str, context: Any = None, settings: Any = None) -> Any:
+    """One of the objects the host derives from a radio class, built by hand
+    for a test: ``radio_part(WifiRadio, "station_updaters")``; the families
+    are ``report_fragments``, ``station_updaters``, ``position_sources`` and
+    ``region_sources``. Without a context, only what needs no storage works."""
+    from ichnaea_host.stations.adapters import derive
+
+    return derive(radio)[family](context, settings)

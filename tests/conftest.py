@@ -12,12 +12,12 @@ import pytest
 ACME_HOOKS = '''
 """A third-party position source: answers every query that carries networks."""
 from ichnaea_host import hookimpl
-from ichnaea_host.core.interfaces import LocationSource, Position
+from ichnaea_host import PositionSource
+from ichnaea_host.core.interfaces import Position
 
 
-class AcmeSource(LocationSource):
+class AcmeSource(PositionSource):
     PLUGIN_NAME = "acme"
-    KIND = "position"
     DEFAULT_ORDER = 70
 
     def should_search(self, query, results):
@@ -28,7 +28,7 @@ class AcmeSource(LocationSource):
 
 
 @hookimpl
-def ichnaea_register_location_sources():
+def ichnaea_register_position_sources():
     return [AcmeSource]
 '''
 

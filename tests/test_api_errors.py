@@ -11,9 +11,8 @@ import zlib
 import pytest
 from marshmallow import Schema, fields
 
-from ichnaea_host import hookimpl
+from ichnaea_host import PositionSource, Radio, hookimpl
 from ichnaea_host.api.openapi import checking_client
-from ichnaea_host.core.interfaces import LocationSource, ReportFragment
 
 LONDON = {"X-Forwarded-For": "81.2.69.160"}
 ENDPOINTS = ["/v1/geolocate", "/v1/country", "/v2/geosubmit", "/v1/geosubmit", "/v1/submit"]
@@ -409,9 +408,8 @@ def test_site_pages_keep_their_trailing_slash_and_404_page(client):
 # -- nothing breaks into a 500
 
 
-class BrokenSource(LocationSource):
+class BrokenSource(PositionSource):
     PLUGIN_NAME = "broken"
-    KIND = "position"
     DEFAULT_ORDER = 1
 
     def search(self, query):
@@ -420,7 +418,7 @@ class BrokenSource(LocationSource):
 
 class BrokenSourcePlugin:
     @hookimpl
-    def ichnaea_register_location_sources(self):
+    def ichnaea_register_position_sources(self):
         return [BrokenSource]
 
 
@@ -435,14 +433,12 @@ def test_a_broken_source_does_not_break_locate(make_runtime, api_key_factory):
     assert response.get_json()["accuracy"] == 164000.0
 
 
-class FailingFragment(ReportFragment):
-    """A third-party fragment with a bug: it fails on every query."""
+class FailingRadio(Radio):
+    """A third-party radio with a bug: it fails on every query."""
 
     PLUGIN_NAME = "failing"
     FIELD = "failingNetworks"
-
-    def submit_entry_schema(self):
-        return Schema.from_dict({"id": fields.String()})()
+    ENTRY_SCHEMA = Schema.from_dict({"id": fields.String()})
 
     def parse_query(self, entries, body):
         raise KeyError("bug")
@@ -450,8 +446,8 @@ class FailingFragment(ReportFragment):
 
 class FailingFragmentPlugin:
     @hookimpl
-    def ichnaea_register_report_fragments(self):
-        return [FailingFragment]
+    def ichnaea_register_radios(self):
+        return [FailingRadio]
 
 
 def test_an_unexpected_error_is_a_json_503(make_runtime, api_key_factory):

@@ -249,7 +249,7 @@ def source_table(runtime, name):
 
 
 def test_confidence_scales_the_accuracy_by_the_source_measure(client, stations, runtime):
-    from ichnaea_host.api.results import confidence_factor
+    from ichnaea_host.core.results import confidence_factor
 
     default = locate(client, wifi(MACS), **NOWHERE).get_json()
     assert locate_at(client, wifi(MACS), 95, **NOWHERE).get_json() == default
@@ -264,7 +264,7 @@ def test_confidence_scales_the_accuracy_by_the_source_measure(client, stations, 
 
 
 def test_confidence_of_an_ip_answer(client, api_key, runtime):
-    from ichnaea_host.api.results import confidence_factor
+    from ichnaea_host.core.results import confidence_factor
 
     london = {"X-Forwarded-For": LONDON_IP}
     default = locate(client, {}, **london).get_json()
@@ -284,7 +284,7 @@ def test_confidence_outside_50_to_99_is_a_parse_error(client, api_key, value):
 
 
 def test_confidence_factor_without_and_with_a_measure():
-    from ichnaea_host.api.results import confidence_factor
+    from ichnaea_host.core.results import confidence_factor
 
     # a circular normal error: the 50 % radius is sqrt(ln 0.5 / ln 0.05) of the 95 % one
     assert confidence_factor(50) == pytest.approx(0.4810, abs=1e-4)

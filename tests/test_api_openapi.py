@@ -297,7 +297,7 @@ def composed_schemas() -> dict:
     from ichnaea_host.plugins.manager import build_plugin_host
 
     host = build_plugin_host(Settings.from_env({}), strict=True)
-    fragments = [cls() for cls in host.report_fragments()]
+    fragments = [cls(None) for cls in host.report_fragments()]
     return {"locate": schemas.locate_schema(fragments),
             **{version: schemas.submit_schema(fragments, version)
                for version in ("v2", "v1", "v0")}}

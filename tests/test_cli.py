@@ -109,7 +109,7 @@ def test_plugins_list_json(invoke):
     data = json.loads(invoke("plugins", "list", "--json").output)
     by_name = {p["name"]: p for p in data}
     assert by_name["wifi"]["distribution"] == "ichnaea-wifi"
-    assert by_name["wifi"]["registers"]["station_updaters"] == ["wifi"]
+    assert by_name["wifi"]["registers"]["radios"] == ["wifi"]
     assert any(s["env"] == "ICHNAEA_WIFI__CLUSTER_METERS" for s in by_name["wifi"]["settings"])
     assert by_name["geoip"]["settings"][0]["env"] == "GEOIP_PATH"
 

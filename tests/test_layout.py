@@ -135,7 +135,7 @@ def test_every_name_of_the_plugin_api_resolves():
     for name in ichnaea_host.__all__:
         assert getattr(ichnaea_host, name) is not None, name
     assert ichnaea_host.region_at.__name__ == "region"  # an API name for a host function
-    assert "LocationSource" in dir(ichnaea_host)
+    assert "Radio" in dir(ichnaea_host)
     try:
         ichnaea_host.Runtime  # noqa: B018 - the host's own, not the plugins'
     except AttributeError as exc:
@@ -154,3 +154,85 @@ def test_type_checkers_see_the_same_names():
         for alias in node.names:
             seen[alias.asname or alias.name] = (node.module, alias.name)
     assert seen == ichnaea_host._WHERE
+
+
+# ---------------------------------------------------------------------------
+# floors: each module imports only from its own floor or below (DESIGN.md §2)
+
+#: (floor, module prefixes), lowest first; the longest matching prefix decides
+FLOORS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (0, ("ichnaea_host.core.settings", "ichnaea_host.core.lazy",
+         "ichnaea_host.core.clock", "ichnaea_host.core.log", "ichnaea_host.core.geo",
+         "ichnaea_host.core.regions", "ichnaea_host.core.geocode",
+         "ichnaea_host.core.checks")),
+    # the hook specs (typed with the interfaces), the database layer, the
+    # plugin interfaces, the queue layer, the public files, the station kit
+    # and the plugin manager
+    (1, ("ichnaea_host.core", "ichnaea_host.stations", "ichnaea_host.plugins.manager")),
+    # the plugin API: it reaches no further than the floor below
+    (2, ("ichnaea_host",)),
+    # the runtime, the host's models and the worker's jobs
+    (3, ("ichnaea_host.plugins", "ichnaea_host.core.models", "ichnaea_host.core.calibration",
+         "ichnaea_host.core.migrate", "ichnaea_host.pipeline")),
+    (4, ("ichnaea_host.api", "ichnaea_host.site")),
+    (5, ("ichnaea_host.app",)),
+    (6, ("ichnaea_host.cli", "ichnaea_host.testing")),
+)
+
+#: module -> the host modules it names as strings it knows to be looked up
+#: lower down the floors (the built-in plugins the manager registers in
+#: every process: modules of plugins, which the manager loads as it loads
+#: installed ones)
+NAMED_UPWARDS = {
+    "ichnaea_host.plugins.manager": {"ichnaea_host.pipeline.builtin",
+                                     "ichnaea_host.pipeline.periodic",
+                                     "ichnaea_host.site.content"},
+}
+
+
+def floor(module: str) -> int:
+    best, found = -1, 0
+    for level, prefixes in FLOORS:
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), level
+    return found
+
+
+def named_modules(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Host modules a module names in strings (``importlib.import_module(...)``,
+    lazy imports, tables of dotted names)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            name = node.value.split(":")[0]
+            if name in modules:
+                found.add(name)
+    return found
+
+
+def floor_violations() -> list[str]:
+    modules = _modules()
+    out = []
+    for name, path in sorted(modules.items()):
+        here = floor(name)
+        imported = _imports(name, path, modules)
+        named = named_modules(path, modules) - NAMED_UPWARDS.get(name, set()) - {name}
+        for target in sorted(imported | named):
+            if floor(target) > here:
+                how = "imports" if target in imported else "names"
+                out.append(f"{name} (floor {here}) {how} {target} (floor {floor(target)})")
+    return out
+
+
+def test_the_floor_check_sees_strings_and_imports():
+    assert floor("ichnaea_host.core") == 1 and floor("ichnaea_host.core.db") == 1
+    assert floor("ichnaea_host.core.models") == 3
+    assert floor("ichnaea_host.cli.commands") == 6 and floor("ichnaea_host") == 2
+    modules = _modules()
+    path = ROOT / "plugins" / "manager.py"
+    assert "ichnaea_host.site.content" in named_modules(path, modules)
+
+
+def test_modules_import_only_from_their_floor_or_below():
+    assert floor_violations() == []

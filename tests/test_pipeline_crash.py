@@ -45,9 +45,9 @@ def ichnaea_register_settings():
 
 
 @hookimpl
-def ichnaea_register_station_updaters():
-    from .updater import SlowUpdater
-    return [SlowUpdater]
+def ichnaea_register_radios():
+    from .updater import SlowRadio
+    return [SlowRadio]
 
 
 @hookimpl
@@ -59,9 +59,11 @@ CRASHTEST_UPDATER = '''
 import dataclasses
 import time
 
+from marshmallow import Schema, fields
+
 from ichnaea_host.core.db import MacField
 from ichnaea_host.core.settings import PluginSettings, setting
-from ichnaea_host.stations import StationShardUpdater, station_model
+from ichnaea_host.stations import Radio, StationLimits, station_model
 
 MODEL = station_model("crashtest_station", "mac", MacField(primary_key=True))
 
@@ -71,28 +73,32 @@ class CrashtestSettings(PluginSettings):
     delay: float = setting(0.0, help="seconds a batch waits before its commit")
 
 
-class SlowUpdater(StationShardUpdater):
+class SlowRadio(Radio):
     PLUGIN_NAME = "crashtest"
     FIELD = "crashtestStations"
-    SHARDS = ("0",)
-    BATCH = 100
-    INTERVAL = 0.2
-
-    def model(self, shard):
-        return MODEL
-
-    def shard_of(self, key):
-        return "0"
+    ENTRY_SCHEMA = Schema.from_dict({"macAddress": fields.String()})
+    MODEL = MODEL
+    SETTINGS = CrashtestSettings
+    LIMITS = StationLimits(batch=100, interval=0.2)
+    POSITION_ORDER = None
+    REGION_ORDER = None
 
     def split(self, report):
         return {}
 
-    def update(self, shard, observations):
-        with MODEL._meta.database.atomic():
-            stats = super().update(shard, observations)
-            self.context.redis.incr("crashtest:written")
-            time.sleep(self.context.plugin_settings("crashtest").delay)
-        return stats
+    def extra_columns(self, observations):
+        """Called inside the update's transaction: the batch's stations are
+        worked out, and the worker waits there before its commit."""
+        waited = []
+
+        def columns(status, key, row, values):
+            if not waited:
+                waited.append(True)
+                self.context.redis.incr("crashtest:written")
+                time.sleep(self.settings.delay)
+            return {}
+
+        return columns
 '''
 
 CRASHTEST_MIGRATION = '''

@@ -35,7 +35,7 @@ def test_separate_distribution_is_discovered_and_used(third_party_site, monkeypa
     rt = make_runtime(plugins_disabled=["broken"])
     info = {i.name: i for i in rt.plugins.plugin_list()}["acme"]
     assert (info.distribution, info.version, info.enabled) == ("ichnaea-acme", "1.2.3", True)
-    assert info.registers == {"location_sources": ["position:acme"]}
+    assert info.registers == {"position_sources": ["acme"]}
 
     from ichnaea_host.app import create_app
 
@@ -226,9 +226,61 @@ def test_a_plugin_failing_to_add_commands_leaves_the_others_commands():
     host = build_plugin_host(settings(), entry_points=False,
                              extra=[("adds", Adds()), ("fails", Fails())], strict=False)
     group = click.Group("ichnaea")
-    host.register_commands(group)
+    host.register_commands(group, lambda: None)
     assert "hello" in group.commands
     assert "no commands today" in _loaded(host, "fails").error
+
+
+def test_a_plugin_command_gets_its_context_handed_in():
+    """The command is given its plugin's settings and the running command's
+    runtime, not the CLI's own objects."""
+    import dataclasses
+
+    import click
+    from click.testing import CliRunner
+
+    from ichnaea_host import CommandContext, PluginSettings, hookimpl, setting
+
+    @dataclasses.dataclass(frozen=True)
+    class GreetSettings(PluginSettings):
+        word: str = setting("hello", help="what to say")
+
+    class Greets:
+        @hookimpl
+        def ichnaea_register_settings(self):
+            return GreetSettings
+
+        @hookimpl
+        def ichnaea_register_commands(self, cli, context: CommandContext):
+            @cli.command("greet")
+            def greet():
+                click.echo(f"{context.settings.word} from {context.runtime().name}")
+
+    class FakeRuntime:
+        name = "the runtime"
+
+        def __init__(self, host):
+            self.plugins = host
+
+    host = build_plugin_host(settings(), entry_points=False, extra=[("greets", Greets())])
+    group = click.Group("ichnaea")
+    host.register_commands(group, lambda: FakeRuntime(host))
+    result = CliRunner().invoke(group, ["greet"])
+    assert result.output == "hello from the runtime\n"
+
+
+def test_plugin_commands_that_fail_to_load_are_reported(monkeypatch):
+    from click.testing import CliRunner
+
+    from ichnaea_host.cli import commands
+
+    monkeypatch.setattr(commands.IchnaeaGroup, "_plugins_loaded", False)
+    monkeypatch.setattr(commands.cli, "_plugins_loaded", False, raising=False)
+    result = CliRunner().invoke(commands.cli, ["no-such-command"],
+                                env={"ICHNAEA_PLUGINS_DISABLED": "", "ICHNAEA_LOCATE_SOURCES":
+                                     "nosuchsource"})
+    assert "the plugins' commands are not available" in result.output
+    assert "nosuchsource" in result.output
 
 
 def _hook_calls_logged(tmp_path, *args, **env):

@@ -8,16 +8,16 @@ import re
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import boto3
 import pytest
+from marshmallow import Schema, fields
 from moto.server import ThreadedMotoServer
 
-from ichnaea_host import DownloadSection, StatsSection, hookimpl
+from ichnaea_host import DownloadSection, Radio, SiteLabels, StatsSection, hookimpl
 from ichnaea_host.app import create_app
 from ichnaea_host.core.clock import today_utc
-from ichnaea_host.core.interfaces import StationUpdater
 from ichnaea_host.core.models import RegionStat, Stat
 from ichnaea_host.pipeline import datamap
 from ichnaea_host.pipeline.stats import REGION_STATS_CACHE_KEY
@@ -228,11 +228,15 @@ def test_regions_page_shows_new_figures(client, runtime, make_runtime):
     assert list(figures) == ["Germany", "France"] and figures["France"][1] == "5"
 
 
-class ZigbeeUpdater(StationUpdater):
+class ZigbeeRadio(Radio):
     """A new kind of station, with its own column on the regions page."""
 
     PLUGIN_NAME = "zigbee"
-    SITE_LABELS: ClassVar[dict[str, Any]] = {"region_columns": {"zigbee": "Zigbees"}}
+    FIELD = "zigbeeDevices"
+    ENTRY_SCHEMA = Schema.from_dict({"id": fields.String()})
+    LABELS = SiteLabels(region_columns=(("zigbee", "Zigbees"),))
+    POSITION_ORDER = None
+    REGION_ORDER = None
 
     def region_counts(self) -> dict[str, dict[str, int]]:
         return {"zigbee": {"DE": 7, "FR": 1}}
@@ -240,8 +244,8 @@ class ZigbeeUpdater(StationUpdater):
 
 class ZigbeePlugin:
     @hookimpl
-    def ichnaea_register_station_updaters(self) -> list[Any]:
-        return [ZigbeeUpdater]
+    def ichnaea_register_radios(self) -> list[Any]:
+        return [ZigbeeRadio]
 
 
 def test_a_new_kind_of_station_shows_on_the_regions_page_with_no_migration(make_runtime):

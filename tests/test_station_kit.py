@@ -14,19 +14,18 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from ichnaea_host import hookimpl
 from ichnaea_host.core.db import MacField
-from ichnaea_host.core.interfaces import LenientInteger, Query, ReportFragment
-from ichnaea_host.core.settings import PluginSettings, setting
+from ichnaea_host.core.interfaces import LenientInteger, StationLimits
+from ichnaea_host.core.settings import setting
 from ichnaea_host.stations import (
     MAC_RANKING,
-    MacPositionSource,
-    MacRegionSource,
-    MacStationUpdater,
+    MacRadio,
+    MacSettings,
+    Radio,
     better,
     bounded,
     dedupe,
     normalize_mac,
     station_model,
-    unique_networks,
 )
 
 # ---------------------------------------------------------------------------
@@ -56,50 +55,8 @@ class FakeEntry(Schema):
     label = fields.String(allow_none=True)
 
 
-class FakeFragment(ReportFragment):
-    PLUGIN_NAME = "fake"
-    FIELD = FIELD
-    DATA_ACCURACY = "high"
-
-    def submit_entry_schema(self) -> Schema:
-        return FakeEntry()
-
-    def query_entry_schema(self) -> Schema:
-        return FakeEntry()
-
-    def clean_submit(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in e.items() if v is not None} for e in entries]
-
-    def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
-        return unique_networks(entries, normalize_entry)
-
-    def network_ids(self, lookups: list[Any], query: Query) -> dict[str, set[str]]:
-        return {"fake": {lookup["mac"] for lookup in lookups}}
-
-
-class OneTable:
-    """The fake radio keeps its stations in one table and one work partition."""
-
-    MODEL = MODEL
-    SHARDS = ("0",)
-
-    def shard_of(self, key: str) -> str:
-        return "0"
-
-
-class FakeUpdater(OneTable, MacStationUpdater):
-    PLUGIN_NAME = "fake"
-    FIELD = FIELD
-    MAX_DIST = 200.0
-    MAX_ACCURACY = 100.0
-    UNSTORED = frozenset({"label"})
-
-    def normalize_entry(self, entry: dict[str, Any]) -> dict[str, Any] | None:
-        return normalize_entry(entry)
-
-
 @dataclasses.dataclass(frozen=True)
-class FakeSettings(PluginSettings):
+class FakeSettings(MacSettings):
     cluster_meters: float = setting(200.0, help="beacons farther apart never form one answer")
     max_networks: int = setting(10, help="beacons used for one position")
     station_range: float = setting(30.0, help="range of a beacon seen once, in metres")
@@ -107,33 +64,41 @@ class FakeSettings(PluginSettings):
     max_accuracy: float = setting(80.0, help="largest accuracy answered, in metres")
 
 
-class FakePositionSource(OneTable, MacPositionSource):
+class FakeRadio(MacRadio):
+    """The whole radio: its list of reports, its table, its limits and answers."""
+
     PLUGIN_NAME = "fake"
-    DEFAULT_ORDER = 5
+    FIELD = FIELD
+    ENTRY_SCHEMA = FakeEntry
+    MODEL = MODEL
+    SHARDS = ("0",)  # one work partition
     SETTINGS = FakeSettings
+    LIMITS = StationLimits(max_dist=200.0, max_accuracy=100.0)
+    UNSTORED = frozenset({"label"})
+    POSITION_ORDER = 5
+    REGION_ORDER = 5
+
+    def normalize_entry(self, entry: dict[str, Any]) -> dict[str, Any] | None:
+        return normalize_entry(entry)
+
+    def shard_of(self, key: str) -> str:
+        return "0"
+
+    def query_json(self, lookups: list[Any]) -> list[dict[str, Any]]:
+        return [dict(x) for x in lookups]
+
+    #: the moving rule from ``LIMITS`` (the radio's class), not from settings
+    moving_limits = Radio.moving_limits
 
 
-class FakeRegionSource(OneTable, MacRegionSource):
-    PLUGIN_NAME = "fake"
-    DEFAULT_ORDER = 5
-
-
-class FakeRadio:
+class FakePlugin:
     @hookimpl
     def ichnaea_register_settings(self) -> Any:
         return FakeSettings
 
     @hookimpl
-    def ichnaea_register_report_fragments(self) -> list[Any]:
-        return [FakeFragment]
-
-    @hookimpl
-    def ichnaea_register_station_updaters(self) -> list[Any]:
-        return [FakeUpdater]
-
-    @hookimpl
-    def ichnaea_register_location_sources(self) -> list[Any]:
-        return [FakePositionSource, FakeRegionSource]
+    def ichnaea_register_radios(self) -> list[Any]:
+        return [FakeRadio]
 
 
 MACS = ["0a:00:00:00:00:01", "0a:00:00:00:00:02", "0a:00:00:00:00:03"]
@@ -152,7 +117,7 @@ def fake_radio(make_runtime, api_key_factory):
     from ichnaea_host.app import create_app
     from ichnaea_host.core.models import ExportConfig
 
-    rt = make_runtime(extra=(("fake", FakeRadio()),))
+    rt = make_runtime(extra=(("fake", FakePlugin()),))
     MODEL.create_table(safe=True)
     ExportConfig.create(name="internal", batch=0, schema="internal")
     client = create_app(runtime=rt).test_client()
@@ -259,11 +224,12 @@ def test_bounded(value, expected):
 
 def test_a_radio_sets_the_moving_rule_by_its_class(fake_radio, monkeypatch):
     """The rule is the kit's: a radio without settings for it names its
-    limits on the updater (``MOVING_DIST``, ``MOVING_HOURS``)."""
+    limits in its class (``LIMITS.moving_meters``, ``LIMITS.moving_hours``)."""
     from ichnaea_host.pipeline.tasks import drain
 
     rt, client, key = fake_radio
-    monkeypatch.setattr(FakeUpdater, "MOVING_DIST", 100.0)
+    monkeypatch.setattr(FakeRadio, "LIMITS", StationLimits(max_dist=200.0, max_accuracy=100.0,
+                                                           moving_meters=100.0))
     assert client.post(f"/v2/geosubmit?key={key}",
                        json={"items": [report(51.5, -0.1)]}).status_code == 200
     drain(rt)
@@ -273,7 +239,8 @@ def test_a_radio_sets_the_moving_rule_by_its_class(fake_radio, monkeypatch):
     drain(rt)
     rows = list(MODEL.select())
     assert rows and all(r.lat is None and r.block_count == 1 for r in rows)
-    monkeypatch.setattr(FakeUpdater, "MOVING_HOURS", 0.0)  # nothing is recent any more
+    monkeypatch.setattr(FakeRadio, "LIMITS", StationLimits(  # nothing is recent any more
+        max_dist=200.0, max_accuracy=100.0, moving_meters=100.0, moving_hours=0.0))
     MODEL.delete().execute()
     for lat in (51.5, 51.50135):
         assert client.post(f"/v2/geosubmit?key={key}",

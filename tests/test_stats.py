@@ -8,9 +8,11 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
+from marshmallow import Schema, fields
 
-from ichnaea_host import hookimpl
-from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
+from ichnaea_host import Radio, hookimpl
+from ichnaea_host.core.db import MacField
+from ichnaea_host.core.interfaces import StationUpdater
 from ichnaea_host.core.models import RegionStat, Stat
 from ichnaea_host.pipeline.stats import (
     REGION_STATS_CACHE_KEY,
@@ -21,6 +23,7 @@ from ichnaea_host.pipeline.stats import (
     update_statcounter,
     update_statregion,
 )
+from ichnaea_host.stations import station_model
 
 WIFI, UNIQUE_WIFI, BLUE, UNIQUE_BLUE = 3, 4, 8, 9
 MACS = ["a01111111101", "a01112222202", "a01113333303"]
@@ -174,19 +177,21 @@ def test_cleanup_stat_keeps_two_years(runtime):
     assert [v for _, v in stat_totals(runtime, WIFI)] == [730, 0]
 
 
-class AcmeUpdater(StationUpdater):
-    """A third-party station kind: counts what it is given, knows regions by heart."""
+ACME_TABLE = station_model("acme_station", "mac", MacField(primary_key=True))
+
+
+class AcmeRadio(Radio):
+    """A third-party station kind: learns its stations with the kit, knows
+    regions by heart."""
 
     PLUGIN_NAME = "acme"
-    SHARDS = ("0",)
+    FIELD = "acmeNetworks"
+    ENTRY_SCHEMA = Schema.from_dict({"id": fields.String()})
+    MODEL = ACME_TABLE
+    POSITION_ORDER = None
+    REGION_ORDER = None
     COUNTS: ClassVar[dict[str, dict[str, int]]] = {
         "gsm": {"DE": 4}, "lte": {"DE": 1, "FR": 2}, "nosuch": {"DE": 1}}
-
-    def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        return {}
-
-    def update(self, shard: str, observations: list[dict[str, Any]]) -> UpdateStats:
-        return UpdateStats(observations=len(observations), new=len(observations) - 1)
 
     def region_counts(self) -> dict[str, dict[str, int]]:
         return self.COUNTS
@@ -194,8 +199,15 @@ class AcmeUpdater(StationUpdater):
 
 class AcmePlugin:
     @hookimpl
-    def ichnaea_register_station_updaters(self) -> list[Any]:
-        return [AcmeUpdater]
+    def ichnaea_register_radios(self) -> list[Any]:
+        return [AcmeRadio]
+
+
+def acme_updater() -> type[StationUpdater]:
+    """The host's updater class of the acme radio."""
+    from ichnaea_host.stations.adapters import derive
+
+    return derive(AcmeRadio)["station_updaters"]  # type: ignore[return-value]
 
 
 def test_stat_keys_name_no_radio():
@@ -206,10 +218,10 @@ def test_stat_keys_name_no_radio():
         PLUGIN_NAME = "zigbee"
         STAT_KEYS = (50, 51)
 
-    assert stat_keys(AcmeUpdater) == stat_keys(AcmeUpdater)
+    assert stat_keys(acme_updater()) == stat_keys(acme_updater())
     obs, unique = stat_keys(Other)
     assert 100 <= obs < 32100 and obs % 2 == 0 and unique == obs + 1
-    assert stat_keys(AcmeUpdater) != (obs, unique)
+    assert stat_keys(acme_updater()) != (obs, unique)
     assert stat_keys(Chosen) == (50, 51)
 
 
@@ -217,9 +229,16 @@ def test_a_third_party_updater_gets_its_own_stats(make_runtime):
     from ichnaea_host.pipeline.tasks import drain
 
     rt = make_runtime(extra=(("acme", AcmePlugin()),))
-    rt.queue("update_acme_0").enqueue([{"n": i} for i in range(5)])
-    drain(rt)
-    obs, unique = stat_keys(AcmeUpdater)
+    ACME_TABLE.create_table(safe=True)
+    try:
+        # five observations of four stations, learnt by the station kit
+        rt.queue("update_acme_0").enqueue([
+            {"mac": f"a0000000000{i % 4}", "lat": 51.5, "lon": -0.1, "accuracy": 10.0,
+             "source": "gnss"} for i in range(5)])
+        drain(rt)
+    finally:
+        ACME_TABLE.drop_table(safe=True)
+    obs, unique = stat_keys(acme_updater())
     assert day_values(obs)[today()] == 5
     assert day_values(unique)[today()] == 4
     assert int(rt.redis.get(f"statcounter_unique_acme_{today():%Y%m%d}")) == 0

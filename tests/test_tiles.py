@@ -252,12 +252,12 @@ def test_the_worker_renders_tiles_periodically(make_runtime, monkeypatch):
     add_cell(*LONDON)
     job = rt.plugins.periodic_jobs["render_tiles"]
     assert job.interval == 600.0 and not job.drain
-    job.run(rt)
+    rt.run_job(job)
     folder = rt.settings.var_path / "tiles"
     assert (folder / "0/0/0@2x.png").is_file()
 
     monkeypatch.setenv("ICHNAEA_CONTENT__RENDER_TILES", "false")
     off = make_runtime()
     (folder / "data.json").unlink()
-    off.plugins.periodic_jobs["render_tiles"].run(off)
+    off.run_job(off.plugins.periodic_jobs["render_tiles"])
     assert not (folder / "data.json").exists()

@@ -45,7 +45,7 @@ def submission_items(key: ApiKey, reports: Sequence[dict[str, Any]]) -> list[dic
              "report": report} for report in reports]
 
 
-#: per plugin host: its fragments and the schema of one v2 report
+#: per runtime: its fragments and the schema of one v2 report
 _REPORT_SCHEMAS: weakref.WeakKeyDictionary[Any, tuple[list[ReportFragment], Any]] = (
     weakref.WeakKeyDictionary())
 
@@ -62,11 +62,10 @@ def submit_reports(context: HostContext, reports: Sequence[dict[str, Any]]
     of the wrong type) or it names no network. Redis errors (``REDIS_ERRORS``)
     are raised; nothing of the call is queued then.
     """
-    plugins = context.plugins  # type: ignore[attr-defined]  # the host's runtime
-    found = _REPORT_SCHEMAS.get(plugins)
+    found = _REPORT_SCHEMAS.get(context)
     if found is None:
-        frags = [cls() for cls in plugins.report_fragments()]
-        found = _REPORT_SCHEMAS[plugins] = (frags, report_schema(frags, "v2")())
+        frags = context.fragments()  # type: ignore[attr-defined]  # the host's runtime
+        found = _REPORT_SCHEMAS[context] = (frags, report_schema(frags, "v2")())
     frags, schema = found
     queued: list[dict[str, Any] | None] = []
     for report in reports:

@@ -23,6 +23,8 @@ class Context:
         self._runtime: Any = None
         #: the plugin host built to find a plugin's command, reused by its runtime
         self.plugins: Any = None
+        #: why the plugins' commands could not be added, if they could not
+        self.plugin_commands_error: str | None = None
 
     @property
     def settings(self) -> Settings:
@@ -59,6 +61,12 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
 
 
+def current_runtime() -> Any:
+    """The runtime of the ``ichnaea`` command running now (what a plugin's
+    command gets from its :class:`~ichnaea_host.CommandContext`)."""
+    return click.get_current_context().find_root().ensure_object(Context).runtime()
+
+
 def fail(message: str, code: int = 2) -> None:
     click.echo(f"ichnaea: {message}", err=True)
     sys.exit(code)
@@ -75,14 +83,17 @@ class IchnaeaGroup(click.Group):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        obj = ctx.ensure_object(Context)
         try:
-            obj = ctx.ensure_object(Context)
+            from ichnaea_host.api.submissions import submit_reports
             from ichnaea_host.plugins.manager import build_plugin_host
 
             obj.plugins = build_plugin_host(obj.settings)
-            obj.plugins.register_commands(self)
-        except Exception:  # noqa: BLE001 - reported when a command really needs plugins
-            pass
+            obj.plugins.register_commands(self, current_runtime, submit_reports)
+        except Exception as exc:  # noqa: BLE001 - the host's own commands still work
+            obj.plugin_commands_error = f"{type(exc).__name__}: {exc}"
+            click.echo(f"ichnaea: the plugins' commands are not available: "
+                       f"{obj.plugin_commands_error}", err=True)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
@@ -233,7 +244,7 @@ def db_upgrade(obj: Context, no_internal_export: bool) -> None:
         if job.upgrade:
             click.echo(f"running {job.name} ...")
             try:
-                job.run(rt)
+                rt.run_job(job)
             except Exception as exc:  # noqa: BLE001 - said, and the exit status tells
                 from ichnaea_host.cli.backends import describe
 

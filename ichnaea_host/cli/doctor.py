@@ -204,7 +204,8 @@ def plugin_checks(rt: Runtime) -> list[CheckResult]:
         others = [p for p in pm.get_plugins() if p is not impl.plugin]
         call = pm.subset_hook_caller("ichnaea_doctor_checks", remove_plugins=others)
         try:
-            answers = [r for found in call(context=rt) for r in found]
+            settings = rt.plugins.settings_for(impl.plugin_name)
+            answers = [r for found in call(context=rt, settings=settings) for r in found]
         except Exception as exc:  # noqa: BLE001 - reported as the plugin's failure
             results.append(CheckResult(impl.plugin_name, FAIL,
                                        f"the check failed: {type(exc).__name__}: {exc}"))

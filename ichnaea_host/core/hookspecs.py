@@ -2,7 +2,9 @@
 """The hooks a plugin can implement.
 
 Every hook is prefixed ``ichnaea_``. Registration hooks return classes (or a
-list of them); the host keeps the registry, the order and the loops. Hook
+list of them); the host keeps the registry, the order and the loops, and
+builds every object of a registered class with the settings of the plugin
+that registered it: ``cls(context, settings)``. Hook
 implementations must not take parameters with defaults (pluggy ignores them)
 and should import heavy libraries inside the returned classes, not at the
 top of the plugin's ``hooks`` module.
@@ -25,20 +27,20 @@ if TYPE_CHECKING:
 
     from ichnaea_host.core.checks import CheckResult
     from ichnaea_host.core.interfaces import (
-        CoverageLayer,
+        CommandContext,
         DownloadSection,
         Exporter,
         FallbackSchema,
         HeartbeatCheck,
         HostContext,
-        LocationSource,
         MigrationDir,
         PeriodicJob,
-        ReportFragment,
-        StationUpdater,
+        PositionSource,
+        RegionSource,
         StatsSection,
     )
     from ichnaea_host.core.settings import PluginSettings
+    from ichnaea_host.stations.radio import Radio
 
 PROJECT = "ichnaea"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -56,27 +58,27 @@ def ichnaea_register_settings() -> type[PluginSettings] | None:
 
 
 @hookspec
-def ichnaea_register_location_sources() -> Sequence[type[LocationSource]]:
-    """Return :class:`~ichnaea_host.core.interfaces.LocationSource` subclasses.
-
-    Position sources (``KIND = "position"``) answer ``/v1/geolocate``; region
-    sources (``KIND = "region"``) answer ``/v1/country``. The host runs them in
-    the order of ``ICHNAEA_LOCATE_SOURCES`` / ``ICHNAEA_REGION_SOURCES``, or by
-    their ``DEFAULT_ORDER``.
-    """
+def ichnaea_register_radios() -> Sequence[type[Radio]]:
+    """Return :class:`~ichnaea_host.stations.Radio` subclasses: each is one kind
+    of network (its reports, its stations, its answers). The host derives from
+    each its part of the submit and geolocate schemas, its station updater and
+    its position and region sources (unless the radio's ``POSITION_ORDER`` or
+    ``REGION_ORDER`` is None)."""
 
 
 @hookspec
-def ichnaea_register_report_fragments() -> Sequence[type[ReportFragment]]:
-    """Return :class:`~ichnaea_host.core.interfaces.ReportFragment` subclasses: the
-    per-network lists (``wifiAccessPoints`` ...) of submitted reports and
-    geolocate queries."""
+def ichnaea_register_position_sources() -> Sequence[type[PositionSource]]:
+    """Return :class:`~ichnaea_host.core.interfaces.PositionSource` subclasses
+    answering ``/v1/geolocate`` besides the radios' own (GeoIP, fallback). The
+    host runs every position source in the order of ``ICHNAEA_LOCATE_SOURCES``,
+    or by their ``DEFAULT_ORDER``."""
 
 
 @hookspec
-def ichnaea_register_station_updaters() -> Sequence[type[StationUpdater]]:
-    """Return :class:`~ichnaea_host.core.interfaces.StationUpdater` subclasses: each
-    splits reports into per-shard observations and writes its station tables."""
+def ichnaea_register_region_sources() -> Sequence[type[RegionSource]]:
+    """Return :class:`~ichnaea_host.core.interfaces.RegionSource` subclasses
+    answering ``/v1/country`` besides the radios' own, run in the order of
+    ``ICHNAEA_REGION_SOURCES``, or by their ``DEFAULT_ORDER``."""
 
 
 @hookspec
@@ -117,16 +119,10 @@ def ichnaea_register_stats_sections() -> Sequence[StatsSection]:
 
 
 @hookspec
-def ichnaea_register_coverage_layers() -> Sequence[CoverageLayer]:
-    """Return :class:`~ichnaea_host.core.interfaces.CoverageLayer` values: each
-    becomes a layer of the coverage vector tiles (``/tiles/coverage.json``),
-    drawn from the grid cells where its ``cells`` says this plugin's networks
-    are."""
-
-
-@hookspec
-def ichnaea_register_commands(cli: click.Group) -> None:
-    """Add click commands or groups to the ``ichnaea`` command."""
+def ichnaea_register_commands(cli: click.Group, context: CommandContext) -> None:
+    """Add click commands or groups to the ``ichnaea`` command. ``context``
+    hands the commands this plugin's settings and, built when a command first
+    asks for it, the command's runtime (:class:`~ichnaea_host.CommandContext`)."""
 
 
 @hookspec
@@ -136,8 +132,10 @@ def ichnaea_register_heartbeat_checks() -> Sequence[type[HeartbeatCheck]]:
 
 
 @hookspec
-def ichnaea_doctor_checks(context: HostContext) -> Sequence[CheckResult]:
-    """Check this plugin's part of a deployment for ``ichnaea doctor``; return
+def ichnaea_doctor_checks(context: HostContext, settings: PluginSettings | None
+                          ) -> Sequence[CheckResult]:
+    """Check this plugin's part of a deployment for ``ichnaea doctor`` (with
+    the plugin's ``settings``, None when it has none); return
     one :class:`~ichnaea_host.core.checks.CheckResult` per check (``"ok"``,
     ``"warning"`` or ``"FAIL"`` with its ``fix``). Called in the command's
     process with its runtime; it should answer within a few seconds."""

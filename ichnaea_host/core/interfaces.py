@@ -42,8 +42,6 @@ class HostContext(Protocol):
     @property
     def redis(self) -> redis.Redis: ...
 
-    def plugin_settings(self, plugin_name: str) -> PluginSettings | None: ...
-
     def enqueue(self, queue_name: str, items: Sequence[Any]) -> None: ...
 
     def queue(self, name: str | StationPartition | ExportPartition,
@@ -199,44 +197,58 @@ class Region:
 
 
 class PluginClass:
-    """What every registered class has: a name and optional typed settings."""
+    """What every registered class has: a name, and the settings of the plugin
+    that registered it, handed in when the host builds its objects
+    (``cls(context, settings)``)."""
 
     #: unique name within the class's family; also the operator-facing name
     PLUGIN_NAME: ClassVar[str] = ""
-    #: the plugin's settings class, read from ICHNAEA_<PLUGIN>__<FIELD>
-    Settings: ClassVar[type[PluginSettings] | None] = None
+    #: the settings class this class expects (its plugin registers it with
+    #: ``ichnaea_register_settings``); its defaults stand in when the plugin's
+    #: settings are not known (an object built by hand, in a test)
+    SETTINGS: ClassVar[type[PluginSettings] | None] = None
+
+    def __init__(self, context: HostContext, settings: Any = None) -> None:
+        self.context = context
+        if settings is None and self.SETTINGS is not None:
+            settings = self.SETTINGS()
+        #: the settings of the plugin that registered this class (None: it has none)
+        self.settings = settings
 
 
-class LocationSource(PluginClass):
-    """Turns a query into candidate :class:`Position` (or :class:`Region`) results.
+class Source(PluginClass):
+    """What position and region sources share.
 
-    ``KIND`` is ``"position"`` for ``/v1/geolocate`` or ``"region"`` for
-    ``/v1/country``. ``DEFAULT_ORDER`` places the source when the operator has
-    not set ``ICHNAEA_LOCATE_SOURCES`` / ``ICHNAEA_REGION_SOURCES``: lower runs
-    first (internal radio data 10-30, GeoIP 50, external fallback 90).
-    A source must never raise for bad data; the host still isolates it.
+    ``DEFAULT_ORDER`` places the source when the operator has not set
+    ``ICHNAEA_LOCATE_SOURCES`` / ``ICHNAEA_REGION_SOURCES``: lower runs first
+    (internal radio data 10-30, GeoIP 50, external fallback 90). A source
+    must never raise for bad data; the host still isolates it.
     """
 
-    KIND: ClassVar[str] = "position"
     DEFAULT_ORDER: ClassVar[int] = 50
     #: True for sources answering from the service's own station data; only
     #: their answers turn locate queries into reports for the pipeline
     INTERNAL: ClassVar[bool] = False
     #: the query flag that switches this source off ("ipf", "lacf"), if any
     FALLBACK_FIELD: ClassVar[str | None] = None
+
+    def should_search(self, query: Query, results: Sequence[Any]) -> bool:
+        return True
+
+
+class PositionSource(Source):
+    """Turns a geolocate query (``/v1/geolocate``) into candidate :class:`Position` results."""
+
     #: how this source's accuracy scales with the confidence a client asks for
     #: (``/v1/geolocate?confidence=50..99``): ``{level: factor}``, the factor
     #: relative to the 95 % radius answered by default, as ``bench/accuracy.py``
     #: measures it; None: the scale of a circular normal error
     CONFIDENCE: ClassVar[dict[int, float] | None] = None
 
-    def __init__(self, context: HostContext) -> None:
-        self.context = context
-
-    def should_search(self, query: Query, results: Sequence[Position | Region]) -> bool:
+    def should_search(self, query: Query, results: Sequence[Position]) -> bool:
         return True
 
-    def search(self, query: Query) -> list[Position] | list[Region]:
+    def search(self, query: Query) -> list[Position]:
         raise NotImplementedError
 
     def explain(self, query: Query, answer: Position) -> list[dict[str, Any]]:
@@ -245,6 +257,16 @@ class LocationSource(PluginClass):
         ``{"wifiAccessPoint": {...}, "location": {...}, "accuracy": ...,
         "omit": false}``. The default: none."""
         return []
+
+
+class RegionSource(Source):
+    """Turns a region query (``/v1/country``) into candidate :class:`Region` results."""
+
+    def should_search(self, query: Query, results: Sequence[Region]) -> bool:
+        return True
+
+    def search(self, query: Query) -> list[Region]:
+        raise NotImplementedError
 
 
 class ReportFragment(PluginClass):
@@ -366,8 +388,45 @@ class OwnerRequestRefused(Exception):
     message says why, in words for the owner."""
 
 
+@dataclasses.dataclass(frozen=True)
+class StationLimits:
+    """How the stations of a radio are learnt from its observations."""
+
+    #: metres within which the observations of one station must agree (else it is blocked)
+    max_dist: float = 5000.0
+    #: observations less precise than this many metres weigh nothing
+    max_accuracy: float = 200.0
+    #: observations per update run of one work partition
+    batch: int = 500
+    #: seconds between the update runs the scheduler triggers for one partition
+    interval: float = 5.0
+    #: travelling stations: a jump farther than this many metres (0: never)
+    #: within ``moving_hours`` of the last change blocks the station (a
+    #: :class:`~ichnaea_host.stations.MacRadio` reads both from its settings)
+    moving_meters: float = 0.0
+    moving_hours: float = 24.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteLabels:
+    """How the web site shows a kind of network; empty values are derived
+    from the radio's name (``title``: ``Wifi``, ``series``: ``MLS Wifi``,
+    ``region_columns``: ``{"wifi": "Wifis"}``)."""
+
+    title: str = ""
+    #: the stats JSON's series title
+    series: str = ""
+    #: ``{region_stat kind: column label}`` of the regions page
+    region_columns: tuple[tuple[str, str], ...] = ()
+    #: a label summing those columns, if any
+    region_total: str | None = None
+    #: the description of its layer of the coverage vector tiles (default: ``title``)
+    coverage: str = ""
+
+
 class StationUpdater(PluginClass):
-    """Learns stations of one network kind from positioned reports.
+    """Learns stations of one network kind from positioned reports (the host
+    derives one from each :class:`~ichnaea_host.stations.Radio`).
 
     ``split`` turns a report into observations per shard (it owns the
     validation and normalisation of its entries); the host queues them in
@@ -379,6 +438,8 @@ class StationUpdater(PluginClass):
     SHARDS: ClassVar[tuple[str, ...]] = ("0",)
     #: observations per update run
     BATCH: ClassVar[int] = 500
+    #: seconds between the update runs of one partition
+    INTERVAL: ClassVar[float] = 5.0
     #: ``data_type`` tag of the ``queue`` gauge of this updater's queues (default: PLUGIN_NAME)
     DATA_TYPE: ClassVar[str] = ""
     #: the plugin's other data queues with their ``data_type`` gauge tag, e.g. a
@@ -387,14 +448,8 @@ class StationUpdater(PluginClass):
     #: ``stat.key`` values of (observations, new stations); None: the host's scheme,
     #: see :func:`ichnaea_host.pipeline.stats.stat_keys`
     STAT_KEYS: ClassVar[tuple[int, int] | None] = None
-    #: how the web site shows this kind of network: "title", "series" (the stats
-    #: JSON's series title), "region_columns" ({region_stat kind: label}) and
-    #: "region_total" (a label summing those columns); missing keys are derived
-    #: from PLUGIN_NAME
-    SITE_LABELS: ClassVar[dict[str, Any] | None] = None
-
-    def __init__(self, context: HostContext) -> None:
-        self.context = context
+    #: how the web site shows this kind of network
+    SITE_LABELS: ClassVar[SiteLabels] = SiteLabels()
 
     #: owners may opt a station out, or reset one that moved, on the web site
     #: (``/optout``), proving their presence with a scan: :meth:`owner_request`
@@ -421,9 +476,8 @@ class StationUpdater(PluginClass):
         characters) becomes rows of ``region_stat`` and a column of the
         regions page, with no migration (the cell plugin returns ``gsm``,
         ``wcdma``, ``lte`` and ``nr``). The default, None, lets the host count
-        the rows per ``region`` of every shard of a
-        :class:`~ichnaea_host.stations.StationShardUpdater` as the kind
-        named after ``PLUGIN_NAME``.
+        the rows per ``region`` of the radio's table as the kind named after
+        ``PLUGIN_NAME``.
         """
         return None
 
@@ -445,8 +499,9 @@ class Exporter(PluginClass):
     #: keeps (no opted-out networks)
     OWN_DATA: ClassVar[bool] = False
 
-    def __init__(self, context: HostContext, config: Any, partition: ExportPartition) -> None:
-        self.context = context
+    def __init__(self, context: HostContext, settings: Any, config: Any,
+                 partition: ExportPartition) -> None:
+        super().__init__(context, settings)
         self.config = config
         #: the export queue this exporter sends a batch of (its source and API
         #: key, when the exporter is ``PARTITIONED``)
@@ -474,9 +529,6 @@ class FallbackSchema(PluginClass):
 class HeartbeatCheck(PluginClass):
     """A named check shown in ``/__heartbeat__``; returns at least ``{"up": bool}``."""
 
-    def __init__(self, context: HostContext) -> None:
-        self.context = context
-
     def check(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -493,15 +545,16 @@ class MigrationDir:
 class PeriodicJob:
     """Work the scheduler triggers every ``interval`` seconds (sub-minute allowed).
 
-    ``run(context)`` returns True when more work is waiting, so the host runs
-    it again at once. ``drain`` jobs also run in ``ichnaea process``;
+    ``run(context, settings)`` (the settings of the plugin that registered
+    the job, None when it has none) returns True when more work is waiting,
+    so the host runs it again at once. ``drain`` jobs also run in ``ichnaea process``;
     ``upgrade`` jobs also run once after ``ichnaea db upgrade`` (repairs an
     operator expects an upgrade to leave done).
     """
 
     name: str
     interval: float
-    run: Callable[[HostContext], bool | None]
+    run: Callable[[HostContext, Any], bool | None]
     drain: bool = False
     upgrade: bool = False
 
@@ -552,10 +605,10 @@ class CoverageLayer:
     indexes those of a grid of ``per_degree`` cells per degree counted from
     90 S and 180 W (``floor((lat + 90) * per_degree)``), ``last seen`` a
     :class:`datetime.date`. A cell may come more than once (one per table);
-    the host merges them. :func:`ichnaea_host.station_coverage` answers it
-    for one station table. It runs in the worker (periodic job
+    the host merges them. It runs in the worker (periodic job
     ``update_coverage``), reading the read-only connection. ``name`` is the
-    tiles' layer id (``wifi``, ``cell``, ``blue``).
+    tiles' layer id (``wifi``, ``cell``, ``blue``). The host makes one of each
+    radio (:meth:`~ichnaea_host.Radio.coverage`).
     """
 
     name: str
@@ -647,6 +700,40 @@ class LenientBoolean(fields.Field):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value != 0
         return str(value).strip().lower() not in ("false", "0")
+
+
+class CommandContext:
+    """What a plugin's commands get (``ichnaea_register_commands``): the
+    runtime of the running ``ichnaea`` command, built when a command first
+    asks for it (:meth:`runtime`: a database that cannot be reached stops the
+    command with one line), the plugin's settings, as that runtime read
+    them (:attr:`settings`), and :meth:`submit_reports` for importers."""
+
+    def __init__(self, runtime: Callable[[], HostContext],
+                 settings: Callable[[], Any],
+                 submit: Callable[[HostContext, Sequence[dict[str, Any]]],
+                                  list[dict[str, Any] | None]] | None = None) -> None:
+        self._runtime = runtime
+        self._settings = settings
+        self._submit = submit
+
+    def runtime(self) -> HostContext:
+        return self._runtime()
+
+    def submit_reports(self, reports: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None]:
+        """Queue reports (each an item of a ``/v2/geosubmit`` batch) exactly as
+        a submission without an API key is: validated by the same schema,
+        cleaned by the same radios, into the same queue, so every rule of the
+        pipeline applies to them. Returns, per report, what was queued (None:
+        refused or naming no network). Raises the Redis errors."""
+        if self._submit is None:
+            raise RuntimeError("this command context cannot submit reports")
+        return self._submit(self.runtime(), reports)
+
+    @property
+    def settings(self) -> Any:
+        """The plugin's settings (None when it has none)."""
+        return self._settings()
 
 
 def names(classes: Iterable[type[PluginClass]]) -> list[str]:

@@ -15,7 +15,7 @@ located, across every worker.
 Locating uses each position source that answers from the service's own
 stations (``INTERNAL``) on its own, never the ones needing the client's
 address or calling out, and picks its answer as ``/v1/geolocate`` does
-(:func:`~ichnaea_host.api.results.best_position`, a pure function).
+(:func:`~ichnaea_host.core.results.best_position`, a pure function).
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from ichnaea_host.api.results import best_position
 from ichnaea_host.core import calibration
 from ichnaea_host.core.clock import today_utc
 from ichnaea_host.core.geo import distance
 from ichnaea_host.core.interfaces import HostContext, Position, Query, ReportFragment
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.queues import REDIS_ERRORS
+from ichnaea_host.core.results import best_position
 
 log = get_logger("ichnaea.calibration")
 
@@ -171,7 +171,7 @@ def sample(context: Any, reports: list[tuple[dict[str, Any], dict[str, Any]]]) -
         chosen = random.sample(candidates, _budget(context, len(candidates)))
         if not chosen:
             return 0
-        fragments = [cls() for cls in context.plugins.report_fragments()]
+        fragments = context.fragments()
         prints = [fingerprint(report, [f.FIELD for f in fragments]) for report in chosen]
         fresh = _first_seen(context, prints)
     except REDIS_ERRORS as exc:

@@ -16,42 +16,42 @@ from ichnaea_host.core.interfaces import PeriodicJob
 DAY = 86400.0
 
 
-def _update_statcounter(rt: Any) -> bool:
+def _update_statcounter(rt: Any, settings: Any = None) -> bool:
     from ichnaea_host.pipeline.stats import update_statcounter
 
     update_statcounter(rt)
     return False
 
 
-def _update_statregion(rt: Any) -> bool:
+def _update_statregion(rt: Any, settings: Any = None) -> bool:
     from ichnaea_host.pipeline.stats import update_statregion
 
     update_statregion(rt)
     return False
 
 
-def _cleanup_stat(rt: Any) -> bool:
+def _cleanup_stat(rt: Any, settings: Any = None) -> bool:
     from ichnaea_host.pipeline.stats import cleanup_stat
 
     cleanup_stat(rt)
     return False
 
 
-def _monitor_queues(rt: Any) -> bool:
+def _monitor_queues(rt: Any, settings: Any = None) -> bool:
     from ichnaea_host.pipeline.monitoring import monitor_queue_size_and_rate_control
 
     monitor_queue_size_and_rate_control(rt)
     return False
 
 
-def _monitor_api_key_limits(rt: Any) -> bool:
+def _monitor_api_key_limits(rt: Any, settings: Any = None) -> bool:
     from ichnaea_host.pipeline.monitoring import monitor_api_key_limits
 
     monitor_api_key_limits(rt)
     return False
 
 
-def _monitor_api_users(rt: Any) -> bool:
+def _monitor_api_users(rt: Any, settings: Any = None) -> bool:
     from ichnaea_host.pipeline.monitoring import monitor_api_users
 
     monitor_api_users(rt)

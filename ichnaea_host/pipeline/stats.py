@@ -30,7 +30,7 @@ from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.models import RegionStat, Stat
 from ichnaea_host.plugins.runtime import Runtime
-from ichnaea_host.stations import StationShardUpdater
+from ichnaea_host.stations.updater import RadioUpdater
 
 log = get_logger("ichnaea.stats")
 
@@ -155,7 +155,7 @@ def cleanup_stat(rt: Runtime, today: date | None = None) -> int:
     return int(deleted)
 
 
-def shard_region_counts(updater: StationShardUpdater) -> dict[str, int]:
+def shard_region_counts(updater: RadioUpdater) -> dict[str, int]:
     """Stations with a region, per region, over every table of an updater
     (each counted once, however many work partitions it holds)."""
     counts: dict[str, int] = {}
@@ -174,7 +174,7 @@ def region_counts(rt: Runtime) -> dict[str, dict[str, int]]:
     for name in rt.station_updater_names():
         updater = rt.updater(name)
         counted = updater.region_counts()
-        if counted is None and isinstance(updater, StationShardUpdater):
+        if counted is None and isinstance(updater, RadioUpdater):
             counted = {name: shard_region_counts(updater)}
         for kind, per_region in (counted or {}).items():
             target = kinds.setdefault(kind, {})

@@ -124,7 +124,7 @@ def park(rt: Runtime, partition: ExportPartition, items: list[dict[str, Any]]) -
 def forwarded(rt: Runtime, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Queued reports as they may leave the service: each fragment keeps the
     entries of its list it may forward (:meth:`ReportFragment.forwarded`)."""
-    fragments = [(cls.FIELD, cls()) for cls in rt.plugins.report_fragments()]
+    fragments = [(fragment.FIELD, fragment) for fragment in rt.fragments()]
     out = []
     for item in items:
         report = item.get("report")
@@ -160,7 +160,7 @@ def export_reports(rt: Runtime, partition: ExportPartition, *, force: bool = Fal
     queue = rt.queue(partition, batch=config.batch)
     if not force and not queue.ready():
         return False
-    exporter: Exporter = cls(rt, config, partition)
+    exporter: Exporter = cls(rt, rt.plugins.settings_of(cls), config, partition)
     tags = [f"key:{name}"]
     # ``batch`` is when a queue is ready; an exporter whose output does not
     # depend on batch sizes (internal) takes MIN_TAKE items a run, or the
@@ -291,7 +291,7 @@ def drain(rt: Runtime, *, max_rounds: int = 1000) -> dict[str, int]:
                 runs[f"update_{station_queue.updater}"] += 1
                 progress = True
         for job in rt.plugins.periodic_jobs.values():
-            if job.drain and job.run(rt):
+            if job.drain and rt.run_job(job):
                 runs[job.name] += 1
                 progress = True
         if not progress:

@@ -229,7 +229,7 @@ class Worker:
         def periodic(job_name: str) -> None:
             job = rt.plugins.periodic_jobs.get(job_name)
             self.attempt(job_name, f"periodic:{job_name}",
-                         lambda: bool(job.run(rt)) if job is not None else False,
+                         lambda: rt.run_job(job) if job is not None else False,
                          again=lambda: periodic(job_name))
 
         @huey.task(name="ichnaea.recover_claims", expires=120)
@@ -411,7 +411,7 @@ class Scheduler(threading.Thread):
             size = sizes[station_queue.key]
             if size:
                 cls = updaters[station_queue.updater]
-                jobs.append((station_queue.trigger, getattr(cls, "INTERVAL", 5.0), size, cls.BATCH,
+                jobs.append((station_queue.trigger, cls.INTERVAL, size, cls.BATCH,
                              lambda q=station_queue: w.update_stations(q.updater, q.shard)))
         for job in rt.plugins.periodic_jobs.values():
             jobs.append((f"periodic:{job.name}", job.interval, 1, 10**9,

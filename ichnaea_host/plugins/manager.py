@@ -20,7 +20,7 @@ import dataclasses
 import importlib.metadata
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -28,21 +28,25 @@ import pluggy
 
 from ichnaea_host.core import hookspecs
 from ichnaea_host.core.interfaces import (
+    CommandContext,
     CoverageLayer,
     DownloadSection,
     Exporter,
     FallbackSchema,
     HeartbeatCheck,
-    LocationSource,
     MigrationDir,
     PeriodicJob,
     PluginClass,
+    PositionSource,
+    RegionSource,
     ReportFragment,
     StationUpdater,
     StatsSection,
 )
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.settings import ConfigError, PluginSettings, Settings, load_plugin_settings
+from ichnaea_host.stations.adapters import derive
+from ichnaea_host.stations.radio import Radio
 
 log = get_logger("ichnaea.plugins")
 
@@ -79,10 +83,15 @@ class PluginInfo:
         return dataclasses.asdict(self)
 
 
-FAMILIES: dict[str, tuple[str, type[PluginClass]]] = {
-    "location_sources": ("ichnaea_register_location_sources", LocationSource),
-    "report_fragments": ("ichnaea_register_report_fragments", ReportFragment),
-    "station_updaters": ("ichnaea_register_station_updaters", StationUpdater),
+#: the families of registered classes: (hook, base class); the radios' derived
+#: classes join the families ``report_fragments``, ``station_updaters``,
+#: ``position_sources`` and ``region_sources``
+FAMILIES: dict[str, tuple[str | None, type[PluginClass]]] = {
+    "radios": ("ichnaea_register_radios", Radio),
+    "position_sources": ("ichnaea_register_position_sources", PositionSource),
+    "region_sources": ("ichnaea_register_region_sources", RegionSource),
+    "report_fragments": (None, ReportFragment),
+    "station_updaters": (None, StationUpdater),
     "exporters": ("ichnaea_register_exporters", Exporter),
     "fallback_schemas": ("ichnaea_register_fallback_schemas", FallbackSchema),
     "heartbeat_checks": ("ichnaea_register_heartbeat_checks", HeartbeatCheck),
@@ -100,6 +109,9 @@ class PluginHost:
         self.infos: dict[str, PluginInfo] = {}
         self.registry: dict[str, dict[str, type[PluginClass]]] = {f: {} for f in FAMILIES}
         self.plugin_settings: dict[str, PluginSettings] = {}
+        #: the plugin that registered each class (derived ones included) and each job
+        self.owners: dict[type[PluginClass], str] = {}
+        self.job_owners: dict[str, str] = {}
         self.periodic_jobs: dict[str, PeriodicJob] = {}
         self.download_sections: dict[str, DownloadSection] = {}
         self.stats_sections: dict[str, StatsSection] = {}
@@ -196,22 +208,33 @@ class PluginHost:
             self.plugin_settings[name] = load_plugin_settings(settings_cls, name)
             info.settings = _describe_settings(settings_cls, name)
         found: dict[str, dict[str, type[PluginClass]]] = {}
+        #: what the plugin registered itself (not what the host derived from its radios)
+        direct: dict[str, list[str]] = {}
+        settings_cls = type(self.plugin_settings[name]) if name in self.plugin_settings else None
         for family, (hook, base) in FAMILIES.items():
+            if hook is None:
+                continue
             for cls in _flatten(self._call_one(plugin, hook)):
                 if not (isinstance(cls, type) and issubclass(cls, base)):
                     raise TypeError(_wrong(hook, cls, f"a {base.__name__} subclass"))
                 if not cls.PLUGIN_NAME:
                     raise TypeError(f"{cls.__name__} has no PLUGIN_NAME")
-                key = cls.PLUGIN_NAME
-                if family == "location_sources":
-                    key = f"{cls.KIND}:{cls.PLUGIN_NAME}"  # type: ignore[attr-defined]
-                existing = self.registry[family].get(key) or found.get(family, {}).get(key)
-                if existing is not None and existing is not cls:
-                    raise ValueError(
-                        f"{family}: {cls.__module__}.{cls.__name__} and "
-                        f"{existing.__module__}.{existing.__name__} both claim {cls.PLUGIN_NAME!r}"
-                    )
-                found.setdefault(family, {})[key] = cls
+                if cls.SETTINGS is not None and settings_cls is not None \
+                        and not issubclass(settings_cls, cls.SETTINGS):
+                    raise TypeError(f"{cls.__name__} expects {cls.SETTINGS.__name__}, but its "
+                                    f"plugin registers {settings_cls.__name__}")
+                direct.setdefault(family, []).append(cls.PLUGIN_NAME)
+                classes: dict[str, type[PluginClass]] = {family: cls}
+                if issubclass(cls, Radio):
+                    classes.update(derive(cls))
+                for kind, member in classes.items():
+                    key = member.PLUGIN_NAME
+                    existing = self.registry[kind].get(key) or found.get(kind, {}).get(key)
+                    if existing is not None and existing is not member:
+                        raise ValueError(
+                            f"{kind}: {_origin(member)} and {_origin(existing)} "
+                            f"both claim {key!r}")
+                    found.setdefault(kind, {})[key] = member
         jobs = _flatten(self._call_one(plugin, "ichnaea_register_periodic_jobs"))
         for job in jobs:
             if not isinstance(job, PeriodicJob):
@@ -220,25 +243,28 @@ class PluginHost:
                                   DownloadSection, self.download_sections)
         stats_sections = self._sections(plugin, "ichnaea_register_stats_sections",
                                         StatsSection, self.stats_sections)
-        layers = self._sections(plugin, "ichnaea_register_coverage_layers",
-                                CoverageLayer, self.coverage_layers)
+        settings = self.plugin_settings.get(name)
+        layers = [radio_coverage(radio, settings) for radio in found.get("radios", {}).values()
+                  if issubclass(radio, Radio)]
         dirs = _flatten(self._call_one(plugin, "ichnaea_migration_dirs"))
         for folder in dirs:
             if not isinstance(folder, MigrationDir):
                 raise TypeError(_wrong("ichnaea_migration_dirs", folder, "a MigrationDir"))
         for family, registered in found.items():
             self.registry[family].update(registered)
-            info.registers[family] = sorted(registered)
+            self.owners.update((cls, name) for cls in registered.values())
+        for family, registered_names in direct.items():
+            info.registers[family] = sorted(registered_names)
         for job in jobs:
             self.periodic_jobs[job.name] = job
+            self.job_owners[job.name] = name
         if jobs:
             info.registers["periodic_jobs"] = [job.name for job in jobs]
         self.download_sections.update((section.name, section) for section in sections)
         self.stats_sections.update((section.name, section) for section in stats_sections)
         self.coverage_layers.update((layer.name, layer) for layer in layers)
         for family, values in (("download_sections", sections),
-                               ("stats_sections", stats_sections),
-                               ("coverage_layers", layers)):
+                               ("stats_sections", stats_sections)):
             if values:
                 info.registers[family] = [section.name for section in values]
         self.migration_dirs.extend(dirs)
@@ -261,21 +287,26 @@ class PluginHost:
     def settings_for(self, plugin_name: str) -> PluginSettings | None:
         return self.plugin_settings.get(plugin_name)
 
-    def _ordered_sources(self, kind: str, order: Sequence[str]) -> list[type[LocationSource]]:
-        sources: dict[str, type[LocationSource]] = {
-            cls.PLUGIN_NAME: cls  # type: ignore[misc]
-            for key, cls in self.registry["location_sources"].items()
-            if key.startswith(kind + ":")
-        }
-        if order:
-            return [sources[name] for name in order if name in sources]
-        return sorted(sources.values(), key=lambda c: (c.DEFAULT_ORDER, c.PLUGIN_NAME))
+    def settings_of(self, cls: type) -> PluginSettings | None:
+        """The settings of the plugin that registered ``cls`` (None: it has
+        none, or ``cls`` was not registered)."""
+        owner = self.owners.get(cls)
+        return None if owner is None else self.plugin_settings.get(owner)
 
-    def position_sources(self) -> list[type[LocationSource]]:
-        return self._ordered_sources("position", self.settings.locate_sources)
+    def job_settings(self, job: PeriodicJob) -> PluginSettings | None:
+        owner = self.job_owners.get(job.name)
+        return None if owner is None else self.plugin_settings.get(owner)
 
-    def region_sources(self) -> list[type[LocationSource]]:
-        return self._ordered_sources("region", self.settings.region_sources)
+    def position_sources(self) -> list[type[PositionSource]]:
+        return _ordered(self.registry["position_sources"],  # type: ignore[arg-type]
+                        self.settings.locate_sources)
+
+    def region_sources(self) -> list[type[RegionSource]]:
+        return _ordered(self.registry["region_sources"],  # type: ignore[arg-type]
+                        self.settings.region_sources)
+
+    def radios(self) -> dict[str, type[Radio]]:
+        return dict(self.registry["radios"])  # type: ignore[arg-type]
 
     def report_fragments(self) -> list[type[ReportFragment]]:
         return sorted(self.registry["report_fragments"].values(),  # type: ignore[arg-type]
@@ -294,11 +325,15 @@ class PluginHost:
         return sorted(self.registry["heartbeat_checks"].values(),  # type: ignore[arg-type]
                       key=lambda c: c.PLUGIN_NAME)
 
-    def register_commands(self, cli: Any) -> None:
-        """Let each plugin add its commands; one that raises is reported alone."""
+    def register_commands(self, cli: Any, runtime: Callable[[], Any],
+                          submit: Callable[..., Any] | None = None) -> None:
+        """Let each plugin add its commands, handing each its settings,
+        ``runtime`` (the command's, built on first use) and ``submit`` (what
+        queues reports as a submission); one that raises is reported alone."""
         for name, plugin in list(self.pm.list_name_plugin()):
+            context = CommandContext(runtime, _settings_reader(runtime, name), submit)
             try:
-                self._call_one(plugin, "ichnaea_register_commands", cli=cli)
+                self._call_one(plugin, "ichnaea_register_commands", cli=cli, context=context)
             except Exception as exc:  # noqa: BLE001
                 self._fail(name, f"commands: {type(exc).__name__}: {exc}", exc)
 
@@ -311,8 +346,7 @@ class PluginHost:
             ("ICHNAEA_LOCATE_SOURCES", "position", self.settings.locate_sources),
             ("ICHNAEA_REGION_SOURCES", "region", self.settings.region_sources),
         ):
-            known = {key.split(":", 1)[1] for key in self.registry["location_sources"]
-                     if key.startswith(kind + ":")}
+            known = set(self.registry[f"{kind}_sources"])
             disabled = {i.name for i in self.infos.values() if not i.enabled}
             for name in names:
                 if name not in known and name not in disabled:
@@ -320,6 +354,37 @@ class PluginHost:
                         var, f"no installed plugin provides a {kind} source named {name!r} "
                         f"(known: {', '.join(sorted(known)) or 'none'})"
                     )
+
+
+_S = TypeVar("_S", PositionSource, RegionSource)
+
+
+def _ordered(sources: Mapping[str, type[_S]], order: Sequence[str]) -> list[type[_S]]:
+    """The sources in the configured order, or by their ``DEFAULT_ORDER``."""
+    if order:
+        return [sources[name] for name in order if name in sources]
+    return sorted(sources.values(), key=lambda c: (c.DEFAULT_ORDER, c.PLUGIN_NAME))
+
+
+def _settings_reader(runtime: Callable[[], Any], name: str) -> Callable[[], Any]:
+    """The settings of plugin ``name``, as the command's runtime read them."""
+    return lambda: runtime().plugins.settings_for(name)
+
+
+def radio_coverage(radio: type[Radio], settings: Any) -> CoverageLayer:
+    """A radio's layer of the coverage vector tiles (:meth:`Radio.coverage`)."""
+
+    def cells(context: Any, per_degree: int) -> list[Any]:
+        return radio(context, settings).coverage(per_degree)
+
+    labels = radio.LABELS
+    return CoverageLayer(radio.PLUGIN_NAME, cells,
+                         labels.coverage or labels.title or radio.PLUGIN_NAME)
+
+
+def _origin(cls: type) -> str:
+    """``module.Class``; a class derived from a radio reads ``module.Radio.Updater``."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _flatten(results: list[Any]) -> list[Any]:
@@ -384,7 +449,7 @@ def build_plugin_host(
     import importlib
 
     host = PluginHost(settings, strict=strict)
-    from ichnaea_host import __version__
+    from ichnaea_host.core import __version__
 
     for dotted in BUILTIN_PLUGINS:
         name = dotted.rsplit(".", 1)[-1]

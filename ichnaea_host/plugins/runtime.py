@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from ichnaea_host.core.db import Database
+from ichnaea_host.core.interfaces import PeriodicJob, PluginClass, ReportFragment
 from ichnaea_host.core.metrics import Metrics
 from ichnaea_host.core.queues import (
     CLUSTER_SCHEMES,
@@ -25,7 +26,7 @@ from ichnaea_host.core.queues import (
     close_redis,
     connect_redis,
 )
-from ichnaea_host.core.settings import PluginSettings, Settings
+from ichnaea_host.core.settings import Settings
 from ichnaea_host.plugins.manager import PluginHost, build_plugin_host
 
 INCOMING_BATCH = 5000
@@ -80,9 +81,6 @@ class Runtime:
             return [INCOMING_QUEUE]
         return [f"{INCOMING_QUEUE}_{n}" for n in range(count)]
 
-    def plugin_settings(self, plugin_name: str) -> PluginSettings | None:
-        return self.plugins.settings_for(plugin_name)
-
     def queue(self, name: str | StationPartition | ExportPartition,
               batch: int | None = None) -> DataQueue:
         """The queue of this name or partition (a :class:`DataQueue`, or for
@@ -108,13 +106,28 @@ class Runtime:
     def enqueue(self, queue_name: str, items: Sequence[Any]) -> None:
         self.queue(queue_name).enqueue(items)
 
-    # -- plugin objects, built once per process
+    # -- plugin objects, built once per process with their plugin's settings
+    def build(self, cls: type) -> Any:
+        """A new object of a registered class: ``cls(context, settings)``."""
+        return cls(self, self.plugins.settings_of(cls))
+
     def source(self, cls: type) -> Any:
+        """The object of this class (a source, or another class of the host
+        built with the runtime alone), built once per process."""
         key = ("source", f"{cls.__module__}.{cls.__qualname__}")
         obj = self._objects.get(key)
         if obj is None:
-            obj = self._objects[key] = cls(self)
+            obj = self._objects[key] = (self.build(cls) if issubclass(cls, PluginClass)
+                                        else cls(self))
         return obj
+
+    def fragments(self) -> list[ReportFragment]:
+        """The report fragments of the radios, in name order."""
+        key = ("fragments", "")
+        if key not in self._objects:
+            self._objects[key] = [self.build(cls) for cls in self.plugins.report_fragments()]
+        fragments: list[ReportFragment] = self._objects[key]
+        return fragments
 
     def station_updater_names(self) -> list[str]:
         return list(self.plugins.station_updaters())
@@ -129,16 +142,20 @@ class Runtime:
             return None
         key = ("fallback_schema", name)
         if key not in self._objects:
-            self._objects[key] = cls()
+            self._objects[key] = self.build(cls)
         return self._objects[key]
 
     def updater(self, name: str) -> Any:
         key = ("updater", name)
         obj = self._objects.get(key)
         if obj is None:
-            cls = self.plugins.station_updaters()[name]
-            obj = self._objects[key] = cls(self)
+            obj = self._objects[key] = self.build(self.plugins.station_updaters()[name])
         return obj
+
+    def run_job(self, job: PeriodicJob) -> bool:
+        """Run a periodic job once with its plugin's settings; True when more
+        work is waiting."""
+        return bool(job.run(self, self.plugins.job_settings(job)))
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` first when the runtime closes, while Redis and the

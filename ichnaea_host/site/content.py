@@ -1,14 +1,14 @@
 """The host's built-in ``content`` plugin: the datamap jobs, ``ichnaea map`` and
 the settings of the public web site (``ICHNAEA_CONTENT__<NAME>``, declared in
-:mod:`ichnaea_host.site.content_settings`)."""
+:mod:`ichnaea_host.core.content_settings`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ichnaea_host.core.content_settings import ContentSettings, content_settings
 from ichnaea_host.core.hookspecs import hookimpl
 from ichnaea_host.core.interfaces import PeriodicJob
-from ichnaea_host.site.content_settings import ContentSettings, content_settings
 
 #: seconds between datamap updates when cells are waiting (the original: 47)
 DATAMAP_INTERVAL = 10.0
@@ -24,7 +24,7 @@ def ichnaea_register_settings() -> Any:
     return ContentSettings
 
 
-def render_tiles(ctx: Any) -> bool:
+def render_tiles(ctx: Any, settings: Any = None) -> bool:
     """The periodic job: draw the changed tiles into the tiles folder (no upload)."""
     if content_settings(ctx).render_tiles:
         from ichnaea_host.site.tiles import render
@@ -45,8 +45,10 @@ def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
     from ichnaea_host.pipeline import datamap
 
     return [
-        PeriodicJob("update_datamap", DATAMAP_INTERVAL, datamap.update_datamap, drain=True),
-        PeriodicJob("cleanup_datamap", 86400.0, datamap.cleanup_datamap),
+        PeriodicJob("update_datamap", DATAMAP_INTERVAL,
+                    lambda ctx, _settings: datamap.update_datamap(ctx), drain=True),
+        PeriodicJob("cleanup_datamap", 86400.0,
+                    lambda ctx, _settings: datamap.cleanup_datamap(ctx)),
         PeriodicJob("render_tiles", RENDER_INTERVAL, render_tiles),
         PeriodicJob("update_coverage", COVERAGE_CHECK_INTERVAL, update_coverage),
     ]

@@ -39,9 +39,9 @@ from typing import Any
 import click
 
 from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.content_settings import content_settings
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.queues import REDIS_ERRORS
-from ichnaea_host.site.content_settings import content_settings
 
 log = get_logger("ichnaea.coverage")
 

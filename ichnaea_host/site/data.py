@@ -28,12 +28,12 @@ from urllib.parse import urljoin
 
 from ichnaea_host.core.calibration import Calibration
 from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.content_settings import exports_dir
+from ichnaea_host.core.files import asset_bucket, asset_client
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.models import Stat
 from ichnaea_host.core.regions import region_name
 from ichnaea_host.pipeline.stats import REGION_STATS_CACHE_KEY, region_stats, stat_keys
-from ichnaea_host.site.assets import asset_bucket, asset_client
-from ichnaea_host.site.content_settings import exports_dir
 
 log = get_logger("ichnaea.site")
 
@@ -69,15 +69,13 @@ def kinds(rt: Any) -> list[Kind]:
     """The installed station updaters, in name order."""
     out = []
     for name, cls in sorted(rt.plugins.station_updaters().items()):
-        title = name.capitalize()
-        labels: dict[str, Any] = {"title": title, "series": f"MLS {title}",
-                                  "region_columns": {name: f"{title}s"}, "region_total": None}
-        labels.update(getattr(cls, "SITE_LABELS", None) or {})
+        labels = cls.SITE_LABELS
+        title = labels.title or name.capitalize()
         observations, stations = stat_keys(cls)
-        out.append(Kind(name=name, title=labels["title"], series=labels["series"],
+        out.append(Kind(name=name, title=title, series=labels.series or f"MLS {title}",
                         observations_key=observations, stations_key=stations,
-                        region_columns=tuple(labels["region_columns"].items()),
-                        region_total=labels["region_total"]))
+                        region_columns=labels.region_columns or ((name, f"{title}s"),),
+                        region_total=labels.region_total))
     return out
 
 

@@ -38,10 +38,10 @@ from typing import Any
 import click
 
 from ichnaea_host.core.clock import today_utc
+from ichnaea_host.core.content_settings import tiles_dir
+from ichnaea_host.core.files import asset_bucket, asset_client
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.pipeline import datamap
-from ichnaea_host.site.assets import asset_bucket, asset_client
-from ichnaea_host.site.content_settings import tiles_dir
 
 log = get_logger("ichnaea.tiles")
 

@@ -34,9 +34,9 @@ from flask import (
 from markupsafe import Markup
 
 from ichnaea_host.api.errors import APIError, RateLimitExceeded
+from ichnaea_host.core.content_settings import content_settings, exports_dir, tiles_dir
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.site import data, owner
-from ichnaea_host.site.content_settings import content_settings, exports_dir, tiles_dir
 
 log = get_logger("ichnaea.site")
 # ES modules (MapLibre GL JS) need a JavaScript type, which not every

@@ -9,7 +9,7 @@ its key, its tables, its limits and its signal weight.
 One module per job, each importing only those above it in this list:
 
 ``columns``
-    the station columns, :func:`station_model`, :class:`StationTables`, :func:`utcnow`
+    the station columns, :func:`station_model`, :func:`utcnow`
 ``rules``
     observation weights, agreement bounds, transitions, blocks, :func:`station_score`
 ``mac``
@@ -20,39 +20,39 @@ One module per job, each importing only those above it in this list:
 ``sql``
     the statements that read and write station rows
 ``updater``
-    :class:`StationShardUpdater`, and :class:`MacStationUpdater` for MAC radios
+    the update of one work partition's batch of observations
 ``search``
-    :class:`MacPositionSource` (geolocate) and :class:`StationRegionSource`
-    (``/v1/country``)
+    positions from clusters of MAC stations, regions from any radio's stations
 ``coverage``
     :func:`station_coverage`: a table's stations per grid cell, for the coverage tiles
-``explain``
-    :class:`ExplainedMacSource`: a MAC source's entries of microG's ``raw`` list
+``radio``
+    :class:`Radio`, the class a radio plugin subclasses, and :class:`MacRadio`
+    for radios whose networks are named by a MAC address
+``adapters``
+    the host's fragment, updater and sources derived from a radio
 
-A MAC radio (as the wifi and blue plugins) needs only its tables
-(:func:`mac_station_model`), one updater subclassing
-:class:`MacStationUpdater` with its :meth:`~MacStationUpdater.normalize_entry`,
-and the two sources; any other radio subclasses :class:`StationShardUpdater`.
+A MAC radio (as the wifi and blue plugins) is one :class:`MacRadio` subclass
+with its table (:func:`mac_station_model`), its entry schema and its
+:meth:`~MacRadio.normalize_entry`; any other radio subclasses :class:`Radio`.
 """
 
 from __future__ import annotations
 
+from ichnaea_host.core.interfaces import SiteLabels, StationLimits
 from ichnaea_host.stations.aggregate import Aggregate, Point, station_radius
 from ichnaea_host.stations.columns import (
     COPIED,
     Station,
-    StationTables,
+    StationColumns,
     station_fields,
     station_model,
     utcnow,
 )
 from ichnaea_host.stations.coverage import CoverageCell, station_coverage
-from ichnaea_host.stations.explain import ExplainedMacSource
 from ichnaea_host.stations.mac import (
     MAC_RANKING,
     MAC_SHARDS,
     MIN_MAC_NETWORKS,
-    MacStations,
     Ranking,
     better,
     bounded,
@@ -65,6 +65,7 @@ from ichnaea_host.stations.mac import (
     unique_networks,
     younger,
 )
+from ichnaea_host.stations.radio import MacRadio, MacSettings, Radio
 from ichnaea_host.stations.rules import (
     BLOCK_DAYS,
     GNSS_SOURCE,
@@ -82,9 +83,6 @@ from ichnaea_host.stations.rules import (
     within,
 )
 from ichnaea_host.stations.search import (
-    MacPositionSource,
-    MacRegionSource,
-    StationRegionSource,
     cluster_position,
     complete_linkage,
     distance_matrix,
@@ -95,21 +93,14 @@ from ichnaea_host.stations.search import (
     within_limit,
 )
 from ichnaea_host.stations.sql import mysql_literal, read_rows, write_rows
-from ichnaea_host.stations.updater import (
-    POSITION_FIELDS,
-    REGIONS,
-    MacStationUpdater,
-    StationShardUpdater,
-)
+from ichnaea_host.stations.updater import POSITION_FIELDS, REGIONS
 
 __all__ = [
     "BLOCK_DAYS", "COPIED", "GNSS_SOURCE", "MAC_RANKING", "MAC_SHARDS", "MAX_OLD_WEIGHT",
     "MAX_SAMPLES", "MAX_WEIGHT", "MIN_MAC_NETWORKS", "POSITION_FIELDS", "QUERY_SOURCE",
     "REGIONS", "SOURCE_IDS", "TRANSITIONS",
-    "Aggregate", "CoverageCell", "ExplainedMacSource", "MacPositionSource", "MacRegionSource",
-    "MacStationUpdater", "MacStations",
-    "Point", "Ranking", "Station", "StationRegionSource", "StationShardUpdater",
-    "StationTables",
+    "Aggregate", "CoverageCell", "MacRadio", "MacSettings", "Point", "Radio", "Ranking",
+    "SiteLabels", "Station", "StationColumns", "StationLimits",
     "accuracy_weight", "age_weight", "better", "bounded", "cluster_position",
     "complete_linkage", "dedupe", "distance_matrix", "higher", "is_blocked",
     "load_station_regions", "load_stations", "lower", "mac_shard", "mac_station_model",

@@ -9,8 +9,9 @@ add columns of its own (the cells' identity).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, NamedTuple
 
 import peewee
 
@@ -64,26 +65,6 @@ def station_model(table: str, key_name: str, key_field: peewee.Field,
     return type(f"Station_{table}", (base,), attrs)
 
 
-class StationTables:
-    """What the station classes of a radio know of its table and its work partitions.
-
-    A plugin sets ``MODEL`` (the one table of its stations) and
-    :meth:`shard_of` (the work partition of a key: the pipeline queues
-    ``update_<radio>_<partition>``, which the updaters drain in parallel into
-    the same table). A radio with one table per kind of station (the cells,
-    one per cell radio) overrides :meth:`model` instead.
-    """
-
-    MODEL: ClassVar[type[peewee.Model]]
-
-    def model(self, shard: str) -> type[peewee.Model]:
-        """The table holding the stations of one work partition."""
-        return self.MODEL
-
-    def shard_of(self, key: str) -> str:
-        raise NotImplementedError
-
-
 class Station(NamedTuple):
     """The columns of a MAC station row that locating needs."""
 
@@ -97,3 +78,10 @@ class Station(NamedTuple):
     last_seen: date | None
     block_last: date | None
     block_count: int | None
+
+
+#: what a radio's :meth:`~ichnaea_host.stations.Radio.extra_columns` returns for
+#: a batch: called for each station written, with ``(status, key, row,
+#: values)`` (the transition, the key, the row as it was or None, the station
+#: columns about to be written), it returns the radio's own column values
+StationColumns = Callable[[str, str, Any, dict[str, Any]], dict[str, Any]]

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import peewee
 
 from ichnaea_host.core.db import MacField
-from ichnaea_host.stations.columns import StationTables, station_model
+from ichnaea_host.stations.columns import station_model
 
 INVALID_MACS = frozenset({"000000000000", "ffffffffffff", "01005e901000"})
 HEX12 = re.compile(r"^[0-9a-f]{12}$")
@@ -54,17 +54,6 @@ def mac_station_model(table: str,
     """The model of a MAC radio's station table (``wifi``, ``blue``), keyed by
     ``mac``, with the radio's ``extra`` columns (:func:`station_model`)."""
     return station_model(table, "mac", MacField(primary_key=True), extra=extra)
-
-
-class MacStations(StationTables):
-    """The table of a MAC radio: ``MODEL`` (:func:`mac_station_model`), keyed by
-    the ``mac`` column; its pipeline work is partitioned by :func:`mac_shard`."""
-
-    KEY: ClassVar[str] = "mac"
-    SHARDS: ClassVar[tuple[str, ...]] = MAC_SHARDS
-
-    def shard_of(self, key: str) -> str:
-        return mac_shard(key)
 
 
 def bounded(value: Any, low: float, high: float) -> Any:

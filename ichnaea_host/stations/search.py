@@ -27,11 +27,11 @@ scored by the sum of its station scores. Two things differ, on purpose:
 
 Stations are read with one SQL statement per query: ``SELECT .. WHERE mac IN
 (..)`` on the radio's one table; rows come back as plain tuples (no model
-instances), through :mod:`.sql`. A radio plugin subclasses
-:class:`MacPositionSource` with its name, settings class and table (``MODEL``).
+instances), through :mod:`.sql`. :class:`~ichnaea_host.stations.MacRadio`
+answers with these functions, with the limits of its settings.
 
 ``/v1/country`` is answered from the regions stored on the stations
-(:class:`StationRegionSource`, :class:`MacRegionSource` for MAC radios).
+(:func:`load_station_regions`, :func:`regions_from_stations`).
 """
 
 from __future__ import annotations
@@ -41,17 +41,14 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import peewee
 
-from ichnaea_host.core.interfaces import LocationSource, Position, Query, Region
+from ichnaea_host.core.interfaces import Position, Region
 from ichnaea_host.core.lazy import lazy_module
-from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.regions import region_name, region_radius
-from ichnaea_host.core.settings import PluginSettings
-from ichnaea_host.stations.columns import Station, StationTables, utcnow
-from ichnaea_host.stations.mac import MacStations
+from ichnaea_host.stations.columns import Station, utcnow
 from ichnaea_host.stations.rules import is_blocked, station_score
 from ichnaea_host.stations.sql import search_row_reader, search_statement
 
@@ -234,56 +231,6 @@ def connection_lost(db: peewee.Database) -> bool:
     return not db.connection().open
 
 
-class MacPositionSource(MacStations, LocationSource):
-    """Answers geolocate queries from the stations of one MAC radio.
-
-    A radio plugin subclasses it with ``PLUGIN_NAME`` (also the key of its
-    lookups in ``query.networks`` and the ``source`` of its answers),
-    ``DEFAULT_ORDER``, ``SETTINGS`` (its settings class: ``cluster_meters``,
-    ``max_networks``, ``station_range``, ``min_accuracy``, ``max_accuracy``)
-    and ``MODEL`` (its station table).
-    """
-
-    KIND = "position"
-    INTERNAL = True
-    SETTINGS: ClassVar[type[PluginSettings]]
-
-    @property
-    def settings(self) -> Any:
-        return self.context.plugin_settings(self.PLUGIN_NAME) or self.SETTINGS()
-
-    def should_search(self, query: Query, results: Any) -> bool:
-        return bool(query.networks.get(self.PLUGIN_NAME))
-
-    def search(self, query: Query) -> list[Position]:
-        lookups = {n["mac"]: n for n in query.networks.get(self.PLUGIN_NAME) or []}
-        db = self.context.db.ro
-        for attempt in (1, 2):
-            try:
-                stations = load_stations(db, self.MODEL, list(lookups))
-                break
-            except DATABASE_ERRORS as exc:
-                if attempt == 1 and connection_lost(db):
-                    db.close()  # kept from an earlier request, the server dropped it since
-                    continue
-                get_logger(f"ichnaea.{self.PLUGIN_NAME}").warning(
-                    "station_lookup_failed", error=type(exc).__name__)
-                return []
-        if len(stations) < 2:  # one network alone must not reveal where it is
-            return []
-        settings = self.settings
-        now = utcnow()
-        if within_limit(stations, settings.cluster_meters):
-            groups = [list(range(len(stations)))]
-        else:
-            dist = pairwise_distances(np.array([s.lat for s in stations]),
-                                      np.array([s.lon for s in stations]))
-            groups = complete_linkage(dist, settings.cluster_meters)
-        return [cluster_position([stations[i] for i in group], lookups, now, settings,
-                                 self.PLUGIN_NAME)
-                for group in groups]
-
-
 # ---------------------------------------------------------------------------
 # regions
 
@@ -317,36 +264,3 @@ def regions_from_stations(stations: Iterable[Any], source: str) -> list[Region]:
             results.append(Region(code=code, name=name, accuracy=region_radius(code),
                                   score=score, source=source))
     return results
-
-
-class StationRegionSource(StationTables, LocationSource):
-    """Answers ``/v1/country`` from the regions stored on learnt stations.
-
-    A radio plugin subclasses it with ``PLUGIN_NAME`` (also the key of its
-    lookups in ``query.networks``), ``KEY``, its table (``MODEL``, or
-    :meth:`model` and :meth:`shard_of` for a radio with several).
-    """
-
-    KIND = "region"
-    INTERNAL = True
-    KEY: ClassVar[str] = "mac"
-
-    def should_search(self, query: Query, results: Any) -> bool:
-        return bool(query.networks.get(self.PLUGIN_NAME))
-
-    def search(self, query: Query) -> list[Region]:
-        keys = [n[self.KEY] for n in query.networks.get(self.PLUGIN_NAME) or []]
-        try:
-            stations = load_station_regions(
-                self.context.db.ro, lambda key: self.model(self.shard_of(key)), self.KEY, keys)
-        except DATABASE_ERRORS as exc:
-            get_logger("ichnaea.stations").warning("station_lookup_failed",
-                                                   source=self.PLUGIN_NAME,
-                                                   error=type(exc).__name__)
-            return []
-        return regions_from_stations(stations, self.PLUGIN_NAME)
-
-
-class MacRegionSource(MacStations, StationRegionSource):
-    """Answers ``/v1/country`` from the stations of one MAC radio: a plugin
-    sets ``PLUGIN_NAME``, ``DEFAULT_ORDER`` and ``MODEL``."""

@@ -1,28 +1,27 @@
 """Learning stations from observations: the update of one work partition's batch.
 
-:class:`StationShardUpdater` applies the rules of :mod:`.rules` to the
-stations of a table keyed by one column; the pipeline drains the queues of
-the radio's work partitions (``update_<radio>_<partition>``) in parallel, all
-into that table. A radio plugin supplies its key, its limits, its table and
-its signal weight by subclassing it. :class:`MacStationUpdater` is that
-subclass for radios whose networks are named by a MAC address (WiFi,
-Bluetooth): such a plugin sets its table, its report field and how one entry
-is read.
+:class:`RadioUpdater` (the host's station updater of a
+:class:`~ichnaea_host.stations.Radio`) applies the rules of :mod:`.rules` to
+the stations of the radio's table, keyed by one column; the pipeline drains
+the queues of the radio's work partitions (``update_<radio>_<partition>``) in
+parallel, all into that table. The radio supplies its key, its limits
+(:class:`~ichnaea_host.core.interfaces.StationLimits`), its table, its signal
+weight and the values of its own columns
+(:meth:`~ichnaea_host.stations.Radio.extra_columns`).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import peewee
 
 from ichnaea_host.core import geocode
 from ichnaea_host.core.db import is_mysql, retry_on_lock
-from ichnaea_host.core.interfaces import OwnerRequestRefused, StationUpdater, UpdateStats
+from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
 from ichnaea_host.stations.aggregate import Aggregate, Point, station_radius, union
-from ichnaea_host.stations.columns import COPIED, StationTables, utcnow
-from ichnaea_host.stations.mac import MAC_RANKING, MacStations, Ranking, dedupe, normalize_mac
+from ichnaea_host.stations.columns import COPIED, utcnow
 from ichnaea_host.stations.rules import (
     GNSS_LABELS,
     GNSS_SOURCE,
@@ -39,11 +38,14 @@ from ichnaea_host.stations.rules import (
 )
 from ichnaea_host.stations.sql import read_rows, write_rows
 
+if TYPE_CHECKING:
+    from ichnaea_host.stations.columns import StationColumns
+
 #: regions of the stations placed by this process, remembered per grid square
 REGIONS = geocode.RegionGrid()
 
 #: an observation carrying this field (and the station key only) removes the
-#: station: see :meth:`MacStationUpdater.excluded`
+#: station: see :meth:`~ichnaea_host.stations.MacRadio.excluded`
 FORGET = "forget"
 
 #: blocks of an opted-out station: a block lasts 30 days per count from its
@@ -55,63 +57,47 @@ POSITION_FIELDS = ("lat", "lon", "accuracy", "altitude", "altitudeAccuracy", "he
                    "pressure", "speed", "source", "timestamp")
 
 
-class StationShardUpdater(StationTables, StationUpdater):
-    """Learns stations kept in a table keyed by one column, a work partition's
-    batch at a time.
+class RadioUpdater(StationUpdater):
+    """Learns the stations of one :class:`~ichnaea_host.stations.Radio`, a
+    work partition's batch at a time (the host derives one subclass per
+    radio, with ``RADIO`` set)."""
 
-    Subclasses set ``KEY`` (the key column), ``MAX_DIST`` (metres within which
-    observations of one station must agree), ``MAX_ACCURACY`` (observations
-    less precise than this weigh nothing), their table (``MODEL``, or
-    :meth:`model` for a radio with several), :meth:`shard_of` (a key's work
-    partition), and may weigh signals
-    (:meth:`signal_weight`).
-    """
+    RADIO: ClassVar[Any]
 
-    KEY: ClassVar[str] = "mac"
-    MAX_DIST: ClassVar[float] = 5000.0
-    MAX_ACCURACY: ClassVar[float] = 200.0
-    #: travelling stations (see :meth:`moving_limits`): a jump farther than
-    #: this many metres (0: never) within ``MOVING_HOURS`` of the last change
-    MOVING_DIST: ClassVar[float] = 0.0
-    MOVING_HOURS: ClassVar[float] = 24.0
+    def __init__(self, context: Any, settings: Any = None) -> None:
+        super().__init__(context, settings)
+        self.radio = self.RADIO(context, self.settings)
+        self.key_name: str = self.RADIO.KEY
+        self.limits = self.RADIO.LIMITS
 
-    def signal_weight(self, observation: dict[str, Any]) -> float:
-        return 1.0
+    def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        result: dict[str, list[dict[str, Any]]] = self.radio.split(report)
+        return result
 
-    def region(self, lat: float, lon: float) -> str | None:
-        """The region code of a station's position (from the shipped region shapes)."""
-        return REGIONS.region(lat, lon)
+    def owner_request(self, network: str, action: str, lookups: list[Any]) -> str:
+        result: str = self.radio.owner_request(network, action, lookups)
+        return result
+
+    def region_counts(self) -> dict[str, dict[str, int]] | None:
+        counts: dict[str, dict[str, int]] | None = self.radio.region_counts()
+        return counts
+
+    def model(self, shard: str) -> type[peewee.Model]:
+        model: type[peewee.Model] = self.radio.model(shard)
+        return model
 
     def weight(self, observation: dict[str, Any]) -> float:
         return (
-            self.signal_weight(observation)
-            * accuracy_weight(observation.get("accuracy"), self.MAX_ACCURACY)
+            self.radio.signal_weight(observation)
+            * accuracy_weight(observation.get("accuracy"), self.limits.max_accuracy)
             * age_weight(observation.get("age"))
             * speed_weight(observation.get("speed"))
         )
 
     # -- the update
-    def moving_limits(self) -> tuple[float, float]:
-        """(metres, hours) of the moving-station rule, from the plugin's settings
-        ``moving_meters`` and ``moving_hours`` when it has them.
-
-        A station with a position whose new observations agree among
-        themselves but lie, as a whole, farther than ``metres`` from that
-        position (still within ``MAX_DIST``, else the transitions block it
-        anyway) has jumped. A jump within ``hours`` of the station's last
-        change means it was seen far apart within a short time: no fixed
-        network does that, so it is blocked as moving. A jump after a quiet
-        spell is an ordinary move and blends in as before; a network that moved
-        once just after being learnt is blocked for a while and then learnt
-        afresh at its new place.
-        """
-        settings = self.context.plugin_settings(self.PLUGIN_NAME)
-        return (float(getattr(settings, "moving_meters", self.MOVING_DIST)),
-                float(getattr(settings, "moving_hours", self.MOVING_HOURS)))
-
     def update(self, shard: str, observations: list[dict[str, Any]]) -> UpdateStats:
         stats = UpdateStats()
-        key_name, weigh = self.KEY, self.weight
+        key_name, weigh = self.key_name, self.weight
         # a network that must be forgotten wins over every other sighting in the batch
         forget: set[str] = {obs[key_name] for obs in observations
                             if obs.get(FORGET) and obs.get(key_name) is not None}
@@ -131,11 +117,15 @@ class StationShardUpdater(StationTables, StationUpdater):
             else:
                 group.append(point)
         if not groups and not forget:
+            self.radio.after_update(shard, observations, [])
             return stats
         model = self.model(shard)
+        columns = self.radio.extra_columns(observations)
+        written: list[str] = []
 
         def transaction() -> UpdateStats:
             run = UpdateStats(dropped=stats.dropped)
+            written.clear()
             db = model._meta.database
             if is_mysql(model) and not db.in_transaction():
                 # the work partitions share one table: at REPEATABLE READ the locked
@@ -148,24 +138,28 @@ class StationShardUpdater(StationTables, StationUpdater):
                     key_field = getattr(model, key_name)
                     run.removed = model.delete().where(key_field.in_(sorted(forget))).execute()
                 if groups:
-                    self._apply(model, groups, run)
+                    self._apply(model, groups, run, columns, written)
             return run
 
         def count_retry(errno: int) -> None:
             self.context.metrics.incr("data.station.dberror",
                                       tags=[f"errno:{errno}", f"type:{self.PLUGIN_NAME}"])
 
-        return retry_on_lock(transaction, on_retry=count_retry)
+        result = retry_on_lock(transaction, on_retry=count_retry)
+        self.radio.after_update(shard, observations, list(written))
+        return result
 
     def _apply(self, model: type[peewee.Model], groups: dict[str, list[Point]],
-               stats: UpdateStats) -> None:
+               stats: UpdateStats, columns: StationColumns | None,
+               written: list[str]) -> None:
         now = utcnow()
         today = now.date()
-        key_field = getattr(model, self.KEY)
+        key_field = getattr(model, self.key_name)
         rows = read_rows(model, key_field, list(groups))
         writes: list[dict[str, Any]] = []
         confirms: list[str] = []
-        moving_dist, moving_hours = self.moving_limits()
+        moving_dist, moving_hours = self.radio.moving_limits()
+        max_dist = self.limits.max_dist
         recent = now - timedelta(hours=moving_hours)
         for key, points in groups.items():
             stats.observations += len(points)
@@ -174,7 +168,7 @@ class StationShardUpdater(StationTables, StationUpdater):
                 continue
             gnss = [p for p in points if not p[3]]
             used, source = (gnss, GNSS_SOURCE) if gnss else (points, QUERY_SOURCE)
-            agg = Aggregate(used, self.MAX_DIST)
+            agg = Aggregate(used, max_dist)
             label = self._station_label(row, used, today)
             status = TRANSITIONS[label][
                 f"{'gnss' if source == GNSS_SOURCE else 'query'}_"
@@ -195,7 +189,11 @@ class StationShardUpdater(StationTables, StationUpdater):
                     confirms.append(key)
                 stats.confirmed += 1
                 continue
-            writes.append(self._values(status, key, row, agg, source, now))
+            values = self.values(status, key, row, agg, source, now)
+            if columns is not None:
+                values.update(columns(status, key, row, values))
+            writes.append(values)
+            written.append(key)
             if status in ("new", "new_block"):
                 stats.new += 1
             elif status in ("change", "replace"):
@@ -213,7 +211,7 @@ class StationShardUpdater(StationTables, StationUpdater):
         lat, lon = row.lat, row.lon
         if lat is None or lon is None:
             return "no_position"
-        max_dist = self.MAX_DIST
+        max_dist = self.limits.max_dist
         if all(within(p[0], p[1], lat, lon, max_dist) for p in points):
             return "agree_query_position" if row.source == QUERY_SOURCE else \
                 "agree_gnss_position"
@@ -221,14 +219,16 @@ class StationShardUpdater(StationTables, StationUpdater):
             return "disagree_old_position"
         return "disagree_position"
 
-    def _values(self, status: str, key: str, row: Any, agg: Aggregate, source: int,
-                now: datetime) -> dict[str, Any]:
+    def values(self, status: str, key: str, row: Any, agg: Aggregate, source: int,
+               now: datetime) -> dict[str, Any]:
+        """The station columns of one written row (the radio's own columns
+        come from its :meth:`~ichnaea_host.stations.Radio.extra_columns`)."""
         today = now.date()
         if row is None:
             values = dict.fromkeys(COPIED)
         else:
             values = {name: getattr(row, name) for name in COPIED}
-        values[self.KEY] = key
+        values[self.key_name] = key
         values["modified"] = now
         if status in ("new", "new_block"):
             values["created"] = now
@@ -267,134 +267,5 @@ class StationShardUpdater(StationTables, StationUpdater):
         return {
             "lat": lat, "lon": lon, "max_lat": max_lat, "min_lat": min_lat,
             "max_lon": max_lon, "min_lon": min_lon, "radius": radius,
-            "region": self.region(lat, lon),
+            "region": self.radio.region(lat, lon),
         }
-
-
-class MacStationUpdater(MacStations, StationShardUpdater):
-    """Learns the stations of a radio whose networks are named by a MAC address.
-
-    Subclasses set ``PLUGIN_NAME``, ``FIELD`` (the report's list of entries),
-    ``MODEL`` (:func:`~.mac.mac_station_model`), the limits of
-    :class:`StationShardUpdater` and :meth:`normalize_entry`; they may set
-    ``RANKING`` (how duplicate entries of one report are chosen) and
-    ``UNSTORED`` (entry fields observations leave out, such as names).
-    """
-
-    RANKING: ClassVar[Ranking] = MAC_RANKING
-    UNSTORED: ClassVar[frozenset[str]] = frozenset()
-    #: an owner's scan proves presence when its other known networks lie
-    #: within this many metres of their centre (and of the station, when it
-    #: has a position): about twice a network's range
-    OWNER_PROOF_METERS: ClassVar[float] = 500.0
-
-    def owner_request(self, network: str, action: str, lookups: list[Any]) -> str:
-        """An owner's opt-out (``optout``: the station's position is dropped and
-        it is blocked for :data:`OPTED_OUT_BLOCKS` x 30 days, so it is never
-        learnt again; ``opted_out``) or reset (``moved``: the row is deleted and
-        the next reports learn it afresh; ``reset``).
-
-        The proof of presence is the scan: it holds the station and at least
-        two other networks seen at the same time, two or more of which are
-        known, unblocked and within ``OWNER_PROOF_METERS`` of their centre;
-        for an opt-out, a known station must lie there too. Someone far away
-        cannot name the networks around an access point.
-        """
-        if action not in ("optout", "moved"):
-            raise OwnerRequestRefused("the action is optout or moved")
-        key = normalize_mac(network)
-        if key is None:
-            raise OwnerRequestRefused("the network is not a valid address (aa:bb:cc:dd:ee:ff)")
-        macs = [lookup[self.KEY] for lookup in lookups]
-        if key not in macs:
-            raise OwnerRequestRefused("the scan must hold the network itself")
-        others = [mac for mac in macs if mac != key]
-        if len(others) < 2:
-            raise OwnerRequestRefused(
-                "the scan must hold at least two other networks seen at the same time")
-        model = self.model(self.shard_of(key))
-        key_field = getattr(model, self.KEY)
-        today = utcnow().date()
-        limit = self.OWNER_PROOF_METERS
-
-        def transaction() -> str:
-            with model._meta.database.atomic():
-                rows = read_rows(model, key_field, [key, *others])
-                known = [r for k, r in rows.items() if k != key and r.lat is not None
-                         and not is_blocked(r, today)]
-                if len(known) < 2:
-                    raise OwnerRequestRefused(
-                        "fewer than two of the other networks are known here: scan again "
-                        "where more networks are seen, or wait until they are learnt")
-                lat = sum(r.lat for r in known) / len(known)
-                lon = sum(r.lon for r in known) / len(known)
-                if not all(within(r.lat, r.lon, lat, lon, limit) for r in known):
-                    raise OwnerRequestRefused("the other networks are not seen together")
-                row = rows.get(key)
-                if row is not None and (row.block_count or 0) >= OPTED_OUT_BLOCKS:
-                    if action == "optout":
-                        return "opted_out"
-                    raise OwnerRequestRefused("this network was opted out by its owner")
-                if action == "moved":
-                    if row is not None:
-                        model.delete().where(key_field == key).execute()
-                    return "reset"
-                if row is not None and row.lat is not None \
-                        and not within(row.lat, row.lon, lat, lon, limit):
-                    raise OwnerRequestRefused(
-                        "the network is not where the other networks are: if it moved, "
-                        "ask to reset it first")
-                now = utcnow()
-                blocked = {"lat": None, "lon": None, "max_lat": None, "min_lat": None,
-                           "max_lon": None, "min_lon": None, "radius": None,
-                           "samples": None, "weight": None, "source": None,
-                           "last_seen": None, "created": now, "modified": now,
-                           "block_first": today, "block_last": today,
-                           "block_count": OPTED_OUT_BLOCKS}
-                if row is None:
-                    model.insert({self.KEY: key, **blocked}).execute()
-                else:
-                    model.update(blocked).where(key_field == key).execute()
-                return "opted_out"
-
-        return retry_on_lock(transaction)
-
-    def excluded(self, entry: dict[str, Any]) -> bool:
-        """Whether a network seen in a report must never be learned, and the
-        station already learned under its address be removed (its owner opted
-        out in its name, or the name is that of a moving network). Called
-        with the normalised entry; the default excludes nothing."""
-        return False
-
-    def normalize_entry(self, entry: dict[str, Any]) -> dict[str, Any] | None:
-        """One entry of a report in the pipeline's short names (``mac``,
-        ``signal``, ``age`` ...), or None when it is unusable (a plugin may
-        set a ``staticmethod`` of its function)."""
-        raise NotImplementedError
-
-    def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        normalize = self.normalize_entry
-        entries = [n for n in (normalize(e) for e in report.get(self.FIELD) or []
-                               if isinstance(e, dict)) if n is not None]
-        if not entries:
-            return {}
-        excluded, key_name = self.excluded, self.KEY
-        forget = {e[key_name] for e in entries if excluded(e)}
-        out: dict[str, list[dict[str, Any]]] = {}
-        for key in forget:
-            out.setdefault(self.shard_of(key), []).append({key_name: key, FORGET: True})
-        if forget:
-            entries = [e for e in entries if e[key_name] not in forget]
-        position = report["position"]
-        gps_age = position.get("gps_age") or 0
-        base = {k: position[k] for k in POSITION_FIELDS if position.get(k) is not None}
-        unstored, shard_of = self.UNSTORED, self.shard_of
-        for entry in dedupe(entries, self.RANKING):
-            if gps_age:
-                entry["age"] = (entry.get("age") or 0) - gps_age
-            observation = base.copy()
-            for name, value in entry.items():
-                if value is not None and name not in unstored:
-                    observation[name] = value
-            out.setdefault(shard_of(entry["mac"]), []).append(observation)
-        return out

@@ -18,10 +18,12 @@ class FileExporter(Exporter):
     PLUGIN_NAME = "example"
     #: the host retries a batch (and then parks it) after these errors
     RETRIABLE = (OSError,)
+    #: the settings the host hands in (those the plugin registers)
+    SETTINGS = ExampleSettings
+    settings: ExampleSettings
 
     def send(self, items: list[dict[str, Any]]) -> None:
-        settings = self.context.plugin_settings("example") or ExampleSettings()
-        folder = Path(settings.folder) / self.config.name
+        folder = Path(self.settings.folder) / self.config.name
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{uuid.uuid4().hex}.jsonl"
         partial = target.with_suffix(".part")

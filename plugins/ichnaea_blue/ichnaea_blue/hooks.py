@@ -16,34 +16,13 @@ def ichnaea_register_settings() -> Any:
 
 
 @hookimpl
-def ichnaea_register_report_fragments() -> list[Any]:
-    from .fragment import BlueFragment
+def ichnaea_register_radios() -> list[Any]:
+    from .radio import BlueRadio
 
-    return [BlueFragment]
-
-
-@hookimpl
-def ichnaea_register_station_updaters() -> list[Any]:
-    from .updater import BlueUpdater
-
-    return [BlueUpdater]
-
-
-@hookimpl
-def ichnaea_register_location_sources() -> list[Any]:
-    from .region import BlueRegionSource
-    from .source import BluePositionSource
-
-    return [BluePositionSource, BlueRegionSource]
+    return [BlueRadio]
 
 
 @hookimpl
 def ichnaea_migration_dirs() -> list[MigrationDir]:
     return [MigrationDir("blue", Path(__file__).parent / "migrations")]
 
-
-@hookimpl
-def ichnaea_register_coverage_layers() -> list[Any]:
-    from .coverage import LAYER
-
-    return [LAYER]

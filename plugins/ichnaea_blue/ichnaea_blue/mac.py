@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ichnaea_host import MAC_RANKING, MAC_SHARDS, bounded, mac_shard, normalize_mac
-
-#: the work partitions of the pipeline (the fifth hex digit of the MAC) and a MAC's
-SHARDS = MAC_SHARDS
-shard_of = mac_shard
+from ichnaea_host import Ranking, bounded, higher, normalize_mac, younger
 
 AGE_RANGE = (-3_600_000, 3_600_000)
 SIGNAL_RANGE = (-127, 0)
 
 #: duplicates of one beacon: stronger signal, then younger age
-RANKING = MAC_RANKING
+RANKING: Ranking = (("signal", higher), ("age", younger))
 
-__all__ = ["RANKING", "SHARDS", "normalize_entry", "normalize_mac", "shard_of"]
+__all__ = ["RANKING", "normalize_entry", "normalize_mac"]
 
 
 def normalize_entry(entry: dict[str, Any]) -> dict[str, Any] | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from ichnaea_host import ConfigError, PluginSettings, setting
+from ichnaea_host import ConfigError, MacSettings, setting
 
 
 @dataclasses.dataclass(frozen=True)
-class BlueSettings(PluginSettings):
+class BlueSettings(MacSettings):
     cluster_meters: float = setting(
         100.0, help="beacons farther apart than this never form one answer")
     max_networks: int = setting(10, help="beacons used for one position (best scored first)")

@@ -16,12 +16,7 @@ def test_plugins_list_shows_blue(monkeypatch, tmp_path):
     blue = {p["name"]: p for p in json.loads(result.output)}["blue"]
     assert blue["distribution"] == "ichnaea-blue"
     assert blue["enabled"] and blue["error"] is None
-    assert blue["registers"] == {
-        "coverage_layers": ["blue"],
-        "location_sources": ["position:blue", "region:blue"],
-        "report_fragments": ["blue"],
-        "station_updaters": ["blue"],
-    }
+    assert blue["registers"] == {"radios": ["blue"]}
     defaults = {s["env"]: s["default"] for s in blue["settings"]}
     assert defaults == {
         "ICHNAEA_BLUE__CLUSTER_METERS": 100.0,

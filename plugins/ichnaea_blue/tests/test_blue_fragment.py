@@ -9,19 +9,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from ichnaea_blue.fragment import BlueFragment
-from ichnaea_blue.mac import normalize_entry, normalize_mac, shard_of
+from ichnaea_blue.mac import normalize_entry, normalize_mac
+from ichnaea_blue.radio import BlueRadio
 from ichnaea_blue.settings import BlueSettings
-from ichnaea_blue.updater import BlueUpdater
 from ichnaea_host.core.settings import ConfigError, load_plugin_settings
 from ichnaea_host.pipeline.reports import normalize_position
 from ichnaea_host.stations import cluster_position, complete_linkage, distance_matrix, utcnow
+from ichnaea_host.stations import mac_shard as shard_of
+from ichnaea_host.testing import radio_part
 
 A, B, C = "ab:cd:ef:01:23:45", "ab-cd-ef-01-23-46", "abcd.ef01.2347"
 
 
 def parse(entries):
-    return BlueFragment().parse_query(entries, {})
+    return radio_part(BlueRadio, "report_fragments").parse_query(entries, {})
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -109,20 +110,21 @@ def test_dedupe_later_wins_when_nothing_decides():
 
 def test_query_json_uses_api_names():
     lookups = parse([{"macAddress": A, "signalStrength": -70}, {"macAddress": B, "age": 10}])
-    assert BlueFragment().query_json(lookups) == [
+    assert radio_part(BlueRadio, "report_fragments").query_json(lookups) == [
         {"macAddress": "abcdef012345", "signalStrength": -70},
         {"macAddress": "abcdef012346", "age": 10},
     ]
 
 
 def test_clean_submit_drops_entries_without_mac():
-    cleaned = BlueFragment().clean_submit([{"macAddress": "AB", "age": None}, {"age": 5},
-                                           {"macAddress": None}])
+    fragment = radio_part(BlueRadio, "report_fragments")
+    cleaned = fragment.clean_submit([{"macAddress": "AB", "age": None}, {"age": 5},
+                                     {"macAddress": None}])
     assert cleaned == [{"macAddress": "AB"}]
 
 
 def test_schema_types():
-    schema = BlueFragment().query_entry_schema()
+    schema = radio_part(BlueRadio, "report_fragments").query_entry_schema()
     assert schema.load({"macAddress": A, "age": "12", "signalStrength": -3, "name": "n",
                         "other": 1}) == {"macAddress": A, "age": 12, "signalStrength": -3,
                                          "name": "n"}
@@ -144,7 +146,7 @@ def test_split_observations_per_shard():
                              {"macAddress": A, "signalStrength": -60},
                              {"macAddress": "3680873e9b83"}, {"macAddress": "bad"}],
     })
-    out = BlueUpdater(None).split(report)
+    out = radio_part(BlueRadio, "station_updaters").split(report)
     assert sorted(out) == ["8", "e"]
     assert out["e"] == [{"lat": 51.5, "lon": -0.1, "accuracy": 12.0, "source": "gnss",
                          "timestamp": 1_700_000_000_000 - 2000, "mac": "abcdef012345",
@@ -153,12 +155,12 @@ def test_split_observations_per_shard():
 
 
 def test_weight_ignores_signal_and_drops_imprecise():
-    updater = BlueUpdater(None)
+    updater = radio_part(BlueRadio, "station_updaters")
     assert updater.weight({"signal": -120, "accuracy": 10.0}) == 1.0
     assert updater.weight({"signal": -10, "accuracy": 10.0}) == 1.0
     assert updater.weight({"accuracy": 100.0}) == pytest.approx(0.3162, abs=1e-4)
     assert updater.weight({"accuracy": 100.1}) == 0.0
-    assert BlueUpdater.MAX_DIST == 100.0
+    assert BlueRadio.LIMITS.max_dist == 100.0
 
 
 # -- the source's side

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from ichnaea_blue.mac import SHARDS
 from ichnaea_blue.models import MODEL
+from ichnaea_host.stations import MAC_SHARDS as SHARDS
 
 P1 = (51.5, -0.1)
 P2 = (51.50027, -0.1)  # 30 m north of P1

@@ -40,10 +40,10 @@ INTERVAL = 44.0
 CLAIM_TIMEOUT = 600.0
 
 
-def run(context: HostContext) -> bool:
+def run(context: HostContext, settings: CellSettings | None) -> bool:
     """Recompute one batch of queued areas; True when more are waiting."""
-    settings = context.plugin_settings("cell") or CellSettings()
-    queue = area_queue(context, batch=settings.area_batch)  # type: ignore[attr-defined]
+    settings = settings or CellSettings()
+    queue = area_queue(context, batch=settings.area_batch)
     queue.recover(CLAIM_TIMEOUT)
     with queue.claim() as items:
         ids = sorted({bytes(i).hex() for i in items if len(i) == AREAID_BYTES})

@@ -15,9 +15,6 @@ included with the radio ``NR``.
 
 from __future__ import annotations
 
-import gzip
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -26,12 +23,10 @@ from typing import Any
 
 from ichnaea_host import (
     HostContext,
-    asset_bucket,
-    asset_client,
     export_exists,
-    exports_dir,
     get_logger,
     is_mysql,
+    publish_export,
     utcnow,
 )
 
@@ -193,51 +188,6 @@ def full_name(day: date) -> str:
     return f"MLS-full-cell-export-{day:%Y-%m-%d}T000000.csv.gz"
 
 
-def write_file(path: Path, lines: Iterator[str],
-               progress: Callable[[int], Any] | None = None) -> int:
-    """Write the gzipped CSV to ``path`` atomically (a temporary file in the
-    same folder, then a rename); the number of rows. The compression runs
-    in a thread of its own (zlib lets go of the GIL), beside the reading.
-    ``progress`` is told of every 5,000 rows written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv.gz", dir=path.parent)
-    count = 0
-    try:
-        with os.fdopen(fd, "wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                              compresslevel=GZIP_LEVEL) as out, \
-                ThreadPoolExecutor(1, "cell-export-gzip") as compressor:
-            pending: list[Future[int]] = []
-
-            def write(text: str) -> None:
-                pending.append(compressor.submit(out.write, text.encode("utf-8")))
-                while len(pending) > 2:
-                    pending.pop(0).result()
-
-            buf: list[str] = [HEADER]
-            told = 0
-            for line in lines:
-                buf.append(line)
-                count += 1
-                if len(buf) >= 5000:
-                    write("\r\n".join(buf) + "\r\n")
-                    buf = []
-                    if progress is not None:
-                        progress(count - told)
-                        told = count
-            write("\r\n".join(buf) + "\r\n" if buf else "")
-            if progress is not None and count > told:
-                progress(count - told)
-            for future in pending:
-                future.result()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return count
-
-
 def write_export(context: HostContext, name: str, lines: Iterator[str],
                  output: Path | None = None,
                  progress: Callable[[int], Any] | None = None) -> tuple[str, int]:
@@ -245,17 +195,8 @@ def write_export(context: HostContext, name: str, lines: Iterator[str],
 
     To ``output`` when given, else to ``ASSET_BUCKET`` under ``export/``
     when a bucket is set, else to the exports folder."""
-    bucket = asset_bucket(context)
-    if output is not None or not bucket:
-        path = (output or exports_dir(context)) / name
-        count = write_file(path, lines, progress)
-        where = str(path)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            count = write_file(path, lines, progress)
-            asset_client(context).upload_file(str(path), bucket, f"export/{name}")
-        where = f"s3://{bucket}/export/{name}"
+    where, count = publish_export(context, name, HEADER, lines, newline="\r\n",
+                                  level=GZIP_LEVEL, output=output, progress=progress)
     log.info("cell_export_written", file=where, rows=count)
     return where, count
 

@@ -1,4 +1,5 @@
-"""The ``cellTowers`` part of geolocate queries and submitted reports.
+"""The ``cellTowers`` entries of geolocate queries and submitted reports
+(read by :class:`~.radio.CellRadio`).
 
 Clients differ in what they send, so the schemas are tolerant: the radio
 per cell or once for the whole body (also ``null``, ``umts``, any case),
@@ -15,9 +16,9 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
-from ichnaea_host import LenientInteger, Query, ReportFragment
+from ichnaea_host import LenientInteger
 
-from .cells import RADIO_ALIASES, areaid_hex, cellid_hex, dedupe, normalize_cell
+from .cells import RADIO_ALIASES
 
 #: the radio types a submitted report may name (``cdma`` is kept, not learnt)
 SUBMIT_RADIOS = ("gsm", "cdma", "wcdma", "lte", "nr")
@@ -111,54 +112,6 @@ def clean_entry(entry: dict[str, Any], default_radio: Any = None) -> dict[str, A
         if radio in SUBMIT_RADIOS:
             out["radioType"] = radio
     return out
-
-
-class CellFragment(ReportFragment):
-    PLUGIN_NAME = "cell"
-    FIELD = "cellTowers"
-    V0_FIELD = "cell"
-    V0_RENAMES = {"radio": "radioType", "mcc": "mobileCountryCode", "mnc": "mobileNetworkCode",
-                  "lac": "locationAreaCode", "cid": "cellId", "psc": "primaryScramblingCode",
-                  "signal": "signalStrength", "ta": "timingAdvance"}
-    DATA_ACCURACY = "medium"
-
-    def submit_entry_schema(self) -> Schema:
-        return CellEntry()
-
-    def query_entry_schema(self) -> Schema:
-        return CellQueryEntry()
-
-    def query_fields(self) -> dict[str, fields.Field]:
-        return {"radioType": QueryRadioName()}
-
-    def clean_submit(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return self.clean_report_entries(entries, {})
-
-    def clean_report_entries(self, entries: list[dict[str, Any]],
-                             report: dict[str, Any]) -> list[dict[str, Any]]:
-        cleaned = [clean_entry(e, report.get("radioType")) for e in entries]
-        return [e for e in cleaned if e]
-
-    def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
-        """Valid cells, one per (radio, mcc, mnc, lac, cid); an entry whose cell
-        id is missing or invalid stays as a lookup of its area (``cid`` None),
-        unless the query switched cell-area answers off (``fallbacks.lacf``)."""
-        default_radio = body.get("radioType")
-        valid = [c for c in (normalize_cell(e, default_radio) for e in entries)
-                 if c is not None]
-        lookups = dedupe(valid)
-        if not lacf_allowed(body):
-            lookups = [c for c in lookups if c["cid"] is not None]
-        return lookups
-
-    def query_json(self, lookups: list[Any]) -> list[dict[str, Any]]:
-        return [{LONG_NAMES[k]: v for k, v in lookup.items() if v is not None}
-                for lookup in lookups]
-
-    def network_ids(self, lookups: list[Any], query: Query) -> dict[str, set[str]]:
-        """Cell ids of full cells, area ids of the entries without a cell id."""
-        return {"cell": {cellid_hex(c) for c in lookups if c["cid"] is not None},
-                "area": {areaid_hex(c) for c in lookups if c["cid"] is None}}
 
 
 def lacf_allowed(body: dict[str, Any]) -> bool:

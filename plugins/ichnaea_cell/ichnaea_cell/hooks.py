@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host import MigrationDir, PeriodicJob, hookimpl
+from ichnaea_host import CommandContext, MigrationDir, PeriodicJob, hookimpl
 
 
 @hookimpl
@@ -16,24 +16,10 @@ def ichnaea_register_settings() -> Any:
 
 
 @hookimpl
-def ichnaea_register_report_fragments() -> list[Any]:
-    from .fragment import CellFragment
+def ichnaea_register_radios() -> list[Any]:
+    from .radio import CellRadio
 
-    return [CellFragment]
-
-
-@hookimpl
-def ichnaea_register_station_updaters() -> list[Any]:
-    from .updater import CellUpdater
-
-    return [CellUpdater]
-
-
-@hookimpl
-def ichnaea_register_location_sources() -> list[Any]:
-    from .source import CellPositionSource, CellRegionSource
-
-    return [CellPositionSource, CellRegionSource]
+    return [CellRadio]
 
 
 @hookimpl
@@ -42,26 +28,23 @@ def ichnaea_register_periodic_jobs() -> list[PeriodicJob]:
 
     return [
         PeriodicJob(name=area.JOB_NAME, interval=area.INTERVAL, run=area.run, drain=True),
-        PeriodicJob(name=bulk.JOB_NAME, interval=bulk.INTERVAL, run=bulk.run, upgrade=True),
-        PeriodicJob(name=export.DIFF_JOB, interval=export.DIFF_INTERVAL, run=export.run_diff),
-        PeriodicJob(name=export.FULL_JOB, interval=export.FULL_INTERVAL, run=export.run_full),
+        PeriodicJob(name=bulk.JOB_NAME, interval=bulk.INTERVAL,
+                    run=lambda context, _settings: bulk.run(context), upgrade=True),
+        PeriodicJob(name=export.DIFF_JOB, interval=export.DIFF_INTERVAL,
+                    run=lambda context, _settings: export.run_diff(context)),
+        PeriodicJob(name=export.FULL_JOB, interval=export.FULL_INTERVAL,
+                    run=lambda context, _settings: export.run_full(context)),
     ]
 
 
 @hookimpl
-def ichnaea_register_commands(cli: Any) -> None:
+def ichnaea_register_commands(cli: Any, context: CommandContext) -> None:
     from .importer import make_group
 
-    cli.add_command(make_group())
+    cli.add_command(make_group(context))
 
 
 @hookimpl
 def ichnaea_migration_dirs() -> list[MigrationDir]:
     return [MigrationDir("cell", Path(__file__).parent / "migrations")]
 
-
-@hookimpl
-def ichnaea_register_coverage_layers() -> list[Any]:
-    from .coverage import LAYER
-
-    return [LAYER]

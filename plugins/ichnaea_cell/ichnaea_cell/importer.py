@@ -38,7 +38,7 @@ from typing import IO, Any, NamedTuple
 
 import peewee
 
-from ichnaea_host import HostContext, get_logger, retry_on_lock
+from ichnaea_host import CommandContext, HostContext, get_logger, retry_on_lock
 
 from .cells import (
     AREAID_BYTES,
@@ -636,12 +636,7 @@ def backend_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def _runtime(ctx: Any) -> Any:
-    """The runtime of the ``ichnaea`` command this group runs under."""
-    return ctx.find_root().obj.runtime()
-
-
-def make_group() -> Any:
+def make_group(context: CommandContext) -> Any:
     import click
 
     @click.group("cells")
@@ -665,7 +660,7 @@ def make_group() -> Any:
         after it."""
         from .bulk import bulk_load, count_lines
 
-        rt = _runtime(ctx)
+        rt = context.runtime()
         total = ImportStats()
         try:
             with bulk_load(rt, count_lines(files) if rt.db.is_mysql else 0,
@@ -697,7 +692,7 @@ def make_group() -> Any:
         """Restore the cell tables' indexes a stopped bulk import left dropped."""
         from .bulk import restore_indexes
 
-        if restore_indexes(_runtime(ctx), click.echo) == {}:
+        if restore_indexes(context.runtime(), click.echo) == {}:
             click.echo("the cell tables have all their indexes")
 
     @cells_group.command("export")
@@ -715,7 +710,7 @@ def make_group() -> Any:
 
         from .export import diff_window, export_diff, export_full, export_size, full_window
 
-        rt = _runtime(ctx)
+        rt = context.runtime()
         now = utcnow()
         run, window = ((export_full, full_window) if kind == "full"
                        else (export_diff, diff_window))

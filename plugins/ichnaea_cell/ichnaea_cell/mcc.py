@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host import borders_touch, grid_square, in_region, known_region, region_at
+from ichnaea_host import borders_touch, grid_square, in_region, region_at, region_name
 
 DATA = Path(__file__).parent / "data"
 #: the mobile-codes table uses ISO codes where GENC has its own
@@ -37,7 +37,7 @@ def mcc_table() -> dict[int, tuple[str, ...]]:
         code = MCC_GENC.get(alpha2, alpha2)
         for mcc in [mccs] if isinstance(mccs, str) else mccs:
             table[int(mcc)].add(code)
-    return {mcc: tuple(sorted(c for c in codes if known_region(c)))
+    return {mcc: tuple(sorted(c for c in codes if region_name(c) is not None))
             for mcc, codes in table.items()}
 
 

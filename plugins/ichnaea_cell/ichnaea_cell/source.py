@@ -1,4 +1,5 @@
-"""Answering geolocate and region queries from the learnt cells and cell areas."""
+"""Answering geolocate and region queries from the learnt cells and cell areas
+(:meth:`~.radio.CellRadio.positions`, :meth:`~.radio.CellRadio.regions`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import peewee
 
 from ichnaea_host import (
     HostContext,
-    LocationSource,
     Position,
     Query,
     Region,
@@ -32,10 +32,6 @@ from .settings import CellSettings
 log = get_logger("ichnaea.cell")
 
 DB_ERRORS = (peewee.DatabaseError, peewee.InterfaceError, OSError)
-
-
-def settings_of(context: HostContext) -> CellSettings:
-    return context.plugin_settings("cell") or CellSettings()  # type: ignore[return-value]
 
 
 def load_cells(context: HostContext, lookups: list[dict[str, Any]]) -> list[Any]:
@@ -91,109 +87,85 @@ def clamp(value: float | None, low: float, high: float) -> float:
     return min(max(value or 0.0, low), high)
 
 
-class CellPositionSource(LocationSource):
+def positions(context: HostContext, settings: CellSettings, lookups: list[dict[str, Any]],
+              query: Query) -> list[Position]:
     """Positions from known cells, one answer per area; when no cell is known,
     from the areas of the query's cells (a ``lacf`` answer)."""
-
-    PLUGIN_NAME = "cell"
-    KIND = "position"
-    #: error / accuracy at each ?confidence= level: the "cell" query set of
-    #: bench/accuracy.py (2026-12-07)
-    CONFIDENCE = {50: 0.117, 60: 0.153, 68: 0.189, 75: 0.239, 80: 0.309,
-                  85: 0.399, 90: 0.574, 95: 0.909, 99: 2.069}
-    DEFAULT_ORDER = 30
-    INTERNAL = True
-
-    def should_search(self, query: Query, results: Any) -> bool:
-        return bool(query.networks.get("cell"))
-
-    def search(self, query: Query) -> list[Position]:
-        lookups = query.networks.get("cell") or []
-        settings = settings_of(self.context)
-        now = utcnow()
-        cells = load_cells(self.context, lookups)
-        if cells:
-            by_cellid = {cellid_hex(c): c for c in lookups if c["cid"] is not None}
-            by_area: dict[str, list[Any]] = defaultdict(list)
-            for cell in cells:
-                by_area[areaid_hex(decode_cellid(cell.cellid))].append(cell)
-            return [self._cells_position(group, by_cellid, now, settings)
-                    for _, group in sorted(by_area.items())]
-        if not query.fallbacks.get("lacf", True):
-            return []
-        areaids = sorted({areaid_hex(c) for c in lookups})
-        return [self._area_position(area, now, settings)
-                for area in load_areas(self.context, areaids)]
-
-    def _cells_position(self, cells: list[Any], lookups: dict[str, dict[str, Any]],
-                        now: datetime, settings: CellSettings) -> Position:
-        today = now.date()
-        used = [("cell", c.cellid, bool(c.last_seen and c.last_seen >= today)) for c in cells]
-        scores = [station_score(c, now) for c in cells]
-        if len(cells) == 1:
-            cell = cells[0]
-            return Position(lat=cell.lat, lon=cell.lon, score=scores[0], source="cell",
-                            accuracy=clamp(cell.radius, settings.min_accuracy,
-                                           settings.max_accuracy), used_networks=used)
-        import numpy as np  # only for cells of more than one tower: kept out of start-up
-
-        radio = decode_cellid(cells[0].cellid)["radio"]
-        weakest = SIGNAL_RANGE[radio][0]
-        weights = []
-        for cell, score in zip(cells, scores, strict=True):
-            lookup = lookups[cell.cellid]
-            age = max(abs(lookup["age"] or 0), 1000)
-            signal = lookup["signal"] or weakest
-            weights.append(score * min(math.sqrt(2000.0 / age), 1.0) / signal**2)
-        w = np.array(weights)
-        if w.sum() <= 0:
-            w = np.ones(len(cells))
-        lat = float(np.average([c.lat for c in cells], weights=w))
-        lon = float(np.average([c.lon for c in cells], weights=w))
-        spread = float(np.percentile([distance(lat, lon, c.lat, c.lon) for c in cells], 95))
-        return Position(lat=lat, lon=lon, score=sum(scores), source="cell",
-                        accuracy=clamp(spread, settings.min_accuracy, settings.max_accuracy),
-                        used_networks=used)
-
-    def _area_position(self, area: Any, now: datetime, settings: CellSettings) -> Position:
-        today = now.date()
-        return Position(
-            lat=area.lat, lon=area.lon, score=area_score(area, now), source="cell",
-            accuracy=clamp(area.radius, settings.area_min_accuracy, settings.area_max_accuracy),
-            fallback="lacf",
-            used_networks=[("area", area.areaid,
-                            bool(area.last_seen and area.last_seen >= today))])
+    now = utcnow()
+    cells = load_cells(context, lookups)
+    if cells:
+        by_cellid = {cellid_hex(c): c for c in lookups if c["cid"] is not None}
+        by_area: dict[str, list[Any]] = defaultdict(list)
+        for cell in cells:
+            by_area[areaid_hex(decode_cellid(cell.cellid))].append(cell)
+        return [cells_position(group, by_cellid, now, settings)
+                for _, group in sorted(by_area.items())]
+    if not query.fallbacks.get("lacf", True):
+        return []
+    areaids = sorted({areaid_hex(c) for c in lookups})
+    return [area_position(area, now, settings) for area in load_areas(context, areaids)]
 
 
-class CellRegionSource(LocationSource):
+def cells_position(cells: list[Any], lookups: dict[str, dict[str, Any]],
+                   now: datetime, settings: CellSettings) -> Position:
+    today = now.date()
+    used = [("cell", c.cellid, bool(c.last_seen and c.last_seen >= today)) for c in cells]
+    scores = [station_score(c, now) for c in cells]
+    if len(cells) == 1:
+        cell = cells[0]
+        return Position(lat=cell.lat, lon=cell.lon, score=scores[0], source="cell",
+                        accuracy=clamp(cell.radius, settings.min_accuracy,
+                                       settings.max_accuracy), used_networks=used)
+    import numpy as np  # only for cells of more than one tower: kept out of start-up
+
+    radio = decode_cellid(cells[0].cellid)["radio"]
+    weakest = SIGNAL_RANGE[radio][0]
+    weights = []
+    for cell, score in zip(cells, scores, strict=True):
+        lookup = lookups[cell.cellid]
+        age = max(abs(lookup["age"] or 0), 1000)
+        signal = lookup["signal"] or weakest
+        weights.append(score * min(math.sqrt(2000.0 / age), 1.0) / signal**2)
+    w = np.array(weights)
+    if w.sum() <= 0:
+        w = np.ones(len(cells))
+    lat = float(np.average([c.lat for c in cells], weights=w))
+    lon = float(np.average([c.lon for c in cells], weights=w))
+    spread = float(np.percentile([distance(lat, lon, c.lat, c.lon) for c in cells], 95))
+    return Position(lat=lat, lon=lon, score=sum(scores), source="cell",
+                    accuracy=clamp(spread, settings.min_accuracy, settings.max_accuracy),
+                    used_networks=used)
+
+
+def area_position(area: Any, now: datetime, settings: CellSettings) -> Position:
+    today = now.date()
+    return Position(
+        lat=area.lat, lon=area.lon, score=area_score(area, now), source="cell",
+        accuracy=clamp(area.radius, settings.area_min_accuracy, settings.area_max_accuracy),
+        fallback="lacf",
+        used_networks=[("area", area.areaid,
+                        bool(area.last_seen and area.last_seen >= today))])
+
+
+def regions(context: HostContext, lookups: list[dict[str, Any]]) -> list[Region]:
     """Regions from the mobile country codes of the query's cells: each cell
     counts 1 for every region its code serves, so that cells of several codes
     of one country (310 and 311: US) outweigh an IP address of another. A code
     shared by several regions (234: GB, GG, IM, JE) is settled by the regions
     of the cells' known areas, and else by the larger region."""
-
-    PLUGIN_NAME = "cell"
-    KIND = "region"
-    DEFAULT_ORDER = 30
-
-    def should_search(self, query: Query, results: Any) -> bool:
-        return bool(query.networks.get("cell"))
-
-    def search(self, query: Query) -> list[Region]:
-        scores: dict[str, float] = defaultdict(float)
-        ambiguous: set[str] = set()
-        for lookup in query.networks.get("cell") or []:
-            codes = regions_for_mcc(lookup["mcc"])
-            for code in codes:
-                scores[code] += 1.0
-            if len(codes) > 1:
-                ambiguous.add(areaid_hex(lookup))
-        if ambiguous:
-            now = utcnow()
-            for area in load_areas(self.context, sorted(ambiguous)):
-                if area.region in scores:
-                    scores[area.region] += area_score(area, now)
-        return [Region(code=code, name=region_name(code) or code,
-                       accuracy=region_radius(code), score=score, source="cell")
-                for code, score in sorted(scores.items())]
-
+    scores: dict[str, float] = defaultdict(float)
+    ambiguous: set[str] = set()
+    for lookup in lookups:
+        codes = regions_for_mcc(lookup["mcc"])
+        for code in codes:
+            scores[code] += 1.0
+        if len(codes) > 1:
+            ambiguous.add(areaid_hex(lookup))
+    if ambiguous:
+        now = utcnow()
+        for area in load_areas(context, sorted(ambiguous)):
+            if area.region in scores:
+                scores[area.region] += area_score(area, now)
+    return [Region(code=code, name=region_name(code) or code,
+                   accuracy=region_radius(code), score=score, source="cell")
+            for code, score in sorted(scores.items())]

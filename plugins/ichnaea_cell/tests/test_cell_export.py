@@ -15,7 +15,7 @@ from ichnaea_cell import export
 from ichnaea_cell.cells import RADIO_CODES, encode_cellid
 from ichnaea_cell.models import CELL_MODELS
 from ichnaea_host.cli.commands import cli
-from ichnaea_host.site.content_settings import exports_dir
+from ichnaea_host.core.files import exports_dir
 from ichnaea_host.stations import utcnow
 
 HEADER = (b"radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,"

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from ichnaea_cell.cells import decode_areaid, decode_cellid, encode_areaid, encode_cellid
-from ichnaea_cell.fragment import CellEntry, CellFragment
+from ichnaea_cell.fragment import CellEntry
+from ichnaea_cell.radio import CellRadio
+from ichnaea_host.testing import radio_part
 
-FRAGMENT = CellFragment()
+FRAGMENT = radio_part(CellRadio, "report_fragments")
 GSM = {"radioType": "gsm", "mobileCountryCode": 234, "mobileNetworkCode": 10,
        "locationAreaCode": 5001, "cellId": 4001}
 

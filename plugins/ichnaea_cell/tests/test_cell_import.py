@@ -399,13 +399,13 @@ def test_the_worker_restores_what_a_killed_bulk_load_left_dropped(runtime, backe
     job = runtime.plugins.periodic_jobs["cell_restore_indexes"]
     assert job.interval == 3600 and not job.drain and job.upgrade
     if backend == "sqlite":
-        assert job.run(runtime) is False
+        assert runtime.run_job(job) is False
         return
     keeper = IndexKeeper(runtime.db.rw, runtime.redis)
     try:
         assert keeper.drop("cell_wcdma") == 4
         assert list(missing_indexes(runtime)) == ["cell_wcdma"]
-        assert job.run(runtime) is False
+        assert runtime.run_job(job) is False
         assert missing_indexes(runtime) == {}
     finally:
         keeper.restore()

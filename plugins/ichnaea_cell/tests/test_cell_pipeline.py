@@ -8,7 +8,9 @@ import pytest
 from ichnaea_cell.area import area_region
 from ichnaea_cell.cells import encode_areaid, encode_cellid
 from ichnaea_cell.models import CELL_MODELS, CellArea
-from ichnaea_cell.updater import AREA_QUEUE, CellUpdater
+from ichnaea_cell.radio import CellRadio
+from ichnaea_cell.updater import AREA_QUEUE
+from ichnaea_host.testing import radio_part
 
 LONDON = (51.5, -0.1)
 LONDON_EAST = (51.5, 0.0)  # 6.9 km east
@@ -44,7 +46,7 @@ def area_row(radio, mcc, mnc, lac):
 # ---------------------------------------------------------------------------
 # observation weights (reference values of the original service)
 
-UPDATER = CellUpdater(context=None)  # type: ignore[arg-type]
+UPDATER = radio_part(CellRadio, "station_updaters")
 
 
 @pytest.mark.parametrize(("radio", "signal", "weight"), [
@@ -54,7 +56,7 @@ UPDATER = CellUpdater(context=None)  # type: ignore[arg-type]
 ])
 def test_signal_weights(radio, signal, weight):
     observation = {"radio": radio, "signal": signal}
-    assert UPDATER.signal_weight(observation) == pytest.approx(weight, abs=0.005)
+    assert UPDATER.radio.signal_weight(observation) == pytest.approx(weight, abs=0.005)
 
 
 @pytest.mark.parametrize(("radio", "signal", "accuracy", "weight"), [

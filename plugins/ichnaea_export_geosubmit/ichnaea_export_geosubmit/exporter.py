@@ -26,8 +26,6 @@ from .settings import GeosubmitSettings
 
 log = get_logger("ichnaea.export.geosubmit")
 
-#: the plugin's entry-point name, under which the host keeps its settings
-SETTINGS_NAME = "export_geosubmit"
 GZIP_LEVEL = 5
 HEADERS = {
     "Content-Encoding": "gzip",
@@ -73,9 +71,8 @@ class GeosubmitExporter(Exporter):
     # requests.RequestException is an OSError too; everything raised here is.
     RETRIABLE = (OSError,)
 
-    def settings(self) -> GeosubmitSettings:
-        found = self.context.plugin_settings(SETTINGS_NAME)
-        return found if isinstance(found, GeosubmitSettings) else GeosubmitSettings()
+    SETTINGS = GeosubmitSettings
+    settings: GeosubmitSettings
 
     def send(self, items: list[dict[str, Any]]) -> None:
         url = self.config.url or ""
@@ -86,7 +83,7 @@ class GeosubmitExporter(Exporter):
         started = time.monotonic()
         try:
             response = session().post(url, data=body, headers=HEADERS,
-                                      timeout=self.settings().timeout)
+                                      timeout=self.settings.timeout)
         except requests.RequestException as exc:
             # requests' messages contain the full URL: keep only the kind of failure
             raise GeosubmitError(f"{type(exc).__name__} sending to {target}") from None

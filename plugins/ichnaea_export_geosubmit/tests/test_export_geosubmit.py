@@ -147,7 +147,7 @@ def test_skip_keys_and_sources(client, api_key, drain, local_http_server):
 def test_timeout_setting(monkeypatch, make_runtime):
     monkeypatch.setenv("ICHNAEA_EXPORT_GEOSUBMIT__TIMEOUT", "2.5")
     rt = make_runtime()
-    assert rt.plugin_settings("export_geosubmit").timeout == 2.5
+    assert rt.plugins.settings_of(rt.plugins.exporters()["geosubmit"]).timeout == 2.5
     monkeypatch.setenv("ICHNAEA_EXPORT_GEOSUBMIT__TIMEOUT", "0")
     with pytest.raises(Exception, match="ICHNAEA_EXPORT_GEOSUBMIT__TIMEOUT"):
         make_runtime()

@@ -21,14 +21,12 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from ichnaea_host import Exporter, get_logger, redact_key, today_utc
+from ichnaea_host import Exporter, get_logger, redact_key, utcnow
 
 from .settings import S3Settings
 
 log = get_logger("ichnaea.export.s3")
 
-#: the plugin's entry-point name, under which the host keeps its settings
-SETTINGS_NAME = "export_s3"
 GZIP_LEVEL = 7
 
 _clients: dict[tuple[Any, ...], Any] = {}
@@ -53,7 +51,7 @@ def parse_url(url: str | None) -> tuple[str, str]:
 
 def object_key(template: str, source: str, api_key: str,
                today: datetime.date | None = None) -> str:
-    today = today or today_utc()
+    today = today or utcnow().date()
     try:
         prefix = template.format(source=source, api_key=api_key, year=today.year,
                                  month=today.month, day=today.day)
@@ -103,9 +101,8 @@ class S3Exporter(Exporter):
     # boto3's own exceptions are wrapped in S3ExportError (an OSError) by send()
     RETRIABLE = (OSError,)
 
-    def settings(self) -> S3Settings:
-        found = self.context.plugin_settings(SETTINGS_NAME)
-        return found if isinstance(found, S3Settings) else S3Settings()
+    SETTINGS = S3Settings
+    settings: S3Settings
 
     def send(self, items: list[dict[str, Any]]) -> None:
         bucket, template = parse_url(self.config.url)
@@ -119,7 +116,7 @@ class S3Exporter(Exporter):
 
         started = time.monotonic()
         try:
-            client(self.settings()).put_object(
+            client(self.settings).put_object(
                 Bucket=bucket, Key=key, Body=body,
                 ContentEncoding="gzip", ContentType="application/json",
             )

@@ -213,7 +213,8 @@ def test_server_error_three_times_parks_the_batch(make_runtime, aws_env, monkeyp
 def test_settings_are_read_and_checked(make_runtime, monkeypatch):
     monkeypatch.setenv("ICHNAEA_EXPORT_S3__ENDPOINT_URL", "http://127.0.0.1:9000")
     monkeypatch.setenv("ICHNAEA_EXPORT_S3__REGION", "eu-west-1")
-    settings = make_runtime().plugin_settings("export_s3")
+    plugins = make_runtime().plugins  # what the host hands the exporter it builds
+    settings = plugins.settings_of(plugins.exporters()["s3"])
     assert (settings.endpoint_url, settings.region) == ("http://127.0.0.1:9000", "eu-west-1")
     monkeypatch.setenv("ICHNAEA_EXPORT_S3__ENDPOINT_URL", "ftp://example")
     with pytest.raises(Exception, match="ICHNAEA_EXPORT_S3__ENDPOINT_URL"):

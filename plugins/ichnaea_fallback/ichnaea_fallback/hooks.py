@@ -15,7 +15,7 @@ def ichnaea_register_settings() -> Any:
 
 
 @hookimpl
-def ichnaea_register_location_sources() -> list[Any]:
+def ichnaea_register_position_sources() -> list[Any]:
     from .source import FallbackPositionSource
 
     return [FallbackPositionSource]

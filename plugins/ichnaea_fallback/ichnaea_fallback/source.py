@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from ichnaea_host import LocationSource, Position, Query, get_logger, redact_key, satisfies
+from ichnaea_host import Position, PositionSource, Query, get_logger, redact_key, satisfies
 
 from .cache import FallbackCache, rate_limit_reached
 from .query import cache_ids, has_networks, provider_query
@@ -51,21 +51,16 @@ def safe_url(url: str) -> str:
         return "<invalid url>"
 
 
-class FallbackPositionSource(LocationSource):
+class FallbackPositionSource(PositionSource):
     PLUGIN_NAME = "fallback"
-    KIND = "position"
     DEFAULT_ORDER = 90
+    SETTINGS = FallbackSettings
+    settings: FallbackSettings
 
-    def __init__(self, context: Any) -> None:
-        super().__init__(context)
+    def __init__(self, context: Any, settings: FallbackSettings | None = None) -> None:
+        super().__init__(context, settings)
         self._session: Any = None
         self._lock = threading.Lock()
-
-    # -- configuration
-    @property
-    def settings(self) -> FallbackSettings:
-        found = self.context.plugin_settings(self.PLUGIN_NAME)
-        return found if isinstance(found, FallbackSettings) else FallbackSettings()
 
     @property
     def session(self) -> Any:
@@ -86,7 +81,7 @@ class FallbackPositionSource(LocationSource):
                     self._session = session
         return self._session
 
-    # -- LocationSource
+    # -- PositionSource
     def should_search(self, query: Query, results: Sequence[Any]) -> bool:
         if not query.api_key.can_fallback():
             return False

@@ -87,7 +87,7 @@ def test_top_level_radio_type_and_duplicate_cells():
 
 
 def test_ichnaea_and_combain_outbound():
-    for schema in (IchnaeaV1Schema(), CombainV1Schema()):
+    for schema in (IchnaeaV1Schema(None), CombainV1Schema(None)):
         url, body, headers = schema.build_request(full_query(lacf=False), "http://p/v1?key=k")
         assert url == "http://p/v1?key=k"
         assert headers == {"User-Agent": "ichnaea"}
@@ -108,7 +108,7 @@ def test_ichnaea_and_combain_outbound():
 
 
 def test_googlemaps_outbound():
-    url, body, headers = GoogleMapsV1Schema().build_request(full_query(), "https://g/?key=x")
+    url, body, headers = GoogleMapsV1Schema(None).build_request(full_query(), "https://g/?key=x")
     assert url == "https://g/?key=x"
     assert headers == {"User-Agent": "ichnaea"}
     assert body == {
@@ -123,11 +123,11 @@ def test_googlemaps_outbound():
     }
     # Google knows no Bluetooth: a beacon-only query asks nothing
     beacons_only = provider_query(Query(body={"bluetoothBeacons": BLUE}))
-    assert GoogleMapsV1Schema().build_request(beacons_only, "https://g/") is None
+    assert GoogleMapsV1Schema(None).build_request(beacons_only, "https://g/") is None
 
 
 def test_unwiredlabs_outbound():
-    url, body, headers = UnwiredLabsV1Schema().build_request(
+    url, body, headers = UnwiredLabsV1Schema(None).build_request(
         full_query(), "https://eu1.unwiredlabs.com/v2/process#s3cr3t")
     assert url == "https://eu1.unwiredlabs.com/v2/process"
     assert headers == {"User-Agent": "ichnaea"}
@@ -141,24 +141,25 @@ def test_unwiredlabs_outbound():
                  {"bssid": "aabbcc000002", "channel": 36, "frequency": 5180}],
     }
     wcdma = provider_query(Query(body={"cellTowers": [{**CELL, "radioType": "wcdma"}]}))
-    _, body, _ = UnwiredLabsV1Schema().build_request(wcdma, "https://u/#t")
+    _, body, _ = UnwiredLabsV1Schema(None).build_request(wcdma, "https://u/#t")
     assert body["cells"][0]["radio"] == "umts"
 
 
 @pytest.mark.parametrize("url", ["https://u/v2/process", "https://u/v2/process#", "https://u/#  "])
 def test_unwiredlabs_needs_a_token(url):
     with pytest.raises(ValueError, match="token"):
-        UnwiredLabsV1Schema().build_request(full_query(), url)
+        UnwiredLabsV1Schema(None).build_request(full_query(), url)
 
 
 def test_empty_query_asks_nothing():
     empty = provider_query(Query())
-    for schema in (IchnaeaV1Schema(), CombainV1Schema(), GoogleMapsV1Schema(),
-                   UnwiredLabsV1Schema()):
+    for schema in (IchnaeaV1Schema(None), CombainV1Schema(None), GoogleMapsV1Schema(None),
+                   UnwiredLabsV1Schema(None)):
         assert schema.build_request(empty, "http://p/#t") is None
 
 
-@pytest.mark.parametrize("schema", [IchnaeaV1Schema(), CombainV1Schema(), GoogleMapsV1Schema()])
+@pytest.mark.parametrize("schema", [IchnaeaV1Schema(None), CombainV1Schema(None),
+                                    GoogleMapsV1Schema(None)])
 def test_geolocate_style_answers(schema):
     found = {"location": {"lat": 1.0, "lng": 1.0}, "accuracy": 11.6}
     assert schema.parse_response(200, found) == {"lat": 1.0, "lon": 1.0, "accuracy": 11.6,
@@ -183,7 +184,7 @@ def test_geolocate_style_answers(schema):
 
 
 def test_unwiredlabs_answers():
-    schema = UnwiredLabsV1Schema()
+    schema = UnwiredLabsV1Schema(None)
     ok = {"status": "ok", "balance": 100, "lat": 51.5, "lon": -0.1, "accuracy": 250}
     assert schema.parse_response(200, ok) == {"lat": 51.5, "lon": -0.1, "accuracy": 250.0,
                                               "fallback": None}

@@ -12,9 +12,9 @@ import structlog
 from marshmallow import EXCLUDE, Schema, fields
 
 from ichnaea_fallback.cache import FallbackCache
-from ichnaea_host import hookimpl
+from ichnaea_host import PositionSource, Radio, hookimpl
 from ichnaea_host.app import create_app
-from ichnaea_host.core.interfaces import LocationSource, Position, ReportFragment
+from ichnaea_host.core.interfaces import Position
 from ichnaea_host.core.models import ApiKeyRow
 
 KEY = "fallback-key-123"
@@ -226,17 +226,19 @@ class AnyEntry(Schema):
 
 
 def stand_in_fragment(field: str) -> tuple[str, Any]:
-    class StandIn(ReportFragment):
+    class StandIn(Radio):
+        """A radio that only reads its list of queries (no answers of its own)."""
+
         PLUGIN_NAME = f"stand-in-{field}"
         FIELD = field
+        ENTRY_SCHEMA = AnyEntry
         DATA_ACCURACY = "medium" if field == "cellTowers" else "high"
-
-        def submit_entry_schema(self) -> Schema:
-            return AnyEntry()
+        POSITION_ORDER = None
+        REGION_ORDER = None
 
     class Plugin:
         @hookimpl
-        def ichnaea_register_report_fragments(self) -> list[Any]:
+        def ichnaea_register_radios(self) -> list[Any]:
             return [StandIn]
 
     return (f"stand-in-{field}", Plugin())
@@ -433,9 +435,8 @@ def test_default_schema_is_ichnaea(setup, local_http_server):
 
 
 def fixed_source(score: float, accuracy: float) -> Any:
-    class FixedSource(LocationSource):
+    class FixedSource(PositionSource):
         PLUGIN_NAME = "fixed"
-        KIND = "position"
         DEFAULT_ORDER = 10
 
         def search(self, query: Any) -> list[Position]:
@@ -444,7 +445,7 @@ def fixed_source(score: float, accuracy: float) -> Any:
 
     class Plugin:
         @hookimpl
-        def ichnaea_register_location_sources(self) -> list[Any]:
+        def ichnaea_register_position_sources(self) -> list[Any]:
             return [FixedSource]
 
     return ("fixed", Plugin())

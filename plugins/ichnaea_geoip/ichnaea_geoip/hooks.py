@@ -15,10 +15,17 @@ def ichnaea_register_settings() -> Any:
 
 
 @hookimpl
-def ichnaea_register_location_sources() -> list[Any]:
-    from .source import GeoIPPositionSource, GeoIPRegionSource
+def ichnaea_register_position_sources() -> list[Any]:
+    from .source import GeoIPPositionSource
 
-    return [GeoIPPositionSource, GeoIPRegionSource]
+    return [GeoIPPositionSource]
+
+
+@hookimpl
+def ichnaea_register_region_sources() -> list[Any]:
+    from .source import GeoIPRegionSource
+
+    return [GeoIPRegionSource]
 
 
 @hookimpl
@@ -29,7 +36,7 @@ def ichnaea_register_heartbeat_checks() -> list[Any]:
 
 
 @hookimpl
-def ichnaea_doctor_checks(context: Any) -> list[Any]:
+def ichnaea_doctor_checks(context: Any, settings: Any) -> list[Any]:
     from .source import doctor_check
 
-    return [doctor_check(context)]
+    return [doctor_check(context, settings)]

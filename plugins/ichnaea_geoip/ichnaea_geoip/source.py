@@ -12,10 +12,11 @@ from typing import Any
 from ichnaea_host import (
     CheckResult,
     HeartbeatCheck,
-    LocationSource,
     Position,
+    PositionSource,
     Query,
     Region,
+    RegionSource,
     genc_code,
     get_logger,
     region_name,
@@ -43,8 +44,7 @@ _lock = threading.Lock()
 RECHECK_SECONDS = 1.0
 
 
-def database_path(context: Any) -> Path:
-    settings = context.plugin_settings("geoip") or GeoIPSettings()
+def database_path(context: Any, settings: GeoIPSettings) -> Path:
     if settings.path:
         return Path(settings.path)
     path = Path(context.settings.var_dir) / "geoip" / "demo-city.mmdb"
@@ -65,15 +65,14 @@ def _identity(path: str) -> tuple[int, int, int] | None:
     return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
-def _configured(context: Any) -> str:
+def _configured(context: Any, settings: GeoIPSettings) -> str:
     """The configured path, as text, without looking at the disk."""
-    settings = context.plugin_settings("geoip") or GeoIPSettings()
     if settings.path:
         return str(settings.path)
     return os.path.join(context.settings.var_dir, "geoip", "demo-city.mmdb")
 
 
-def reader(context: Any) -> Any | None:
+def reader(context: Any, settings: GeoIPSettings) -> Any | None:
     """The process's reader of the configured database; None when it is unusable.
 
     A database that appears after start-up is picked up at the next lookup,
@@ -81,12 +80,12 @@ def reader(context: Any) -> Any | None:
     ``RECHECK_SECONDS``: a usable file is not looked at on every request. An
     unusable one is reported once, not at every request.
     """
-    key = _configured(context)
+    key = _configured(context, settings)
     cached = _readers.get(key)
     if cached is not None and cached[1] is not None and time.monotonic() < cached[2]:
         return cached[1]
     try:
-        database_path(context)  # the demo database is built on first use
+        database_path(context, settings)  # the demo database is built on first use
     except Exception as exc:  # noqa: BLE001 - a broken demo build must not stop the web tier
         log.error("geoip_unavailable", error=repr(exc))
         return None
@@ -135,9 +134,8 @@ def _open(path: str) -> Any | None:
     return db
 
 
-def is_demo(context: Any) -> bool:
+def is_demo(settings: GeoIPSettings) -> bool:
     """Whether the demo database answers: ``GEOIP_PATH`` is not set."""
-    settings = context.plugin_settings("geoip") or GeoIPSettings()
     return not settings.path
 
 
@@ -149,12 +147,11 @@ class Record:
                                                                   city, score)
 
 
-def radius_scale(context: Any) -> float:
-    settings = context.plugin_settings("geoip") or GeoIPSettings()
+def radius_scale(settings: GeoIPSettings) -> float:
     return float(settings.radius_scale)
 
 
-def lookup(context: Any, ip: str | None) -> Record | None:
+def lookup(context: Any, settings: GeoIPSettings, ip: str | None) -> Record | None:
     """The database's record for ``ip`` with the radius to answer, or None.
 
     The radius is the smallest of what is known: the region's and the
@@ -164,10 +161,10 @@ def lookup(context: Any, ip: str | None) -> Record | None:
     """
     if not ip:
         return None
-    db = reader(context)
+    db = reader(context, settings)
     if db is None:
         return None
-    scale = radius_scale(context)
+    scale = radius_scale(settings)
     try:
         found = db.city(ip)
     except Exception:  # noqa: BLE001 - AddressNotFound, bad address
@@ -193,9 +190,10 @@ def lookup(context: Any, ip: str | None) -> Record | None:
                   score)
 
 
-class GeoIPPositionSource(LocationSource):
+class GeoIPPositionSource(PositionSource):
     PLUGIN_NAME = "geoip"
-    KIND = "position"
+    SETTINGS = GeoIPSettings
+    settings: GeoIPSettings
     #: error / accuracy at each ?confidence= level: the "geoip" query set of
     #: bench/accuracy.py (2026-12-07)
     CONFIDENCE = {50: 0.475, 60: 0.545, 68: 0.631, 75: 0.682, 80: 0.726,
@@ -207,7 +205,7 @@ class GeoIPPositionSource(LocationSource):
         return bool(query.ip)
 
     def search(self, query: Query) -> list[Position]:
-        record = lookup(self.context, query.ip)
+        record = lookup(self.context, self.settings, query.ip)
         if record is None:
             return []
         return [Position(lat=record.lat, lon=record.lon, accuracy=record.radius,
@@ -215,9 +213,10 @@ class GeoIPPositionSource(LocationSource):
                          fallback="ipf" if query.has_networks else None)]
 
 
-class GeoIPRegionSource(LocationSource):
+class GeoIPRegionSource(RegionSource):
     PLUGIN_NAME = "geoip"
-    KIND = "region"
+    SETTINGS = GeoIPSettings
+    settings: GeoIPSettings
     DEFAULT_ORDER = 50
     FALLBACK_FIELD = "ipf"
 
@@ -225,7 +224,7 @@ class GeoIPRegionSource(LocationSource):
         return bool(query.ip)
 
     def search(self, query: Query) -> list[Region]:
-        record = lookup(self.context, query.ip)
+        record = lookup(self.context, self.settings, query.ip)
         if record is None:
             return []
         name = region_name(record.code)
@@ -238,14 +237,16 @@ class GeoIPRegionSource(LocationSource):
 
 class GeoIPHeartbeat(HeartbeatCheck):
     PLUGIN_NAME = "geoip"
+    SETTINGS = GeoIPSettings
+    settings: GeoIPSettings
 
     def check(self) -> dict[str, Any]:
         start = time.perf_counter()
-        db = reader(self.context)
+        db = reader(self.context, self.settings)
         # "database": "demo" when the demo database answers (GEOIP_PATH unset),
         # else the configured file's type ("GeoLite2-City", ...), None when it
         # is unusable. The other four fields are the original's.
-        demo = is_demo(self.context)
+        demo = is_demo(self.settings)
         if db is None:
             return {"up": False, "time": 0, "age_in_days": -1, "version": None,
                     "database": "demo" if demo else None}
@@ -265,12 +266,12 @@ class GeoIPHeartbeat(HeartbeatCheck):
 STALE_DAYS = 45
 
 
-def doctor_check(context: Any) -> CheckResult:
+def doctor_check(context: Any, settings: GeoIPSettings | None) -> CheckResult:
     """``ichnaea doctor``'s line on the GeoIP database: configured, usable, real
     (not the demo) and recent."""
-    settings = context.plugin_settings("geoip") or GeoIPSettings()
-    db = reader(context)
-    where = _configured(context)
+    settings = settings or GeoIPSettings()
+    db = reader(context, settings)
+    where = _configured(context, settings)
     if db is None:
         found, problem = diagnose(where)
         if found is not None:  # fixed since the reader last looked

@@ -26,8 +26,6 @@ site's /downloads page (:func:`download_section`).
 
 from __future__ import annotations
 
-import gzip
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
@@ -35,14 +33,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ichnaea_host import (
+    CommandContext,
     DownloadSection,
     HostContext,
-    asset_bucket,
-    asset_client,
     export_exists,
-    exports_dir,
     get_logger,
     is_blocked,
+    publish_export,
     utcnow,
 )
 
@@ -79,11 +76,6 @@ def download_section() -> DownloadSection:
              "together, with their position and radius: only someone who sees a network "
              "can look it up. Networks whose owner opted out are never in it.",
         empty="No WiFi dump published.")
-
-
-def _settings(context: HostContext) -> WifiSettings:
-    found = context.plugin_settings("wifi")
-    return found if isinstance(found, WifiSettings) else WifiSettings()
 
 
 # ---------------------------------------------------------------------------
@@ -197,34 +189,7 @@ def dump_lines(today: date, days: int, progress: Callable[[int], Any] | None = N
 # the file
 
 
-def write_file(path: Path, lines: Iterator[str]) -> int:
-    """Write the gzipped CSV to ``path`` atomically (a temporary file in the
-    same folder, then a rename); the number of rows."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".csv.gz", dir=path.parent)
-    count = 0
-    try:
-        with os.fdopen(fd, "wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                              compresslevel=GZIP_LEVEL) as out:
-            buf = [HEADER]
-            for line in lines:
-                buf.append(line)
-                count += 1
-                if len(buf) >= 5000:
-                    out.write(("\n".join(buf) + "\n").encode("ascii"))
-                    buf = []
-            if buf:
-                out.write(("\n".join(buf) + "\n").encode("ascii"))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return count
-
-
-def write_dump(context: HostContext, now: datetime | None = None,
+def write_dump(context: HostContext, settings: WifiSettings, now: datetime | None = None,
                output: Path | None = None,
                progress: Callable[[int], Any] | None = None) -> tuple[str, int]:
     """Write the dump of ``now``'s day; (where it went, number of networks).
@@ -233,32 +198,25 @@ def write_dump(context: HostContext, now: datetime | None = None,
     a bucket is set, else to the exports folder."""
     today = (now or utcnow()).date()
     name = dump_name(today)
-    lines = dump_lines(today, _settings(context).dump_days, progress)
-    bucket = asset_bucket(context)
-    if output is not None or not bucket:
-        path = (output or exports_dir(context)) / name
-        count = write_file(path, lines)
-        where = str(path)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            count = write_file(path, lines)
-            asset_client(context).upload_file(str(path), bucket, f"export/{name}")
-        where = f"s3://{bucket}/export/{name}"
+    lines = dump_lines(today, settings.dump_days, progress)
+    where, count = publish_export(context, name, HEADER, lines, level=GZIP_LEVEL,
+                                  output=output)
     log.info("wifi_dump_written", file=where, rows=count)
     return where, count
 
 
-def run(context: HostContext, now: datetime | None = None) -> bool:
+def run(context: HostContext, settings: WifiSettings | None,
+        now: datetime | None = None) -> bool:
     """The periodic job: today's dump, once it is 01:07 UTC and the file is
     not there yet, when ``ICHNAEA_WIFI__DUMP`` is on."""
-    if not _settings(context).dump:
+    settings = settings or WifiSettings()
+    if not settings.dump:
         return False
     now = now or utcnow()
     due = now.replace(hour=DUMP_TIME[0], minute=DUMP_TIME[1], second=0, microsecond=0)
     if now < due or export_exists(context, dump_name(now.date())):
         return False
-    write_dump(context, now)
+    write_dump(context, settings, now)
     return False
 
 
@@ -266,7 +224,7 @@ def run(context: HostContext, now: datetime | None = None) -> bool:
 # the command
 
 
-def make_group() -> Any:
+def make_group(context: CommandContext) -> Any:
     import click
 
     @click.group("wifi")
@@ -280,13 +238,15 @@ def make_group() -> Any:
     @click.pass_context
     def dump_command(ctx: click.Context, output: Path | None) -> None:
         """Write today's WiFi dump now (whether or not ICHNAEA_WIFI__DUMP is on)."""
-        rt = ctx.find_root().obj.runtime()
+        rt = context.runtime()
+        settings = context.settings or WifiSettings()
         now = utcnow()
-        since = now.date() - timedelta(days=_settings(rt).dump_days)
+        since = now.date() - timedelta(days=settings.dump_days)
         try:
             with click.progressbar(length=dump_size(since),
                                    label="Writing the WiFi dump") as bar:
-                where, count = write_dump(rt, now=now, output=output, progress=bar.update)
+                where, count = write_dump(rt, settings, now=now, output=output,
+                                          progress=bar.update)
         except Exception as exc:  # noqa: BLE001 - reported as one line
             click.echo(f"ichnaea: WiFi dump failed: {type(exc).__name__}: {exc}", err=True)
             ctx.exit(1)

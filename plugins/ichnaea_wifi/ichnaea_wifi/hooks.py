@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ichnaea_host import DownloadSection, MigrationDir, PeriodicJob, StatsSection, hookimpl
+from ichnaea_host import (
+    CommandContext,
+    DownloadSection,
+    MigrationDir,
+    PeriodicJob,
+    StatsSection,
+    hookimpl,
+)
 
 
 @hookimpl
@@ -16,25 +23,10 @@ def ichnaea_register_settings() -> Any:
 
 
 @hookimpl
-def ichnaea_register_report_fragments() -> list[Any]:
-    from .fragment import WifiFragment
+def ichnaea_register_radios() -> list[Any]:
+    from .radio import WifiRadio
 
-    return [WifiFragment]
-
-
-@hookimpl
-def ichnaea_register_station_updaters() -> list[Any]:
-    from .updater import WifiUpdater
-
-    return [WifiUpdater]
-
-
-@hookimpl
-def ichnaea_register_location_sources() -> list[Any]:
-    from .region import WifiRegionSource
-    from .source import WifiPositionSource
-
-    return [WifiPositionSource, WifiRegionSource]
+    return [WifiRadio]
 
 
 @hookimpl
@@ -59,19 +51,13 @@ def ichnaea_register_stats_sections() -> list[StatsSection]:
 
 
 @hookimpl
-def ichnaea_register_commands(cli: Any) -> None:
+def ichnaea_register_commands(cli: Any, context: CommandContext) -> None:
     from .dump import make_group
 
-    cli.add_command(make_group())
+    cli.add_command(make_group(context))
 
 
 @hookimpl
 def ichnaea_migration_dirs() -> list[MigrationDir]:
     return [MigrationDir("wifi", Path(__file__).parent / "migrations")]
 
-
-@hookimpl
-def ichnaea_register_coverage_layers() -> list[Any]:
-    from .coverage import LAYER
-
-    return [LAYER]

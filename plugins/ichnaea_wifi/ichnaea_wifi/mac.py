@@ -5,11 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ichnaea_host import MAC_SHARDS, Ranking, bounded, higher, mac_shard, normalize_mac, younger
-
-#: the work partitions of the pipeline (the fifth hex digit of the MAC) and a MAC's
-SHARDS = MAC_SHARDS
-shard_of = mac_shard
+from ichnaea_host import Ranking, bounded, higher, normalize_mac, younger
 
 AGE_RANGE = (-3_600_000, 3_600_000)
 SIGNAL_RANGE = (-100, -10)
@@ -22,8 +18,7 @@ FREQUENCY_RANGE = (2400, 7125)
 #: younger age, in that order
 RANKING: Ranking = (("signal", higher), ("snr", higher), ("age", younger))
 
-__all__ = ["RANKING", "SHARDS", "channel_frequency", "normalize_entry", "normalize_mac",
-           "shard_of"]
+__all__ = ["RANKING", "channel_frequency", "normalize_entry", "normalize_mac"]
 
 
 def channel_frequency(channel: int | None, frequency: int | None) -> tuple[Any, Any]:

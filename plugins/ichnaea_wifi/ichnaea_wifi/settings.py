@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from ichnaea_host import ConfigError, PluginSettings, setting
+from ichnaea_host import ConfigError, MacSettings, setting
 
 #: names of networks that travel: on-board WiFi of trains and coaches, and the
 #: default names of phone hotspots
@@ -18,7 +18,7 @@ MOVING_SSIDS = (
 
 
 @dataclasses.dataclass(frozen=True)
-class WifiSettings(PluginSettings):
+class WifiSettings(MacSettings):
     cluster_meters: float = setting(
         500.0, help="networks farther apart than this never form one answer")
     max_networks: int = setting(20, help="networks used for one position (best scored first)")

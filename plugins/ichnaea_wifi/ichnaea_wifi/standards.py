@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from ichnaea_host import REDIS_ERRORS, HostContext, StatsSection, get_logger, today_utc
+from ichnaea_host import REDIS_ERRORS, HostContext, StatsSection, get_logger, utcnow
 
 log = get_logger("ichnaea.wifi")
 
@@ -54,7 +54,7 @@ def record(context: HostContext, counts: Mapping[str, int], day: date | None = N
     these counts (logged), never the run: the stations are written already."""
     if not counts:
         return
-    key = day_key(day or today_utc())
+    key = day_key(day or utcnow().date())
     try:
         with context.redis.pipeline(transaction=False) as pipe:
             for standard, value in counts.items():
@@ -68,7 +68,7 @@ def record(context: HostContext, counts: Mapping[str, int], day: date | None = N
 
 def recent(context: HostContext, today: date | None = None) -> list[tuple[str, int]]:
     """``(label, observations)`` per standard seen in the last :data:`KEEP_DAYS` days."""
-    today = today or today_utc()
+    today = today or utcnow().date()
     with context.redis.pipeline(transaction=False) as pipe:
         for back in range(KEEP_DAYS):
             pipe.hgetall(day_key(today - timedelta(days=back)))

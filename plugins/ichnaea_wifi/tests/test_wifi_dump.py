@@ -21,11 +21,12 @@ from ichnaea_host.app import create_app
 from ichnaea_host.cli.commands import cli
 from ichnaea_host.core import migrate
 from ichnaea_host.core.db import make_database
+from ichnaea_host.core.files import exports_dir
 from ichnaea_host.pipeline.tasks import drain as run_drain
-from ichnaea_host.site.content_settings import exports_dir
 from ichnaea_host.stations import utcnow
 from ichnaea_wifi import dump
 from ichnaea_wifi.models import MODEL
+from ichnaea_wifi.settings import WifiSettings
 from ichnaea_wifi.ssid import dump_key
 
 README = Path(__file__).resolve().parents[3] / "README.md"
@@ -139,7 +140,7 @@ def test_the_last_name_counts_and_a_report_without_one_keeps_it(service, tmp_pat
     submit({A: "bistro"})  # renamed
     submit({A: None, B: None})  # seen without a name (an older client)
     find = reader()
-    path = Path(dump.write_dump(rt, output=tmp_path)[0])
+    path = Path(dump.write_dump(rt, WifiSettings(), output=tmp_path)[0])
     assert find(path, A, "bistro") is not None
     assert find(path, A, "cafe") is None
     assert find(path, B, "cafe-guest") is not None
@@ -154,7 +155,7 @@ def test_blocked_opted_out_and_old_networks_are_left_out(service, tmp_path):
     MODEL.update(block_last=today, block_count=1).where(MODEL.mac == bare(B)).execute()
     MODEL.update(last_seen=today - timedelta(days=400)).where(
         MODEL.mac == bare(C)).execute()
-    path = Path(dump.write_dump(rt, output=tmp_path)[0])
+    path = Path(dump.write_dump(rt, WifiSettings(), output=tmp_path)[0])
     find = reader()
     assert find(path, A, "cafe") is not None
     for bssid, ssid in ((B, "moved"), (C, "old"), (D, "Home_nomap"), (E, "AndroidAP_1234")):
@@ -169,8 +170,8 @@ def test_daily_job_and_the_downloads_page(service, monkeypatch):
     day = utcnow().date()
     late = datetime(day.year, day.month, day.day, 1, 7)
     folder = exports_dir(rt)
-    job.run(rt)
-    dump.run(rt, late)
+    rt.run_job(job)
+    dump.run(rt, rt.plugins.settings_for("wifi"), late)
     assert not folder.exists() or not list(folder.iterdir())  # off by default
     page = client.get("/downloads").get_data(as_text=True)
     assert "WiFi Networks" in page and "No WiFi dump published." in page
@@ -178,13 +179,13 @@ def test_daily_job_and_the_downloads_page(service, monkeypatch):
     monkeypatch.setenv("ICHNAEA_WIFI__DUMP", "true")
     rt, client, submit = service()
     submit({A: "cafe", B: "cafe-guest"})
-    dump.run(rt, late - timedelta(seconds=1))  # too early
+    dump.run(rt, rt.plugins.settings_for("wifi"), late - timedelta(seconds=1))  # too early
     assert not folder.exists() or not list(folder.iterdir())
     calls = []
     real = dump.write_dump
     monkeypatch.setattr(dump, "write_dump", lambda *a, **k: calls.append(1) or real(*a, **k))
-    dump.run(rt, late)
-    dump.run(rt, late + timedelta(hours=5))  # once a day
+    dump.run(rt, rt.plugins.settings_for("wifi"), late)
+    dump.run(rt, rt.plugins.settings_for("wifi"), late + timedelta(hours=5))  # once a day
     name = dump.dump_name(day)
     assert calls == [1] and sorted(p.name for p in folder.iterdir()) == [name]
     assert reader()(folder / name, A, "cafe") is not None

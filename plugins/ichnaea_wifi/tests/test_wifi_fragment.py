@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from ichnaea_wifi.fragment import WifiFragment
+from ichnaea_host.testing import radio_part
 from ichnaea_wifi.mac import channel_frequency, normalize_entry, normalize_mac
+from ichnaea_wifi.radio import WifiRadio
 
-FRAGMENT = WifiFragment()
+FRAGMENT = radio_part(WifiRadio, "report_fragments")
 
 
 def parse(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

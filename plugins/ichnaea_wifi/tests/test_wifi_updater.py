@@ -13,14 +13,15 @@ from ichnaea_host.core.geo import distance
 from ichnaea_host.pipeline.reports import normalize_position
 from ichnaea_host.pipeline.tasks import update_stations
 from ichnaea_host.stations import MAX_OLD_WEIGHT, is_blocked
+from ichnaea_host.testing import radio_part
 from ichnaea_wifi.models import MODEL
-from ichnaea_wifi.updater import WifiUpdater
+from ichnaea_wifi.radio import WifiRadio
 
 MACS = ["a0b1c2d3e4f5", "3680873e9b83"]
 LAT, LON = 51.5, -0.1
 KM_LAT = 1 / 111.2  # about one kilometre of latitude, in degrees
 
-UPDATER = WifiUpdater(None)  # type: ignore[arg-type] - weights need no context
+UPDATER = radio_part(WifiRadio, "station_updaters")  # weights need no context
 
 
 def now() -> datetime:

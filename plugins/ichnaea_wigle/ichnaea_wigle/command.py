@@ -37,10 +37,9 @@ def parse_offset(text: str | None) -> timedelta:
 
 
 def queue(context: Any, reports: list[dict[str, Any]], stats: FileStats) -> None:
-    """Queues reports; counts the reports queued and the rows in them."""
-    from ichnaea_host import submit_reports
-
-    for sent, queued in zip(reports, submit_reports(context, reports), strict=True):
+    """Queues reports (``context``: the command's ``CommandContext``); counts
+    the reports queued and the rows in them."""
+    for sent, queued in zip(reports, context.submit_reports(reports), strict=True):
         rows = sum(len(sent.get(name) or ()) for name in LISTS)
         if queued is None:
             stats.skipped[REFUSED] += rows
@@ -49,59 +48,63 @@ def queue(context: Any, reports: list[dict[str, Any]], stats: FileStats) -> None
         stats.used += rows
 
 
-def register(cli: click.Group) -> None:
+def register(cli: click.Group, context: Any) -> None:
     """Adds ``wigle`` to the ``ichnaea import`` group (made when no other
-    plugin has made it)."""
+    plugin has made it); ``context``: the plugin's ``CommandContext``."""
     group = cli.commands.get("import")
     if not isinstance(group, click.Group):
         group = click.Group("import", help="Import data files into the pipeline.")
         cli.add_command(group)
-    group.add_command(wigle_command)
+    group.add_command(make_command(context))
 
 
-@click.command("wigle")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--utc-offset", default=None, metavar="+HH:MM",
-              help="the zone FirstSeen was written in (default: UTC, as WiGLE's format "
-                   "says; WiGLE's app wrote local time before August 2023)")
-@click.pass_context
-def wigle_command(ctx: click.Context, files: tuple[Path, ...], utc_offset: str | None) -> None:
-    """Queue the rows of WiGLE CSV files (.csv or .csv.gz) as reports.
+def make_command(context: Any) -> click.Command:
+    """The ``wigle`` command, queueing through ``context`` (a ``CommandContext``)."""
 
-    Rows of one sighting (the same FirstSeen second and position) become one
-    report, handled by the pipeline as a /v2/geosubmit submission: run the
-    workers or 'ichnaea process' to learn them."""
-    offset = parse_offset(utc_offset)
-    for path in files:  # nothing is queued when one of them is no WiGLE file
-        try:
-            check_header(path)
-        except NotWigle as exc:
-            click.echo(f"ichnaea: {exc}; nothing imported", err=True)
-            ctx.exit(1)
-    from ichnaea_host import REDIS_ERRORS
+    @click.command("wigle")
+    @click.argument("files", nargs=-1, required=True,
+                    type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--utc-offset", default=None, metavar="+HH:MM",
+                  help="the zone FirstSeen was written in (default: UTC, as WiGLE's format "
+                       "says; WiGLE's app wrote local time before August 2023)")
+    @click.pass_context
+    def wigle_command(ctx: click.Context, files: tuple[Path, ...], utc_offset: str | None) -> None:
+        """Queue the rows of WiGLE CSV files (.csv or .csv.gz) as reports.
 
-    context = ctx.find_root().obj.runtime()
-    total = FileStats()
-    for path in files:
-        stats = FileStats()
-        try:
-            with click.progressbar(length=path.stat().st_size,
-                                   label=f"Importing {path.name}") as bar:
-                for reports in read_reports(path, stats, offset=offset, progress=bar.update):
-                    queue(context, reports, stats)
-        except NotWigle as exc:
-            click.echo(f"ichnaea: {exc}; {stats.reports} reports of {path.name} were queued "
-                       "before it, its other rows were not", err=True)
-            ctx.exit(1)
-        except REDIS_ERRORS as exc:
-            click.echo(f"ichnaea: import stopped, Redis cannot take the reports "
-                       f"({type(exc).__name__}: {exc}); {stats.reports} reports of "
-                       f"{path.name} are queued", err=True)
-            ctx.exit(1)
-        click.echo(f"{path.name}: {stats.summary()}")
-        total.add(stats)
-    if len(files) > 1:
-        click.echo(f"total: {total.summary()}")
-    if total.reports:
-        click.echo("the workers (or 'ichnaea process') learn the networks from them")
+        Rows of one sighting (the same FirstSeen second and position) become one
+        report, handled by the pipeline as a /v2/geosubmit submission: run the
+        workers or 'ichnaea process' to learn them."""
+        offset = parse_offset(utc_offset)
+        for path in files:  # nothing is queued when one of them is no WiGLE file
+            try:
+                check_header(path)
+            except NotWigle as exc:
+                click.echo(f"ichnaea: {exc}; nothing imported", err=True)
+                ctx.exit(1)
+        from ichnaea_host import REDIS_ERRORS
+
+        total = FileStats()
+        for path in files:
+            stats = FileStats()
+            try:
+                with click.progressbar(length=path.stat().st_size,
+                                       label=f"Importing {path.name}") as bar:
+                    for reports in read_reports(path, stats, offset=offset, progress=bar.update):
+                        queue(context, reports, stats)
+            except NotWigle as exc:
+                click.echo(f"ichnaea: {exc}; {stats.reports} reports of {path.name} were queued "
+                           "before it, its other rows were not", err=True)
+                ctx.exit(1)
+            except REDIS_ERRORS as exc:
+                click.echo(f"ichnaea: import stopped, Redis cannot take the reports "
+                           f"({type(exc).__name__}: {exc}); {stats.reports} reports of "
+                           f"{path.name} are queued", err=True)
+                ctx.exit(1)
+            click.echo(f"{path.name}: {stats.summary()}")
+            total.add(stats)
+        if len(files) > 1:
+            click.echo(f"total: {total.summary()}")
+        if total.reports:
+            click.echo("the workers (or 'ichnaea process') learn the networks from them")
+
+    return wigle_command

@@ -8,7 +8,7 @@ from ichnaea_host import hookimpl
 
 
 @hookimpl
-def ichnaea_register_commands(cli: Any) -> None:
+def ichnaea_register_commands(cli: Any, context: Any) -> None:
     from .command import register
 
-    register(cli)
+    register(cli, context)

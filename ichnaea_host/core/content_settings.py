@@ -56,7 +56,7 @@ class ContentSettings(PluginSettings):
 
 
 def content_settings(ctx: Any) -> ContentSettings:
-    found = ctx.plugin_settings(PLUGIN_NAME)
+    found = ctx.plugins.settings_for(PLUGIN_NAME)
     return found if isinstance(found, ContentSettings) else ContentSettings()
 
 
