@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import peewee
@@ -40,7 +41,7 @@ from ichnaea_host.core.interfaces import (
 )
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.settings import PluginSettings, setting
-from ichnaea_host.stations.columns import utcnow
+from ichnaea_host.stations.columns import Station, utcnow
 from ichnaea_host.stations.coverage import CoverageCell, station_coverage
 from ichnaea_host.stations.mac import (
     MAC_RANKING,
@@ -189,6 +190,14 @@ class Radio(PluginClass):
     def model(self, shard: str) -> type[peewee.Model]:
         """The table holding the stations of one work partition."""
         return self.MODEL
+
+    def stations(self, shard: str, keys: Sequence[str]) -> list[Station]:
+        """The known, unblocked stations of ``keys`` (lowercase hex) with a
+        position, from the table of one work partition: one keyed ``IN``
+        query on the read-only connection, read without peewee's query
+        objects (:class:`Station` tuples; the key is their ``mac``).
+        Database errors are the caller's."""
+        return load_stations(self.context.db.ro, self.model(shard), keys, self.KEY)
 
     def coverage(self, per_degree: int) -> list[CoverageCell]:
         """The squares of a ``per_degree`` grid holding the radio's stations,

@@ -67,20 +67,21 @@ DATABASE_ERRORS = (peewee.DatabaseError, peewee.InterfaceError, OSError)
 
 
 def load_stations(db: peewee.Database, model: type[peewee.Model],
-                  macs: Sequence[str]) -> list[Station]:
+                  macs: Sequence[str], key: str = "mac") -> list[Station]:
     """Known, unblocked stations with a position, in one keyed ``IN`` query
-    on the radio's table; database errors are the caller's.
+    on the radio's table (``key``: its binary key column); database errors
+    are the caller's.
 
-    ``macs`` are normalised (12 lowercase hex digits, :func:`~.mac.normalize_mac`),
-    so they go into the statement as binary literals: no parameters for the
-    driver to escape."""
+    ``macs`` are normalised keys in lowercase hex (12 digits for a MAC,
+    :func:`~.mac.normalize_mac`), so they go into the statement as binary
+    literals: no parameters for the driver to escape."""
     if not macs:
         return []
     mysql = isinstance(db, peewee.MySQLDatabase)
-    sql = search_statement(mysql, tuple(db.quote), model._meta.table_name)  # type: ignore[arg-type]
+    sql = search_statement(mysql, tuple(db.quote), model._meta.table_name, key)  # type: ignore[arg-type]
     keys = "', X'".join(macs)
     rows = db.execute_sql(f"{sql}(X'{keys}')").fetchall()
-    read = search_row_reader(db, model)
+    read = search_row_reader(db, model, key)
     today = utcnow().date()
     stations = []
     for row in rows:

@@ -234,24 +234,24 @@ PACKED = COLUMNS[3:]
 
 
 @functools.cache
-def search_statement(mysql: bool, quote: tuple[str, str], table: str) -> str:
-    """``SELECT .. FROM table WHERE .. mac IN``, for stations with a position;
-    the caller appends the list of keys.
+def search_statement(mysql: bool, quote: tuple[str, str], table: str, key: str = "mac") -> str:
+    """``SELECT .. FROM table WHERE .. key IN``, for stations with a position;
+    the caller appends the list of keys (``key``: the binary key column).
 
     On MySQL a row is one text value: the key in hex, then every other
     column of :class:`~.columns.Station` (MySQL writes a DOUBLE's shortest
-    exact text, so the floats come back unchanged); on SQLite ``mac, lat,
+    exact text, so the floats come back unchanged); on SQLite ``key, lat,
     lon`` and the packed columns."""
     q0, q1 = quote
     values = [f"IFNULL({q0}{c}{q1}, '')" for c in PACKED]
     if mysql:
-        columns = (f"CONCAT_WS(',', LOWER(HEX({q0}mac{q1})), {q0}lat{q1}, {q0}lon{q1}, "
+        columns = (f"CONCAT_WS(',', LOWER(HEX({q0}{key}{q1})), {q0}lat{q1}, {q0}lon{q1}, "
                    f"{', '.join(values)})")
     else:
         packed = " || ',' || ".join(values)
-        columns = f"{q0}mac{q1}, {q0}lat{q1}, {q0}lon{q1}, {packed}"
+        columns = f"{q0}{key}{q1}, {q0}lat{q1}, {q0}lon{q1}, {packed}"
     return (f"SELECT {columns} FROM {q0}{table}{q1} "
-            f"WHERE {q0}lat{q1} IS NOT NULL AND {q0}lon{q1} IS NOT NULL AND {q0}mac{q1} IN ")
+            f"WHERE {q0}lat{q1} IS NOT NULL AND {q0}lon{q1} IS NOT NULL AND {q0}{key}{q1} IN ")
 
 
 def _mysql_row(row: tuple) -> Station:
@@ -268,19 +268,20 @@ def _mysql_row(row: tuple) -> Station:
                    int(block_count) if block_count else None)
 
 
-def search_row_reader(db: peewee.Database,
-                      model: type[peewee.Model]) -> Callable[[tuple], Station]:
-    """Turns a row into a :class:`Station`: SQLite's text values go through
-    the model's fields, which accept every form the tables may hold."""
+def search_row_reader(db: peewee.Database, model: type[peewee.Model],
+                      key: str = "mac") -> Callable[[tuple], Station]:
+    """Turns a row into a :class:`Station` (its key, in hex, as ``mac``):
+    SQLite's text values go through the model's fields, which accept every
+    form the tables may hold."""
     if isinstance(db, peewee.MySQLDatabase):
         return _mysql_row
-    return _sqlite_reader(model)
+    return _sqlite_reader(model, key)
 
 
 @functools.cache
-def _sqlite_reader(model: type[peewee.Model]) -> Callable[[tuple], Station]:
+def _sqlite_reader(model: type[peewee.Model], key_name: str = "mac") -> Callable[[tuple], Station]:
     fields = model._meta.fields
-    key = fields["mac"].python_value
+    key = fields[key_name].python_value
     convert = [fields[name].python_value for name in PACKED]
 
     def read_sqlite(row: tuple) -> Station:

@@ -144,7 +144,7 @@ class CellRadio(Radio):
 
     # -- answers
     def positions(self, lookups: list[Any], query: Query) -> list[Position]:
-        return source.positions(self.context, self.settings, lookups, query)
+        return source.positions(self, lookups, query)
 
     def regions(self, lookups: list[Any], query: Query) -> list[Region]:
         return source.regions(self.context, lookups)

@@ -17,41 +17,38 @@ from ichnaea_host import (
     Region,
     distance,
     get_logger,
-    is_blocked,
     region_name,
     region_radius,
     station_score,
     utcnow,
 )
 
-from .cells import SIGNAL_RANGE, areaid_hex, cellid_hex, decode_cellid
+from .cells import AREAID_BYTES, SIGNAL_RANGE, areaid_hex, cellid_hex, decode_cellid
 from .mcc import regions_for_mcc
-from .models import CELL_MODELS, CellArea
+from .models import CellArea
 from .settings import CellSettings
 
 log = get_logger("ichnaea.cell")
 
 DB_ERRORS = (peewee.DatabaseError, peewee.InterfaceError, OSError)
+#: a cell id in hex begins with its area's id
+AREA_DIGITS = 2 * AREAID_BYTES
 
 
-def load_cells(context: HostContext, lookups: list[dict[str, Any]]) -> list[Any]:
-    """Known, unblocked cells with a position; one query per radio table."""
+def load_cells(radio: Any, lookups: list[dict[str, Any]]) -> list[Any]:
+    """Known, unblocked cells with a position (``Station`` tuples, the cell id
+    in their ``mac``): one keyed query per cell radio's table, read by the
+    station kit (:meth:`~ichnaea_host.Radio.stations`)."""
     by_radio: dict[str, list[str]] = defaultdict(list)
     for lookup in lookups:
         if lookup["cid"] is not None:
             by_radio[lookup["radio"]].append(cellid_hex(lookup))
-    today = utcnow().date()
     found: list[Any] = []
-    for radio, cellids in sorted(by_radio.items()):
-        model: Any = CELL_MODELS[radio]
-        query = model.select().where(model.cellid.in_(cellids), model.lat.is_null(False),
-                                     model.lon.is_null(False))
+    for name, cellids in sorted(by_radio.items()):
         try:
-            rows = list(context.db.read(query))
+            found.extend(radio.stations(name, cellids))
         except DB_ERRORS as exc:
-            log.warning("cell_lookup_failed", radio=radio, error=type(exc).__name__)
-            continue
-        found.extend(row for row in rows if not is_blocked(row, today))
+            log.warning("cell_lookup_failed", radio=name, error=type(exc).__name__)
     return found
 
 
@@ -87,54 +84,64 @@ def clamp(value: float | None, low: float, high: float) -> float:
     return min(max(value or 0.0, low), high)
 
 
-def positions(context: HostContext, settings: CellSettings, lookups: list[dict[str, Any]],
-              query: Query) -> list[Position]:
+def positions(radio: Any, lookups: list[dict[str, Any]], query: Query) -> list[Position]:
     """Positions from known cells, one answer per area; when no cell is known,
-    from the areas of the query's cells (a ``lacf`` answer)."""
+    from the areas of the query's cells (a ``lacf`` answer). ``radio``: the
+    :class:`~.radio.CellRadio` asking."""
     now = utcnow()
-    cells = load_cells(context, lookups)
+    settings: CellSettings = radio.settings
+    cells = load_cells(radio, lookups)
     if cells:
         by_cellid = {cellid_hex(c): c for c in lookups if c["cid"] is not None}
         by_area: dict[str, list[Any]] = defaultdict(list)
         for cell in cells:
-            by_area[areaid_hex(decode_cellid(cell.cellid))].append(cell)
+            by_area[cell.mac[:AREA_DIGITS]].append(cell)
         return [cells_position(group, by_cellid, now, settings)
                 for _, group in sorted(by_area.items())]
     if not query.fallbacks.get("lacf", True):
         return []
     areaids = sorted({areaid_hex(c) for c in lookups})
-    return [area_position(area, now, settings) for area in load_areas(context, areaids)]
+    return [area_position(area, now, settings) for area in load_areas(radio.context, areaids)]
 
 
 def cells_position(cells: list[Any], lookups: dict[str, dict[str, Any]],
                    now: datetime, settings: CellSettings) -> Position:
+    """One position from the known cells of one area: the mean of their
+    positions weighted by score, age and signal, and the 95th percentile of
+    their distances from it (linear between ranks) as its accuracy. Plain
+    Python: a query names a few cells, and numpy costs more than the sums."""
     today = now.date()
-    used = [("cell", c.cellid, bool(c.last_seen and c.last_seen >= today)) for c in cells]
+    used = [("cell", c.mac, bool(c.last_seen and c.last_seen >= today)) for c in cells]
     scores = [station_score(c, now) for c in cells]
     if len(cells) == 1:
         cell = cells[0]
         return Position(lat=cell.lat, lon=cell.lon, score=scores[0], source="cell",
                         accuracy=clamp(cell.radius, settings.min_accuracy,
                                        settings.max_accuracy), used_networks=used)
-    import numpy as np  # only for cells of more than one tower: kept out of start-up
-
-    radio = decode_cellid(cells[0].cellid)["radio"]
-    weakest = SIGNAL_RANGE[radio][0]
+    weakest = SIGNAL_RANGE[decode_cellid(cells[0].mac)["radio"]][0]
     weights = []
     for cell, score in zip(cells, scores, strict=True):
-        lookup = lookups[cell.cellid]
+        lookup = lookups[cell.mac]
         age = max(abs(lookup["age"] or 0), 1000)
         signal = lookup["signal"] or weakest
         weights.append(score * min(math.sqrt(2000.0 / age), 1.0) / signal**2)
-    w = np.array(weights)
-    if w.sum() <= 0:
-        w = np.ones(len(cells))
-    lat = float(np.average([c.lat for c in cells], weights=w))
-    lon = float(np.average([c.lon for c in cells], weights=w))
-    spread = float(np.percentile([distance(lat, lon, c.lat, c.lon) for c in cells], 95))
+    total = sum(weights)
+    if not total > 0:
+        weights, total = [1.0] * len(cells), float(len(cells))
+    lat = sum(w * c.lat for w, c in zip(weights, cells, strict=True)) / total
+    lon = sum(w * c.lon for w, c in zip(weights, cells, strict=True)) / total
+    spread = percentile(sorted(distance(lat, lon, c.lat, c.lon) for c in cells), 0.95)
     return Position(lat=lat, lon=lon, score=sum(scores), source="cell",
                     accuracy=clamp(spread, settings.min_accuracy, settings.max_accuracy),
                     used_networks=used)
+
+
+def percentile(ordered: list[float], share: float) -> float:
+    """The ``share`` quantile of sorted values, linear between ranks (numpy's default)."""
+    rank = share * (len(ordered) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def area_position(area: Any, now: datetime, settings: CellSettings) -> Position:
