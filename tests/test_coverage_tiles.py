@@ -244,3 +244,10 @@ def test_a_new_service_shows_its_first_stations_within_a_check(runtime, client, 
     coverage.update_job(runtime)  # now with squares: not due for a day
     assert runtime.redis.get(coverage.VERSION_KEY) == learnt
     assert runtime.redis.get(coverage.BUILT_KEY).split()[1] != b"0"
+
+
+def test_the_worker_runs_the_coverage_job(runtime):
+    """As the worker does: the registered periodic job, with its settings."""
+    job = runtime.plugins.periodic_jobs["update_coverage"]
+    assert runtime.run_job(job) is False
+    assert runtime.redis.get(coverage.VERSION_KEY) is not None

@@ -33,7 +33,7 @@ def render_tiles(ctx: Any, settings: Any = None) -> bool:
     return False
 
 
-def update_coverage(ctx: Any) -> bool:
+def update_coverage(ctx: Any, settings: Any = None) -> bool:
     """The periodic job: read the coverage grid again when it is due."""
     from ichnaea_host.site.coverage import update_job
 
