@@ -6,6 +6,10 @@ runs, one after the other against the same server with the same client:
 
 * ``GET /__lbheartbeat__``: the HTTP round trip and nothing else;
 * ``POST /v1/geolocate`` with 8-15 known access points and 2 unknown ones;
+* ``POST /v1/geolocate`` with cells only: a serving LTE cell and, two times
+  in three, one or two neighbours of its area (as many cells in the
+  ``cell_lte`` table as WiFi stations, in areas of 10);
+* ``POST /v1/country`` with the same cells;
 * ``GET /v1/geolocate`` with only the client's IP (GeoIP);
 
 taking turns (``--rounds``) for ``--seconds`` each in all, with ``--clients``
@@ -32,9 +36,10 @@ Environment: ``BENCH_LOAD_DB_URI`` (default the local MariaDB's
 ``BENCH_PORT`` (default 8731). The server runs with ``LOGGING_LEVEL=WARNING``
 (no log line per request).
 
-The last line printed is ``locate-ratio: R``: WiFi geolocate requests per
-second divided by heartbeat requests per second, same server, same client,
-same run.
+The last two lines printed are ``locate-ratio: R``, WiFi geolocate requests
+per second divided by heartbeat requests per second, and ``cell/wifi: X``,
+cell geolocate requests per second divided by WiFi geolocate requests per
+second: same server, same client, same run.
 """
 
 from __future__ import annotations
@@ -154,6 +159,72 @@ def load(db_uri: str, stations: int, seed: int, log: Any) -> None:
     log(f"loaded {groups * GROUP} wifi stations in {time.perf_counter() - start:.0f} s")
 
 
+#: cells of one area (one location area code) in the cell table
+AREA = 10
+#: the test network: LTE, MCC 262 (Germany), MNC 1
+CELL_MCC, CELL_MNC = 262, 1
+
+
+def cell_identity(group: int, index: int) -> tuple[int, int]:
+    """(tracking area code, cell id) of a cell of a group (an area): pure,
+    like :func:`group_macs`."""
+    return 1 + group % 65000, (group // 65000) * 1000 * AREA + index + 1
+
+
+def load_cells(db_uri: str, cells: int, seed: int, log: Any) -> None:
+    """Fill the ``cell_lte`` table with ``cells`` cells in areas of
+    :data:`AREA` around the world's cities, unless it holds them already."""
+    from ichnaea_cell.cells import encode_cellid
+
+    name = f"cell-{cells}-{seed}"
+    db_name, conn = _connect(db_uri)
+    with conn.cursor() as cur:
+        cur.execute(f"USE `{db_name}`")
+        cur.execute("CREATE TABLE IF NOT EXISTS bench_load_cells (name VARCHAR(64) PRIMARY KEY)")
+        cur.execute("SELECT name FROM bench_load_cells")
+        row = cur.fetchone()
+    if row and row[0] == name:
+        conn.close()
+        return
+    start = time.perf_counter()
+    now = datetime.utcnow().replace(microsecond=0)  # noqa: DTZ003 - naive UTC columns
+    columns = ("cellid, radio, mcc, mnc, lac, cid, lat, lon, max_lat, min_lat, max_lon, "
+               "min_lon, created, modified, radius, samples, source, weight, last_seen")
+    with conn.cursor() as cur:
+        cur.execute("DELETE FROM bench_load_cells")
+        cur.execute("TRUNCATE TABLE cell_lte")
+        conn.commit()
+        rng = np.random.default_rng(seed + 2)
+        groups = cells // AREA
+        batch: list[tuple[Any, ...]] = []
+        for group in range(groups):
+            lat0, lon0 = group_centre(seed + 2, group)
+            offsets = rng.normal(0, 1500, (AREA, 2)) / world_mod.M_PER_DEG
+            radius = rng.integers(500, 5000, AREA)
+            samples = rng.integers(2, 2000, AREA)
+            days = rng.integers(10, 900, AREA)
+            for i in range(AREA):
+                lac, cid = cell_identity(group, i)
+                lat, lon = lat0 + offsets[i, 0], lon0 + offsets[i, 1]
+                d = radius[i] / world_mod.M_PER_DEG
+                created = now - timedelta(days=int(days[i]))
+                batch.append((encode_cellid("lte", CELL_MCC, CELL_MNC, lac, cid), 3,
+                              CELL_MCC, CELL_MNC, lac, cid, lat, lon, lat + d, lat - d,
+                              lon + d, lon - d, created,
+                              now - timedelta(days=int(days[i]) // 3), int(radius[i]),
+                              int(samples[i]), 3, float(samples[i]),
+                              (now - timedelta(days=int(days[i]) // 6)).date()))
+            if (group + 1) % 1000 == 0 or group == groups - 1:
+                cur.executemany(f"INSERT INTO cell_lte ({columns}) VALUES "
+                                f"({', '.join(['%s'] * 19)})", batch)
+                batch.clear()
+                conn.commit()
+        cur.execute("INSERT INTO bench_load_cells (name) VALUES (%s)", (name,))
+        conn.commit()
+    conn.close()
+    log(f"loaded {groups * AREA} LTE cells in {time.perf_counter() - start:.0f} s")
+
+
 def memory_fit(db_uri: str) -> tuple[float, float]:
     """MiB of MariaDB's buffer pool and of the wifi table with its indexes."""
     db_name, conn = _connect(db_uri)
@@ -192,6 +263,26 @@ def wifi_requests(stations: int, seed: int, count: int) -> list[bytes]:
             {"macAddress": ":".join(m[i:i + 2] for i in range(0, 12, 2)),
              "signalStrength": rng.randint(-95, -45)} for m in macs]}
         out.append(request("POST", f"/v1/geolocate?key={world_mod.API_KEY}", body))
+    return out
+
+
+def cell_requests(cells: int, seed: int, count: int, path: str) -> list[bytes]:
+    """Cell-only queries: a serving cell with a signal and, two times in
+    three, one or two neighbours of its area; ``path``: the endpoint."""
+    rng = random.Random(seed + 3)
+    out = []
+    for _ in range(count):
+        group = rng.randrange(cells // AREA)
+        chosen = rng.sample(range(AREA), 1 + rng.choice((0, 1, 2)))
+        towers = []
+        for n, index in enumerate(chosen):
+            lac, cid = cell_identity(group, index)
+            towers.append({"radioType": "lte", "mobileCountryCode": CELL_MCC,
+                           "mobileNetworkCode": CELL_MNC, "locationAreaCode": lac,
+                           "cellId": cid, "signalStrength": rng.randint(-115, -70),
+                           "serving": 1 if n == 0 else 0})
+        body = {"considerIp": False, "cellTowers": towers}
+        out.append(request("POST", f"{path}?key={world_mod.API_KEY}", body))
     return out
 
 
@@ -424,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
 
     db_uri = DB_URI.format(stations=args.stations)
     load(db_uri, args.stations, args.seed, log)
+    load_cells(db_uri, args.stations, args.seed, log)
     pool_mib, table_mib = memory_fit(db_uri)
     print(f"MariaDB buffer pool {pool_mib:.0f} MiB, wifi table {table_mib:.0f} MiB "
           "(data and indexes)" + (": the table does not fit, lookups read from disk"
@@ -436,10 +528,13 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = [
             ("heartbeat", [request("GET", "/__lbheartbeat__")]),
             ("wifi", wifi_requests(args.stations, args.seed, 5000)),
+            ("cell", cell_requests(args.stations, args.seed, 5000, "/v1/geolocate")),
+            ("country", cell_requests(args.stations, args.seed, 2000, "/v1/country")),
             ("geoip", geoip_requests(2000)),
         ]
         # warm every worker's caches (API key, GeoIP reader, connections) first
-        run_load(PORT, scenarios[1][1][:200] + scenarios[2][1][:50], args.clients, 2.0, 0.0)
+        run_load(PORT, [r for _, requests in scenarios[1:] for r in requests[:100]],
+                 args.clients, 2.0, 0.0)
         # the scenarios take turns, so that a change in the machine's load hits them alike
         slices: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in scenarios}
         cpu: dict[str, dict[str, float]] = {name: {} for name, _ in scenarios}
@@ -463,10 +558,11 @@ def main(argv: list[str] | None = None) -> int:
         server.terminate()
         server.wait(timeout=30)
     ratio = runs["wifi"]["rps"] / runs["heartbeat"]["rps"]
+    cell_ratio = runs["cell"]["rps"] / runs["wifi"]["rps"]
     head = f"{'request':<12} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}"
-    print(f"{args.stations} wifi stations, {args.clients} clients, {args.seconds:.0f} s per "
-          f"kind of request in {args.rounds} turns, ichnaea serve --workers 2 (MariaDB, Redis) "
-          f"on {os.cpu_count()} cores")
+    print(f"{args.stations} wifi stations and as many LTE cells, {args.clients} clients, "
+          f"{args.seconds:.0f} s per kind of request in {args.rounds} turns, "
+          f"ichnaea serve --workers 2 (MariaDB, Redis) on {os.cpu_count()} cores")
     print(head)
     print("-" * len(head))
     for name, r in runs.items():
@@ -480,8 +576,10 @@ def main(argv: list[str] | None = None) -> int:
                       for name, r in runs.items()))
     if args.json:
         args.json.write_text(json.dumps({"stations": args.stations, "clients": args.clients,
-                                         "runs": runs, "ratio": ratio}, indent=2))
+                                         "runs": runs, "ratio": ratio,
+                                         "cell_ratio": cell_ratio}, indent=2))
     print(f"locate-ratio: {ratio:.3f}")
+    print(f"cell/wifi: {cell_ratio:.3f}")
     return 0
 
 
