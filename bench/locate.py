@@ -214,7 +214,7 @@ def load_cells(db_uri: str, cells: int, seed: int, log: Any) -> None:
                               now - timedelta(days=int(days[i]) // 3), int(radius[i]),
                               int(samples[i]), 3, float(samples[i]),
                               (now - timedelta(days=int(days[i]) // 6)).date()))
-            if (group + 1) % 1000 == 0 or group == groups - 1:
+            if (group + 1) % 200 == 0 or group == groups - 1:
                 cur.executemany(f"INSERT INTO cell_lte ({columns}) VALUES "
                                 f"({', '.join(['%s'] * 19)})", batch)
                 batch.clear()
