@@ -43,6 +43,9 @@ CID_RANGE = {"gsm": (1, 268_435_455), "wcdma": (1, 268_435_455), "lte": (1, 268_
 #: primary scrambling code (WCDMA), physical cell id (LTE 0..503, NR 0..1007)
 PSC_RANGE = {"gsm": (0, 511), "wcdma": (0, 511), "lte": (0, 503), "nr": (0, 1007)}
 TA_RANGE = (0, 63)
+#: channel numbers: GSM ARFCN 0..1023, UARFCN and EARFCN 0..262143,
+#: NR-ARFCN 0..3279165 (one range for all: a client's radio may be wrong)
+ARFCN_RANGE = (0, 3_279_165)
 #: signal strength in dBm, per radio (NR: SS-RSRP)
 SIGNAL_RANGE = {"gsm": (-113, -51), "wcdma": (-121, -25), "lte": (-140, -43),
                 "nr": (-156, -31)}
@@ -123,8 +126,9 @@ def normalize_cell(entry: dict[str, Any], default_radio: Any = None) -> dict[str
     """One cell entry (a query's or a report's) in short names, or None to drop it.
 
     The radio comes from the entry, or from the report's ``radioType`` when
-    the entry has none. MCC, MNC and LAC are required; an invalid cell id
-    leaves ``cid`` None (the entry still names its area). Out-of-range
+    the entry has none. MCC and MNC are required, and so is the LAC, except
+    for a neighbour (:func:`is_neighbour`: no cell id, but a ``psc``); an
+    invalid cell id leaves ``cid`` None (the entry still names its area). Out-of-range
     optional fields become None; a GSM cell id above 65535 is a WCDMA cell;
     the signal is derived from ``asu`` when only that was sent.
     """
@@ -137,16 +141,18 @@ def normalize_cell(entry: dict[str, Any], default_radio: Any = None) -> dict[str
         return None
     mnc = bounded(entry.get("mobileNetworkCode"), *MNC_RANGE)
     lac = bounded(entry.get("locationAreaCode"), *LAC_RANGE[radio])
-    if mnc is None or lac is None:
+    if mnc is None:
         return None
     raw_cid = entry.get("cellId")
     if raw_cid is None and radio == "nr":
         raw_cid = entry.get("newRadioCellId")
-    cid = bounded(raw_cid, *CID_RANGE[radio])
+    cid = bounded(raw_cid, *CID_RANGE[radio]) if lac is not None else None
     if radio == "gsm" and cid is not None and cid > 65535:
         radio = "wcdma"
     psc = entry.get("primaryScramblingCode")
     psc = bounded(entry.get("psc") if psc is None else psc, *PSC_RANGE[radio])
+    if lac is None and psc is None:
+        return None  # neither a cell, nor an area, nor a neighbour
     signal, asu = whole(entry.get("signalStrength")), whole(entry.get("asu"))
     if asu is not None and asu < -5 and (signal is None or signal >= 0):
         signal, asu = asu, None  # the two were sent the wrong way round
@@ -160,7 +166,28 @@ def normalize_cell(entry: dict[str, Any], default_radio: Any = None) -> dict[str
         "ta": None if radio == "wcdma" else bounded(entry.get("timingAdvance"), *TA_RANGE),
         "age": bounded(entry.get("age"), *AGE_RANGE),
         "asu": asu,
+        "arfcn": bounded(entry.get("arfcn"), *ARFCN_RANGE),
+        "mcc_str": code_string(entry.get("mobileCountryCodeStr"), mcc),
+        "mnc_str": code_string(entry.get("mobileNetworkCodeStr"), mnc),
     }
+
+
+def code_string(value: Any, code: int) -> str | None:
+    """An MCC or MNC as the client spelt it (``"05"``), when it spells ``code``."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) == code:
+        return value
+    return None
+
+
+def is_neighbour(cell: dict[str, Any]) -> bool:
+    """A cell named only by its physical id (``psc``: PSC or PCI) and maybe
+    its channel, without a cell id: a neighbour as phones list them."""
+    return cell["cid"] is None and cell["psc"] is not None
+
+
+def is_area(cell: dict[str, Any]) -> bool:
+    """An entry naming its area (a cell id or not)."""
+    return cell["lac"] is not None
 
 
 #: how entries for the same cell are ranked: lower timing advance, stronger
@@ -169,7 +196,13 @@ RANKING: Ranking = (("ta", lower), ("signal", higher), ("asu", higher), ("age", 
 
 
 def cell_key(cell: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(cell[f] for f in CELL_FIELDS)
+    """A cell's identity; an entry without a cell id also counts its physical
+    id and channel, so that two neighbours with the same PCI on two channels
+    stay two entries (and an area lookup stays one)."""
+    key = tuple(cell[f] for f in CELL_FIELDS)
+    if cell["cid"] is None:
+        key += (cell["psc"], cell["arfcn"])
+    return key
 
 
 def dedupe(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:

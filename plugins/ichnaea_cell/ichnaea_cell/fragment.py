@@ -18,7 +18,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from ichnaea_host import LenientInteger
 
-from .cells import RADIO_ALIASES
+from .cells import ARFCN_RANGE, RADIO_ALIASES
 
 #: the radio types a submitted report may name (``cdma`` is kept, not learnt)
 SUBMIT_RADIOS = ("gsm", "cdma", "wcdma", "lte", "nr")
@@ -29,7 +29,13 @@ QUERY_RADIOS = SUBMIT_RADIOS
 #: short lookup names -> the long names of queries and reports
 LONG_NAMES = {"radio": "radioType", "mcc": "mobileCountryCode", "mnc": "mobileNetworkCode",
               "lac": "locationAreaCode", "cid": "cellId", "psc": "primaryScramblingCode",
-              "age": "age", "asu": "asu", "signal": "signalStrength", "ta": "timingAdvance"}
+              "age": "age", "asu": "asu", "signal": "signalStrength", "ta": "timingAdvance",
+              "arfcn": "arfcn", "mcc_str": "mobileCountryCodeStr",
+              "mnc_str": "mobileNetworkCodeStr"}
+
+#: the digits an MCC and an MNC are spelt with (NeoStumbler's
+#: ``mobileCountryCodeStr`` / ``mobileNetworkCodeStr``)
+CODE_DIGITS = {"mobileCountryCodeStr": (3,), "mobileNetworkCodeStr": (2, 3)}
 
 
 class RadioName(fields.Field):
@@ -64,6 +70,24 @@ class QueryRadioName(RadioName):
         return value
 
 
+class CodeString(fields.Field):
+    """An MCC or MNC spelt as digits (``"262"``, ``"05"``, ``"005"``); any
+    other value, the wrong number of digits included, is no value (the
+    integer code stays the cell's identity, the string is an extra)."""
+
+    def __init__(self, digits: tuple[int, ...], **kwargs: Any) -> None:
+        kwargs.setdefault("allow_none", True)
+        super().__init__(**kwargs)
+        self.digits = digits
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
+        if not isinstance(value, str):
+            return None
+        value = value.strip()
+        return value if value.isascii() and value.isdigit() and len(value) in self.digits \
+            else None
+
+
 class CellEntry(Schema):
     """One cell tower, in queries and in submitted reports."""
 
@@ -83,6 +107,11 @@ class CellEntry(Schema):
     serving = LenientInteger()
     signalStrength = LenientInteger()
     timingAdvance = LenientInteger()
+    #: NeoStumbler's extras: the channel number (ARFCN, UARFCN, EARFCN or
+    #: NR-ARFCN, by the radio) and the codes as the network spells them
+    arfcn = LenientInteger()
+    mobileCountryCodeStr = CodeString(CODE_DIGITS["mobileCountryCodeStr"])
+    mobileNetworkCodeStr = CodeString(CODE_DIGITS["mobileNetworkCodeStr"])
 
 
 class CellQueryEntry(CellEntry):
@@ -95,8 +124,20 @@ def clean_entry(entry: dict[str, Any], default_radio: Any = None) -> dict[str, A
     """A submitted entry in the report's long names: nulls left out, the radio
     taken from the report when the entry has none, lower-cased (``umts`` is
     ``wcdma``; unknown radios dropped), ``psc`` and ``newRadioCellId`` folded
-    into ``primaryScramblingCode`` and ``cellId``."""
+    into ``primaryScramblingCode`` and ``cellId``; the string codes fill a
+    missing integer code and are left out where they spell another number
+    than it; an ``arfcn`` out of every radio's range is left out."""
     out = {k: v for k, v in entry.items() if v is not None}
+    for text, number in (("mobileCountryCodeStr", "mobileCountryCode"),
+                         ("mobileNetworkCodeStr", "mobileNetworkCode")):
+        if text in out:
+            if number not in out:
+                out[number] = int(out[text])
+            elif out[number] != int(out[text]):
+                del out[text]
+    arfcn = out.get("arfcn")
+    if arfcn is not None and not ARFCN_RANGE[0] <= arfcn <= ARFCN_RANGE[1]:
+        del out["arfcn"]
     if not out.get("radioType") and default_radio:
         out["radioType"] = default_radio
     psc = out.pop("psc", None)

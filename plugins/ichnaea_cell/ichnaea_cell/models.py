@@ -2,7 +2,8 @@
 
 Each radio's table has the station columns every network kind has, keyed by
 the 13-byte cell id, plus the cell's identity as plain columns (radio, mcc,
-mnc, lac, cid, psc), as in the public cell export; the cell id encodes the
+mnc, lac, cid, psc), as in the public cell export, and the last known
+channel (``arfcn``); the cell id encodes the
 identity, so a look-up by identity or by area is one by the primary key.
 ``cell_area`` keeps one row per location area, computed from its cells.
 """
@@ -34,6 +35,9 @@ def identity_fields() -> dict[str, peewee.Field]:
         "lac": peewee.IntegerField(),
         "cid": peewee.BigIntegerField(),
         "psc": peewee.SmallIntegerField(null=True),
+        # the last known channel (ARFCN, UARFCN, EARFCN, NR-ARFCN): not part
+        # of the identity, nor of the public cell export
+        "arfcn": peewee.IntegerField(null=True),
     }
 
 

@@ -27,6 +27,8 @@ from .cells import (
     cellid_hex,
     decode_cellid,
     dedupe,
+    is_area,
+    is_neighbour,
     normalize_cell,
     signal_weight,
 )
@@ -94,13 +96,15 @@ class CellRadio(Radio):
     def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
         """Valid cells, one per (radio, mcc, mnc, lac, cid); an entry whose cell
         id is missing or invalid stays as a lookup of its area (``cid`` None),
-        unless the query switched cell-area answers off (``fallbacks.lacf``)."""
+        unless the query switched cell-area answers off (``fallbacks.lacf``),
+        and one that names a physical id (``psc``) stays as a neighbour, one
+        per (radio, mcc, mnc, lac, psc, arfcn): :func:`.source.neighbours`."""
         default_radio = body.get("radioType")
         valid = [c for c in (normalize_cell(e, default_radio) for e in entries)
                  if c is not None]
         lookups = dedupe(valid)
         if not lacf_allowed(body):
-            lookups = [c for c in lookups if c["cid"] is not None]
+            lookups = [c for c in lookups if c["cid"] is not None or is_neighbour(c)]
         return lookups
 
     def query_json(self, lookups: list[Any]) -> list[dict[str, Any]]:
@@ -110,7 +114,7 @@ class CellRadio(Radio):
     def network_ids(self, lookups: list[Any], query: Query) -> dict[str, set[str]]:
         """Cell ids of full cells, area ids of the entries without a cell id."""
         return {"cell": {cellid_hex(c) for c in lookups if c["cid"] is not None},
-                "area": {areaid_hex(c) for c in lookups if c["cid"] is None}}
+                "area": {areaid_hex(c) for c in lookups if c["cid"] is None and is_area(c)}}
 
     # -- the pipeline
     def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -23,7 +23,16 @@ from ichnaea_host import (
     utcnow,
 )
 
-from .cells import AREAID_BYTES, SIGNAL_RANGE, areaid_hex, cellid_hex, decode_cellid
+from .cells import (
+    AREAID_BYTES,
+    SIGNAL_RANGE,
+    areaid_hex,
+    cellid_hex,
+    decode_areaid,
+    decode_cellid,
+    is_area,
+    is_neighbour,
+)
 from .mcc import regions_for_mcc
 from .models import CellArea
 from .settings import CellSettings
@@ -50,6 +59,59 @@ def load_cells(radio: Any, lookups: list[dict[str, Any]]) -> list[Any]:
         except DB_ERRORS as exc:
             log.warning("cell_lookup_failed", radio=name, error=type(exc).__name__)
     return found
+
+
+def neighbours(radio: Any, lookups: list[dict[str, Any]],
+               cells: list[Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """The query's neighbours (:func:`~.cells.is_neighbour`: a physical id,
+    maybe a channel, no cell id) resolved to known cells, each with its
+    lookup: a neighbour is looked for in the areas of the query's known cells
+    (its own area, when it names one), among the cells of its radio and
+    network whose last known ``psc`` is its physical id and whose last known
+    ``arfcn``, where both are known, is its channel. It counts only when
+    exactly one cell is left: PCIs repeat every few cells (504 in LTE), so a
+    neighbour with the PCI of two cells of the area, and no channel that
+    tells them apart, names neither. One primary-key range query per area."""
+    wanted = [c for c in lookups if is_neighbour(c)]
+    if not wanted:
+        return []
+    known = {cell.mac for cell in cells}
+    candidates: dict[int, list[str]] = defaultdict(list)
+    for areaid in sorted({cell.mac[:AREA_DIGITS] for cell in cells}):
+        area = decode_areaid(areaid)
+        here = [(i, n) for i, n in enumerate(wanted)
+                if all(n[f] == area[f] for f in ("radio", "mcc", "mnc"))
+                and n["lac"] in (None, area["lac"])]
+        if not here:
+            continue
+        model = radio.model(area["radio"])
+        query = (model.select(model.cellid, model.psc, model.arfcn)
+                 .where(model.cellid.between(areaid + "00" * 5, areaid + "ff" * 5),
+                        model.psc.in_(sorted({n["psc"] for _, n in here})))
+                 .tuples())
+        try:
+            rows = list(radio.context.db.read(query))
+        except DB_ERRORS as exc:
+            log.warning("cell_neighbour_lookup_failed", error=type(exc).__name__)
+            continue
+        for cellid, psc, arfcn in rows:
+            if cellid in known:
+                continue
+            for i, n in here:
+                if n["psc"] == psc and (n["arfcn"] is None or arfcn is None
+                                        or n["arfcn"] == arfcn):
+                    candidates[i].append(cellid)
+    chosen = {found[0]: wanted[i] for i, found in candidates.items() if len(found) == 1}
+    out = []
+    for cellid in sorted(chosen):
+        shard = decode_cellid(cellid)["radio"]
+        try:
+            stations = radio.stations(shard, [cellid])
+        except DB_ERRORS as exc:
+            log.warning("cell_lookup_failed", radio=shard, error=type(exc).__name__)
+            continue
+        out.extend((station, chosen[cellid]) for station in stations)
+    return out
 
 
 def load_areas(context: HostContext, areaids: list[str]) -> list[Any]:
@@ -93,6 +155,9 @@ def positions(radio: Any, lookups: list[dict[str, Any]], query: Query) -> list[P
     cells = load_cells(radio, lookups)
     if cells:
         by_cellid = {cellid_hex(c): c for c in lookups if c["cid"] is not None}
+        for cell, neighbour in neighbours(radio, lookups, cells):
+            cells.append(cell)
+            by_cellid[cell.mac] = neighbour
         by_area: dict[str, list[Any]] = defaultdict(list)
         for cell in cells:
             by_area[cell.mac[:AREA_DIGITS]].append(cell)
@@ -100,7 +165,7 @@ def positions(radio: Any, lookups: list[dict[str, Any]], query: Query) -> list[P
                 for _, group in sorted(by_area.items())]
     if not query.fallbacks.get("lacf", True):
         return []
-    areaids = sorted({areaid_hex(c) for c in lookups})
+    areaids = sorted({areaid_hex(c) for c in lookups if is_area(c)})
     return [area_position(area, now, settings) for area in load_areas(radio.context, areaids)]
 
 
@@ -166,7 +231,7 @@ def regions(context: HostContext, lookups: list[dict[str, Any]]) -> list[Region]
         codes = regions_for_mcc(lookup["mcc"])
         for code in codes:
             scores[code] += 1.0
-        if len(codes) > 1:
+        if len(codes) > 1 and is_area(lookup):
             ambiguous.add(areaid_hex(lookup))
     if ambiguous:
         now = utcnow()

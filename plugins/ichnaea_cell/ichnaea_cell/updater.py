@@ -55,7 +55,7 @@ def split(report: dict[str, Any], field: str,
         if gps_age:
             cell["age"] = (cell.get("age") or 0) - gps_age
         observation = {**base, "cellid": cellid_hex(cell), "radio": cell["radio"]}
-        for name in ("psc", "signal", "ta", "asu", "age"):
+        for name in ("psc", "arfcn", "signal", "ta", "asu", "age"):
             if cell.get(name) is not None:
                 observation[name] = cell[name]
         out.setdefault(cell["radio"], []).append(observation)
@@ -64,15 +64,18 @@ def split(report: dict[str, Any], field: str,
 
 def cell_columns(observations: list[dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     """The columns of the cells an update run writes: the identity (radio,
-    mcc, mnc, lac, cid) from the key, the last known ``psc``, and the region,
-    from the MCC too (a changed cell keeps its region while it stays in it)."""
-    pscs = last_psc(observations)
+    mcc, mnc, lac, cid) from the key, the last known ``psc`` and ``arfcn``,
+    and the region, from the MCC too (a changed cell keeps its region while
+    it stays in it)."""
+    latest = {name: last_value(observations, name) for name in LAST_KNOWN}
 
     def columns(status: str, key: str, row: Any, values: dict[str, Any]) -> dict[str, Any]:
         cell = decode_cellid(key)
         out: dict[str, Any] = {**cell, "radio": RADIO_CODES[cell["radio"]]}
-        psc = pscs.get(key)
-        out["psc"] = psc if psc is not None else (row.psc if row is not None else None)
+        for name, values_of in latest.items():
+            value = values_of.get(key)
+            out[name] = value if value is not None else (
+                getattr(row, name) if row is not None else None)
         lat, lon = values["lat"], values["lon"]
         if lat is not None and lon is not None:
             old = row.region if row is not None else None
@@ -107,9 +110,14 @@ def region_counts() -> dict[str, dict[str, int]]:
     return counts
 
 
-def last_psc(observations: list[dict[str, Any]]) -> dict[str, int]:
-    """Per cell, the last psc among the observations the updater uses (the
-    GNSS ones when there are any, else the query ones)."""
+#: the cell columns that keep the last value observed: the physical id and
+#: the channel, which a neighbour without a cell id is recognised by
+LAST_KNOWN = ("psc", "arfcn")
+
+
+def last_value(observations: list[dict[str, Any]], name: str = "psc") -> dict[str, int]:
+    """Per cell, the last ``name`` (``psc``, ``arfcn``) among the observations
+    the updater uses (the GNSS ones when there are any, else the query ones)."""
     gnss: dict[str, int] = {}
     query: dict[str, int] = {}
     has_gnss: set[str] = set()
@@ -118,8 +126,8 @@ def last_psc(observations: list[dict[str, Any]]) -> dict[str, int]:
         is_query = obs.get("source") == "query"
         if not is_query:
             has_gnss.add(key)
-        if obs.get("psc") is not None:
-            (query if is_query else gnss)[key] = obs["psc"]
+        if obs.get(name) is not None:
+            (query if is_query else gnss)[key] = obs[name]
     out = {key: value for key, value in query.items() if key not in has_gnss}
     out.update(gnss)
     return out

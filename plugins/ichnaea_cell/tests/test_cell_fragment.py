@@ -28,7 +28,8 @@ def one(entry, **body):
 
 def test_a_valid_cell():
     assert one(GSM) == {"radio": "gsm", "mcc": 234, "mnc": 10, "lac": 5001, "cid": 4001,
-                        "psc": None, "signal": None, "ta": None, "age": None, "asu": None}
+                        "psc": None, "signal": None, "ta": None, "age": None, "asu": None,
+                        "arfcn": None, "mcc_str": None, "mnc_str": None}
 
 
 @pytest.mark.parametrize("radio", [None, "", "cdma", "foo", "gsm2"])
@@ -169,7 +170,8 @@ def test_strings_and_nulls_as_clients_send_them():
                                "signalStrength": None, "serving": 1, "arfcn": 3})
     assert FRAGMENT.parse_query([loaded], {}) == [
         {"radio": "lte", "mcc": 262, "mnc": 1, "lac": 7, "cid": 12345, "psc": None,
-         "signal": None, "ta": None, "age": None, "asu": None}]
+         "signal": None, "ta": None, "age": None, "asu": None, "arfcn": 3,
+         "mcc_str": None, "mnc_str": None}]
 
 
 def test_query_json_uses_the_long_names():

@@ -79,6 +79,29 @@ def test_batches_arrive_gzipped_with_headers(client, api_key, drain, runtime,
     assert parked(runtime, "upstream") == []
 
 
+def test_cell_extras_are_forwarded(client, api_key, drain, local_http_server):
+    """NeoStumbler's cell extras reach the target as sent: the channel, the
+    codes as strings (an MNC's leading zero), and a neighbour named only by
+    its PCI and channel, beside another with the same PCI on another one."""
+    export(local_http_server)
+    codes = {"mobileCountryCode": 234, "mobileCountryCodeStr": "234",
+             "mobileNetworkCode": 5, "mobileNetworkCodeStr": "05"}
+    towers = [
+        {"radioType": "lte", **codes, "locationAreaCode": 5001, "cellId": 1001,
+         "primaryScramblingCode": 10, "arfcn": 1300, "signalStrength": -85, "serving": 1},
+        {"radioType": "lte", **codes, "primaryScramblingCode": 20, "arfcn": 6300,
+         "signalStrength": -101, "serving": 0},
+        {"radioType": "lte", **codes, "primaryScramblingCode": 20, "arfcn": 1850,
+         "signalStrength": -104, "serving": 0},
+    ]
+    item = report(51.5, -0.1)
+    item["cellTowers"] = towers
+    submit(client, api_key, [item])
+    drain()
+    [got] = received(local_http_server)
+    assert got["cellTowers"] == towers
+
+
 def test_batch_size_splits_requests(client, api_key, drain, local_http_server):
     export(local_http_server, batch=2)
     reports = [report(50.0 + i / 10, 8.0, n=i) for i in range(5)]

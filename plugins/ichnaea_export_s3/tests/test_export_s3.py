@@ -135,6 +135,26 @@ def test_objects_per_source_and_key(client, api_key, drain, runtime, s3, bucket)
     assert sorted(k.decode() for k in runtime.redis.keys("*queue_export_backup*")) == []
 
 
+def test_cell_extras_are_kept(client, api_key, drain, s3, bucket):
+    """NeoStumbler's cell extras (channel, codes as strings, a neighbour named
+    by its PCI and channel) are in the object as submitted."""
+    ExportConfig.create(name="backup", batch=0, schema="s3", url=f"s3://{bucket}/{TEMPLATE}")
+    codes = {"mobileCountryCode": 310, "mobileCountryCodeStr": "310",
+             "mobileNetworkCode": 10, "mobileNetworkCodeStr": "010"}
+    towers = [
+        {"radioType": "nr", **codes, "locationAreaCode": 70000, "cellId": 68_000_000_000,
+         "primaryScramblingCode": 500, "arfcn": 632_628, "signalStrength": -90, "serving": 1},
+        {"radioType": "nr", **codes, "primaryScramblingCode": 501, "arfcn": 632_628,
+         "signalStrength": -105, "serving": 0},
+    ]
+    item = report(40.7, -74.0)
+    item["cellTowers"] = towers
+    submit(client, api_key, [item])
+    drain()
+    [obj] = objects(s3, bucket).values()
+    assert obj["items"][0]["cellTowers"] == towers
+
+
 def test_batches_become_separate_objects(client, api_key, drain, s3, bucket):
     ExportConfig.create(name="small", batch=2, schema="s3", url=f"s3://{bucket}/{TEMPLATE}/")
     reports = [report(50.0 + i / 10, 8.0, n=i) for i in range(5)]

@@ -117,6 +117,15 @@ def test_android_app_14(service, invoke, drain, tmp_path):
         answer = locate(service, cells=[cell])
         assert answer is not None, cell
         assert near((answer["location"]["lat"], answer["location"]["lng"]), (52.52005, 13.405))
+    # the rows' channels (ARFCN 62, EARFCN 6300) pass the submit schema and are learnt
+    from ichnaea_cell.cells import encode_cellid
+    from ichnaea_cell.models import CELL_MODELS
+
+    for radio, cell, arfcn in (("gsm", (262, 1, 1234, 56789), 62),
+                               ("lte", (262, 2, 5001, 12345678), 6300)):
+        model = CELL_MODELS[radio]
+        row = model.get(model.cellid == encode_cellid(radio, *cell).hex())
+        assert row.arfcn == arfcn
 
 
 def test_android_app_16_gzip_with_nr(service, invoke, drain, runtime, tmp_path):
