@@ -109,15 +109,16 @@ def load(db_uri: str, stations: int, seed: int, log: Any) -> None:
         cur.execute("CREATE TABLE IF NOT EXISTS bench_load (name VARCHAR(64) PRIMARY KEY)")
         cur.execute("SELECT name FROM bench_load")
         row = cur.fetchone()
-    if row and row[0] == name:
-        conn.close()
-        return
     world_mod.configure_env(db_uri, REDIS_URI)
     rt = world_mod.runtime()
     from ichnaea_host.core import migrate
     from ichnaea_host.core.models import ApiKeyRow
 
-    migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)
+    migrate.upgrade(rt.db.rw, rt.plugins.migration_dirs)  # a table loaded by older code too
+    if row and row[0] == name:
+        rt.close()
+        conn.close()
+        return
     ApiKeyRow.insert(valid_key=world_mod.API_KEY, maxreq=0, allow_fallback=False,
                   allow_locate=True, allow_region=True, store_sample_locate=0,
                   store_sample_submit=0).on_conflict_replace().execute()
