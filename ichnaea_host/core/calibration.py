@@ -276,6 +276,8 @@ class Model:
     median: int
     #: every sample's ratio bucket, less its stratum's median bucket (+ OFFSET)
     shape: Counter[int]
+    #: the shape's quantile index of each share asked so far (a request asks one)
+    levels: dict[float, float | None] = dataclasses.field(default_factory=dict)
 
     OFFSET = RATIO_DECADES * RATIO_STEPS
 
@@ -294,7 +296,9 @@ class Model:
         return cls(medians=medians, median=median, shape=shape)
 
     def factor(self, group: str, share: float) -> float | None:
-        index = _quantile_index(self.shape, share)
+        if share not in self.levels:
+            self.levels[share] = _quantile_index(self.shape, share)
+        index = self.levels[share]
         if index is None:
             return None
         middle = self.medians.get(group, self.median)
