@@ -19,7 +19,7 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from ichnaea_host import LenientInteger, MacRadio, SiteLabels, StationLimits
 
-from .mac import RANKING, normalize_entry
+from .mac import RANKING, identity_key, normalize_entry, normalize_mac
 from .models import MODEL
 from .settings import BlueSettings
 
@@ -34,6 +34,13 @@ class BlueEntry(Schema):
     age = LenientInteger()
     signalStrength = LenientInteger()
     name = fields.String(allow_none=True)
+    #: an announced identity (NeoStumbler): the beacon layout's type (533:
+    #: iBeacon) and its identifiers (UUID, major, minor; Eddystone namespace,
+    #: instance), as text or numbers
+    beaconType = LenientInteger()
+    id1 = fields.Raw(allow_none=True)
+    id2 = fields.Raw(allow_none=True)
+    id3 = fields.Raw(allow_none=True)
 
 
 class BlueRadio(MacRadio):
@@ -68,7 +75,35 @@ class BlueRadio(MacRadio):
                   85: 0.782, 90: 0.884, 95: 1.009, 99: 1.373}
 
     def normalize_entry(self, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """A query's beacon: by its announced identity when it has one (so a
+        beacon whose MAC rotates is still found, and counts once), else by
+        its MAC."""
+        return normalize_entry(entry, identity=True)
+
+    def parse_query(self, entries: list[dict[str, Any]], body: dict[str, Any]) -> list[Any]:
+        """A beacon named by its identity is not counted again under its MAC
+        (an entry of the same address without the identity)."""
+        announced = {normalize_mac(e.get("macAddress")) for e in entries if identity_key(e)}
+        return super().parse_query(
+            [e for e in entries
+             if identity_key(e) or normalize_mac(e.get("macAddress")) not in announced], body)
+
+    def observed_entry(self, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """A report's beacon, by its MAC (:meth:`split` adds its identity)."""
         return normalize_entry(entry)
+
+    def split(self, report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """A beacon is learnt under its MAC, as always, and, when it announces
+        an identity, under that identity's key too: clients sending MACs
+        only still find it, and ones sending the identity find it after its
+        MAC changed."""
+        out = super().split(report)
+        named = [dict(entry, macAddress=key) for entry in report.get(self.FIELD) or []
+                 if isinstance(entry, dict) and (key := identity_key(entry))]
+        if named:
+            for shard, observations in super().split({**report, self.FIELD: named}).items():
+                out.setdefault(shard, []).extend(observations)
+        return out
 
     def signal_weight(self, observation: dict[str, Any]) -> float:
         """Beacon signal strengths are not comparable between devices: ignored."""
