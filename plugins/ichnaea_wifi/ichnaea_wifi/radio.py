@@ -51,6 +51,32 @@ class WifiQueryEntry(Schema):
 
 class WifiSubmitEntry(WifiQueryEntry):
     radioType = fields.String(allow_none=True)
+    #: NeoStumbler's WiFi RTT range, ``{distance, accuracy, type}`` (metres;
+    #: ``ONE_SIDED`` or ``TWO_SIDED``): checked by :func:`ranged_distance`
+    estimatedDistance = fields.Raw(allow_none=True)
+
+
+#: metres: a WiFi RTT range beyond this is no measurement (802.11mc reaches ~100 m)
+MAX_RANGE = 1000.0
+
+
+def ranged_distance(value: Any) -> dict[str, Any] | None:
+    """A two-sided RTT range (``{"distance", "accuracy", "type": "TWO_SIDED"}``,
+    finite and within :data:`MAX_RANGE`), or None: one-sided ranges can be
+    wrong by orders of magnitude (NeoStumbler's own documentation), so they
+    are not kept, nor is anything malformed."""
+    if not isinstance(value, dict) or str(value.get("type", "")).upper() != "TWO_SIDED":
+        return None
+    out: dict[str, Any] = {"type": "TWO_SIDED"}
+    for name in ("distance", "accuracy"):
+        number = value.get(name)
+        if isinstance(number, bool) or not isinstance(number, (int, float)) \
+                or not 0.0 <= number <= MAX_RANGE:
+            if name == "distance":
+                return None
+            continue
+        out[name] = float(number)
+    return out
 
 
 def last_ssid_hashes(observations: list[dict[str, Any]]) -> dict[str, str]:
@@ -125,6 +151,10 @@ class WifiRadio(MacRadio):
                     del entry["radioType"]
                 else:
                     entry["radioType"] = standard
+            if "estimatedDistance" in entry:
+                ranged = ranged_distance(entry.pop("estimatedDistance"))
+                if ranged is not None:
+                    entry["estimatedDistance"] = ranged
             out.append(entry)
         return out
 
