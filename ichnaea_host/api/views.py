@@ -93,9 +93,10 @@ def check_key(api_type: str, path: str, *, required: bool, limited: bool) -> Api
         return ApiKey()
     if status == "db_fail" or key is None:
         return ApiKey()
-    if limited and not key.maxreq:  # counted later, with other requests
+    maxreq = key.maxreq
+    if limited and not maxreq:  # counted later, with other requests
         usage_counts().add(key, api_type, path, g.get("client_ip"))
-    elif limited:
+    elif limited and maxreq:
         # a locate reads the global sample rate in the same round trip to Redis
         also_read = queueing.GLOBAL_LOCATE_SAMPLE_RATE if api_type == "locate" else None
         count, sample_rate = count_and_limit(rt, key, api_type, path, g.get("client_ip"),
@@ -103,9 +104,9 @@ def check_key(api_type: str, path: str, *, required: bool, limited: bool) -> Api
         if also_read is not None and count is not None:
             g.locate_sample_rate = queueing.parse_sample_rate(sample_rate)
         if count is not None:
-            note(rate_quota=key.maxreq, rate_remaining=max(key.maxreq - count, 0),
-                 rate_allowed=count <= key.maxreq)
-            if count > key.maxreq:
+            note(rate_quota=maxreq, rate_remaining=max(maxreq - count, 0),
+                 rate_allowed=count <= maxreq)
+            if count > maxreq:
                 raise DailyLimitExceeded()
     return key
 

@@ -111,7 +111,7 @@ class Runtime:
         """A new object of a registered class: ``cls(context, settings)``."""
         return cls(self, self.plugins.settings_of(cls))
 
-    def source(self, cls: type) -> Any:
+    def source(self, cls: type[Any]) -> Any:
         """The object of this class (a source, or another class of the host
         built with the runtime alone), built once per process."""
         key = ("source", f"{cls.__module__}.{cls.__qualname__}")
