@@ -26,8 +26,9 @@ from ichnaea_host.api.errors import (
 from ichnaea_host.api.keys import KeyCache, UsageCounts, count_and_limit, validated_key
 from ichnaea_host.api.observe import key_tag, note, note_key, query_metrics, result_metrics
 from ichnaea_host.api.search import search_position, search_region
+from ichnaea_host.core.answers import ApiKey, Query
 from ichnaea_host.core.calibration import Calibration, heard_for, kind_of
-from ichnaea_host.core.interfaces import ApiKey, Query, ReportFragment
+from ichnaea_host.core.plugin_classes import ReportFragment
 from ichnaea_host.core.results import CONFIDENCE_RANGE, DEFAULT_CONFIDENCE, confidence_factor
 from ichnaea_host.plugins.runtime import Runtime
 

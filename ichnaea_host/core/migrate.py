@@ -15,8 +15,8 @@ import peewee
 from peewee_migrate import Router
 from peewee_migrate.models import MigrateHistory
 
-from ichnaea_host.core.interfaces import MigrationDir
 from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.sections import MigrationDir
 
 log = get_logger("ichnaea.migrate")
 
