@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from ichnaea_host.api.search import best_position
+from ichnaea_host.core.answers import Position, Query
 from ichnaea_host.core.geo import distance
-from ichnaea_host.core.interfaces import Position, Query
 from ichnaea_host.stations import is_blocked, station_score, utcnow
 
 KINDS = {

@@ -127,7 +127,7 @@ def main() -> None:
               f"({(mean_on - mean_off) / mean_off * 100:+.1f} %)")
 
         from ichnaea_host.api import limits
-        from ichnaea_host.core.interfaces import ApiKey, Query
+        from ichnaea_host.core.answers import ApiKey, Query
 
         fragments = on.application.extensions["ichnaea.fragments"]
         key = ApiKey(valid_key="bench")

@@ -25,6 +25,9 @@ from ichnaea_host.core import __version__
 from ichnaea_host.core.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # the plugin API: ``name as name`` re-exports it
+    from ichnaea_host.core.answers import Position as Position
+    from ichnaea_host.core.answers import Query as Query
+    from ichnaea_host.core.answers import Region as Region
     from ichnaea_host.core.checks import CheckResult as CheckResult
     from ichnaea_host.core.db import BaseModel as BaseModel
     from ichnaea_host.core.db import BinaryKeyField as BinaryKeyField
@@ -41,25 +44,18 @@ if TYPE_CHECKING:  # the plugin API: ``name as name`` re-exports it
     from ichnaea_host.core.geocode import grid_square as grid_square
     from ichnaea_host.core.geocode import in_region as in_region
     from ichnaea_host.core.geocode import region as region_at
-    from ichnaea_host.core.interfaces import CommandContext as CommandContext
-    from ichnaea_host.core.interfaces import DownloadSection as DownloadSection
-    from ichnaea_host.core.interfaces import Exporter as Exporter
-    from ichnaea_host.core.interfaces import FallbackSchema as FallbackSchema
-    from ichnaea_host.core.interfaces import HeartbeatCheck as HeartbeatCheck
-    from ichnaea_host.core.interfaces import HostContext as HostContext
-    from ichnaea_host.core.interfaces import LenientInteger as LenientInteger
-    from ichnaea_host.core.interfaces import MigrationDir as MigrationDir
-    from ichnaea_host.core.interfaces import PeriodicJob as PeriodicJob
-    from ichnaea_host.core.interfaces import Position as Position
-    from ichnaea_host.core.interfaces import PositionSource as PositionSource
-    from ichnaea_host.core.interfaces import Query as Query
-    from ichnaea_host.core.interfaces import Region as Region
-    from ichnaea_host.core.interfaces import RegionSource as RegionSource
-    from ichnaea_host.core.interfaces import SiteLabels as SiteLabels
-    from ichnaea_host.core.interfaces import StationLimits as StationLimits
-    from ichnaea_host.core.interfaces import StatsSection as StatsSection
+    from ichnaea_host.core.lenient import LenientInteger as LenientInteger
     from ichnaea_host.core.log import get_logger as get_logger
     from ichnaea_host.core.log import redact_key as redact_key
+    from ichnaea_host.core.plugin_classes import CommandContext as CommandContext
+    from ichnaea_host.core.plugin_classes import Exporter as Exporter
+    from ichnaea_host.core.plugin_classes import FallbackSchema as FallbackSchema
+    from ichnaea_host.core.plugin_classes import HeartbeatCheck as HeartbeatCheck
+    from ichnaea_host.core.plugin_classes import HostContext as HostContext
+    from ichnaea_host.core.plugin_classes import PositionSource as PositionSource
+    from ichnaea_host.core.plugin_classes import RegionSource as RegionSource
+    from ichnaea_host.core.plugin_classes import SiteLabels as SiteLabels
+    from ichnaea_host.core.plugin_classes import StationLimits as StationLimits
     from ichnaea_host.core.queues import REDIS_ERRORS as REDIS_ERRORS
     from ichnaea_host.core.queues import DataQueue as DataQueue
     from ichnaea_host.core.queues import ExpiringLock as ExpiringLock
@@ -67,6 +63,10 @@ if TYPE_CHECKING:  # the plugin API: ``name as name`` re-exports it
     from ichnaea_host.core.regions import region_name as region_name
     from ichnaea_host.core.regions import region_radius as region_radius
     from ichnaea_host.core.results import satisfies as satisfies
+    from ichnaea_host.core.sections import DownloadSection as DownloadSection
+    from ichnaea_host.core.sections import MigrationDir as MigrationDir
+    from ichnaea_host.core.sections import PeriodicJob as PeriodicJob
+    from ichnaea_host.core.sections import StatsSection as StatsSection
     from ichnaea_host.core.settings import ConfigError as ConfigError
     from ichnaea_host.core.settings import PluginSettings as PluginSettings
     from ichnaea_host.core.settings import setting as setting

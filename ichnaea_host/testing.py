@@ -303,8 +303,7 @@ class LocalHTTPServer:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self.server.server_port}"
 
     def close(self) -> None:
         self.server.shutdown()

@@ -13,7 +13,7 @@ ACME_HOOKS = '''
 """A third-party position source: answers every query that carries networks."""
 from ichnaea_host import hookimpl
 from ichnaea_host import PositionSource
-from ichnaea_host.core.interfaces import Position
+from ichnaea_host.core.answers import Position
 
 
 class AcmeSource(PositionSource):

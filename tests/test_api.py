@@ -6,7 +6,7 @@ import pytest
 
 from ichnaea_host import hookimpl
 from ichnaea_host.api.openapi import checking_client
-from ichnaea_host.core.interfaces import HeartbeatCheck
+from ichnaea_host.core.plugin_classes import HeartbeatCheck
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from ichnaea_host.api.keys import usage_keys
-from ichnaea_host.core.interfaces import ApiKey
+from ichnaea_host.core.answers import ApiKey
 
 
 def _counts(runtime, name, api_type="locate", path="v1.geolocate"):

@@ -108,7 +108,7 @@ def test_other_database_errors_are_not_retried():
 def test_an_api_key_row_gives_the_api_key_of_every_column(runtime):
     import dataclasses
 
-    from ichnaea_host.core.interfaces import ApiKey
+    from ichnaea_host.core.answers import ApiKey
     from ichnaea_host.core.models import ApiKeyRow
 
     assert set(ApiKeyRow._meta.fields) == {f.name for f in dataclasses.fields(ApiKey)}

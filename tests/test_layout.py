@@ -164,10 +164,13 @@ FLOORS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (0, ("ichnaea_host.core.settings", "ichnaea_host.core.lazy",
          "ichnaea_host.core.clock", "ichnaea_host.core.log", "ichnaea_host.core.geo",
          "ichnaea_host.core.regions", "ichnaea_host.core.geocode",
-         "ichnaea_host.core.checks")),
-    # the hook specs (typed with the interfaces), the database layer, the
-    # plugin interfaces, the queue layer, the public files, the station kit
-    # and the plugin manager
+         "ichnaea_host.core.checks",
+         # plain values of the plugin contract: a query and its answers, the
+         # lenient schema fields
+         "ichnaea_host.core.answers", "ichnaea_host.core.lenient")),
+    # the hook specs (typed with the plugin classes), the database layer, the
+    # plugin classes and the site's sections and jobs, the queue layer, the
+    # public files, the station kit and the plugin manager
     (1, ("ichnaea_host.core", "ichnaea_host.stations", "ichnaea_host.plugins.manager")),
     # the plugin API: it reaches no further than the floor below
     (2, ("ichnaea_host",)),

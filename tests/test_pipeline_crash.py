@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from ichnaea_host import hookimpl
 from ichnaea_host.cli.commands import cli
-from ichnaea_host.core.interfaces import Exporter
+from ichnaea_host.core.plugin_classes import Exporter
 from ichnaea_host.core.queues import Liveness
 from ichnaea_host.pipeline.tasks import drain, failed_queue_name
 from ichnaea_host.pipeline.worker import Scheduler, Worker
@@ -35,7 +35,7 @@ CRASHTEST_HOOKS = '''
 from pathlib import Path
 
 from ichnaea_host import hookimpl
-from ichnaea_host.core.interfaces import MigrationDir
+from ichnaea_host.core.sections import MigrationDir
 
 
 @hookimpl

@@ -103,7 +103,7 @@ def test_unknown_locate_source_is_a_config_error():
 
 def test_duplicate_plugin_names_are_rejected():
     from ichnaea_host import hookimpl
-    from ichnaea_host.core.interfaces import Exporter
+    from ichnaea_host.core.plugin_classes import Exporter
 
     class Clash(Exporter):
         PLUGIN_NAME = "internal"
@@ -179,7 +179,7 @@ def test_hook_results_of_the_wrong_type_are_refused_naming_the_plugin():
 
 def test_a_plugin_raising_in_a_hook_does_not_break_the_others():
     from ichnaea_host import hookimpl
-    from ichnaea_host.core.interfaces import Exporter
+    from ichnaea_host.core.plugin_classes import Exporter
 
     class Fine(Exporter):
         PLUGIN_NAME = "fine"

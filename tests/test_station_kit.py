@@ -14,7 +14,8 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from ichnaea_host import hookimpl
 from ichnaea_host.core.db import MacField
-from ichnaea_host.core.interfaces import LenientInteger, StationLimits
+from ichnaea_host.core.lenient import LenientInteger
+from ichnaea_host.core.plugin_classes import StationLimits
 from ichnaea_host.core.settings import setting
 from ichnaea_host.stations import (
     MAC_RANKING,

@@ -12,8 +12,8 @@ from marshmallow import Schema, fields
 
 from ichnaea_host import Radio, hookimpl
 from ichnaea_host.core.db import MacField
-from ichnaea_host.core.interfaces import StationUpdater
 from ichnaea_host.core.models import RegionStat, Stat
+from ichnaea_host.core.plugin_classes import StationUpdater
 from ichnaea_host.pipeline.stats import (
     REGION_STATS_CACHE_KEY,
     cleanup_stat,

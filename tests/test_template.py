@@ -1,4 +1,5 @@
-"""The plugin template works: copied to a new place, built, installed, discovered, used."""
+"""The plugin template works: copied to a new place, built, installed,
+discovered, used (its exporter and its radio)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ TEMPLATE = Path(__file__).parents[1] / "plugins" / "_template"
 
 
 @pytest.mark.slow
-def test_plugin_from_the_template(tmp_path, monkeypatch, make_runtime, backend):
+def test_plugin_from_the_template(tmp_path, monkeypatch, make_runtime, backend, api_key_factory):
     if backend != "sqlite":
         pytest.skip("building and installing the template once is enough")
     source = tmp_path / "ichnaea-example"
@@ -26,10 +27,12 @@ def test_plugin_from_the_template(tmp_path, monkeypatch, make_runtime, backend):
     monkeypatch.syspath_prepend(str(site))
     importlib.invalidate_caches()
     monkeypatch.setenv("ICHNAEA_EXAMPLE__FOLDER", str(tmp_path / "out"))
+    monkeypatch.setenv("ICHNAEA_EXAMPLE__LANDMARKS", "hall=1.5,2.5")
 
     rt = make_runtime()
     info = {i.name: i for i in rt.plugins.plugin_list()}["example"]
     assert (info.distribution, info.enabled) == ("ichnaea-example", True)
+    assert info.registers == {"exporters": ["example"], "radios": ["example"]}
 
     from ichnaea_host.app import create_app
     from ichnaea_host.core.models import ExportConfig
@@ -42,6 +45,12 @@ def test_plugin_from_the_template(tmp_path, monkeypatch, make_runtime, backend):
     assert client.post("/v2/geosubmit", json={"items": [report]}).status_code == 200
     drain(rt)
     assert len(list((tmp_path / "out" / "files").glob("*.jsonl"))) == 1
+
+    # its radio answers a query naming its landmark
+    key = api_key_factory()
+    answer = client.post(f"/v1/geolocate?key={key}",
+                         json={"considerIp": False, "exampleLandmarks": [{"id": "hall"}]})
+    assert answer.get_json() == {"location": {"lat": 1.5, "lng": 2.5}, "accuracy": 25.0}
 
     # the template's own tests pass against the installed copy
     result = subprocess.run(

@@ -62,8 +62,8 @@ def test_real_consumer_threads(runtime, client, api_key, internal_export):
 
 
 def test_failed_export_is_parked_not_lost(runtime, client, api_key):
-    from ichnaea_host.core.interfaces import Exporter
     from ichnaea_host.core.models import ExportConfig
+    from ichnaea_host.core.plugin_classes import Exporter
     from ichnaea_host.pipeline import tasks as pipeline
 
     class Unreachable(Exporter):

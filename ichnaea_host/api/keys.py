@@ -35,8 +35,8 @@ from typing import Any
 import peewee
 from playhouse.pool import MaxConnectionsExceeded
 
+from ichnaea_host.core.answers import ApiKey
 from ichnaea_host.core.clock import today_utc
-from ichnaea_host.core.interfaces import ApiKey
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.models import ApiKeyRow
 from ichnaea_host.core.queues import REDIS_ERRORS

@@ -24,8 +24,9 @@ from typing import Any
 
 import redis
 
-from ichnaea_host.core.interfaces import ApiKey, Query, ReportFragment
+from ichnaea_host.core.answers import ApiKey, Query
 from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.plugin_classes import ReportFragment
 from ichnaea_host.core.queues import REDIS_ERRORS
 from ichnaea_host.core.settings import Settings
 from ichnaea_host.plugins.runtime import Runtime

@@ -59,7 +59,7 @@ _GENERIC, _STRING, _INTEGER, _FLOAT = range(4)
 
 
 def _shortcut(field: fields.Field) -> int:
-    from ichnaea_host.core.interfaces import LenientFloat, LenientInteger
+    from ichnaea_host.core.lenient import LenientFloat, LenientInteger
 
     if field.validators or field.pre_load or field.post_load:
         return _GENERIC

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import g
 
-from ichnaea_host.core.interfaces import ACCURACY_ORDER, ApiKey, Query, accuracy_class
+from ichnaea_host.core.answers import ACCURACY_ORDER, ApiKey, Query, accuracy_class
 from ichnaea_host.core.log import redact_key
 from ichnaea_host.plugins.runtime import Runtime
 

@@ -16,12 +16,8 @@ from marshmallow import Schema, fields
 
 from ichnaea_host import __version__
 from ichnaea_host.api import schemas
-from ichnaea_host.core.interfaces import (
-    LenientBoolean,
-    LenientFloat,
-    LenientInteger,
-    ReportFragment,
-)
+from ichnaea_host.core.lenient import LenientBoolean, LenientFloat, LenientInteger
+from ichnaea_host.core.plugin_classes import ReportFragment
 
 REF = "#/components/schemas/"
 

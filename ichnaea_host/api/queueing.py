@@ -19,8 +19,9 @@ from typing import Any
 
 from ichnaea_host.api.errors import ServiceUnavailable
 from ichnaea_host.api.submissions import submission_items
-from ichnaea_host.core.interfaces import ApiKey, Position, Query, ReportFragment
+from ichnaea_host.core.answers import ApiKey, Position, Query
 from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.plugin_classes import ReportFragment
 from ichnaea_host.core.queues import REDIS_ERRORS
 from ichnaea_host.core.results import best_position
 from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime

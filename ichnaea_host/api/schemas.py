@@ -1,7 +1,7 @@
 """Request schemas, composed from the report fragments the plugins register.
 
 The host declares the report-level fields (position, timestamp, fallbacks);
-each :class:`~ichnaea_host.core.interfaces.ReportFragment` adds its list
+each :class:`~ichnaea_host.core.plugin_classes.ReportFragment` adds its list
 (``wifiAccessPoints``, ``cellTowers`` ...). Unknown fields are ignored, type
 errors are parse errors with a dotted path (``items.0.position.latitude``).
 
@@ -27,12 +27,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
 from ichnaea_host.api import loader
 from ichnaea_host.api.errors import ParseError
-from ichnaea_host.core.interfaces import (
-    LenientBoolean,
-    LenientFloat,
-    LenientInteger,
-    ReportFragment,
-)
+from ichnaea_host.core.lenient import LenientBoolean, LenientFloat, LenientInteger
+from ichnaea_host.core.plugin_classes import ReportFragment
 
 POSITION_SOURCES = ("fixed", "gnss", "fused", "query")
 #: the fields of a report's position, in the order of the v2 format

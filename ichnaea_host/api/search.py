@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ichnaea_host.core.interfaces import Position, Query, Region
+from ichnaea_host.core.answers import Position, Query, Region
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.results import best_position, best_position_cluster, best_region, satisfies
 from ichnaea_host.plugins.runtime import Runtime

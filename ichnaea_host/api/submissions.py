@@ -12,7 +12,8 @@ from typing import Any
 
 from ichnaea_host.api.errors import ParseError
 from ichnaea_host.api.schemas import gather_position, load, now_ms, report_schema
-from ichnaea_host.core.interfaces import ApiKey, HostContext, ReportFragment
+from ichnaea_host.core.answers import ApiKey
+from ichnaea_host.core.plugin_classes import HostContext, ReportFragment
 from ichnaea_host.core.queues import INCOMING_QUEUE
 
 

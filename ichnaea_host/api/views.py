@@ -26,8 +26,9 @@ from ichnaea_host.api.errors import (
 from ichnaea_host.api.keys import KeyCache, UsageCounts, count_and_limit, validated_key
 from ichnaea_host.api.observe import key_tag, note, note_key, query_metrics, result_metrics
 from ichnaea_host.api.search import search_position, search_region
+from ichnaea_host.core.answers import ApiKey, Query
 from ichnaea_host.core.calibration import Calibration, heard_for, kind_of
-from ichnaea_host.core.interfaces import ApiKey, Query, ReportFragment
+from ichnaea_host.core.plugin_classes import ReportFragment
 from ichnaea_host.core.results import CONFIDENCE_RANGE, DEFAULT_CONFIDENCE, confidence_factor
 from ichnaea_host.plugins.runtime import Runtime
 
@@ -93,9 +94,10 @@ def check_key(api_type: str, path: str, *, required: bool, limited: bool) -> Api
         return ApiKey()
     if status == "db_fail" or key is None:
         return ApiKey()
-    if limited and not key.maxreq:  # counted later, with other requests
+    maxreq = key.maxreq
+    if limited and not maxreq:  # counted later, with other requests
         usage_counts().add(key, api_type, path, g.get("client_ip"))
-    elif limited:
+    elif limited and maxreq:
         # a locate reads the global sample rate in the same round trip to Redis
         also_read = queueing.GLOBAL_LOCATE_SAMPLE_RATE if api_type == "locate" else None
         count, sample_rate = count_and_limit(rt, key, api_type, path, g.get("client_ip"),
@@ -103,9 +105,9 @@ def check_key(api_type: str, path: str, *, required: bool, limited: bool) -> Api
         if also_read is not None and count is not None:
             g.locate_sample_rate = queueing.parse_sample_rate(sample_rate)
         if count is not None:
-            note(rate_quota=key.maxreq, rate_remaining=max(key.maxreq - count, 0),
-                 rate_allowed=count <= key.maxreq)
-            if count > key.maxreq:
+            note(rate_quota=maxreq, rate_remaining=max(maxreq - count, 0),
+                 rate_allowed=count <= maxreq)
+            if count > maxreq:
                 raise DailyLimitExceeded()
     return key
 

@@ -151,7 +151,8 @@ def run(obj: Context, host: str | None, port: int | None) -> None:
     """Run everything in one process: web, worker and scheduler."""
     from ichnaea_host.cli.serve import run_all
 
-    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    overrides: dict[str, Any] = {k: v for k, v in (("host", host), ("port", port))
+                                 if v is not None}
     run_all(obj.runtime(**overrides))
 
 

@@ -42,7 +42,8 @@ from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.queues import REDIS_ERRORS
 
 if TYPE_CHECKING:
-    from ichnaea_host.core.interfaces import HostContext, Position
+    from ichnaea_host.core.answers import Position
+    from ichnaea_host.core.plugin_classes import HostContext
 
 log = get_logger("ichnaea.calibration")
 

@@ -259,12 +259,12 @@ class RegionGrid:
                 return found  # type: ignore[no-any-return]
         # a border crosses the square: looked up exactly, and remembered for
         # the same position (the networks first seen in one report share it)
-        key = (lat, lon)
-        found = self._exact.get(key, _MISSING)
+        spot = (lat, lon)
+        found = self._exact.get(spot, _MISSING)
         if found is _MISSING:
             if len(self._exact) >= self.LIMIT:
                 self._exact.clear()
-            found = self._exact[key] = region(lat, lon)
+            found = self._exact[spot] = region(lat, lon)
         return found  # type: ignore[no-any-return]
 
 

@@ -26,19 +26,16 @@ if TYPE_CHECKING:
     import click
 
     from ichnaea_host.core.checks import CheckResult
-    from ichnaea_host.core.interfaces import (
+    from ichnaea_host.core.plugin_classes import (
         CommandContext,
-        DownloadSection,
         Exporter,
         FallbackSchema,
         HeartbeatCheck,
         HostContext,
-        MigrationDir,
-        PeriodicJob,
         PositionSource,
         RegionSource,
-        StatsSection,
     )
+    from ichnaea_host.core.sections import DownloadSection, MigrationDir, PeriodicJob, StatsSection
     from ichnaea_host.core.settings import PluginSettings
     from ichnaea_host.stations.radio import Radio
 
@@ -68,7 +65,7 @@ def ichnaea_register_radios() -> Sequence[type[Radio]]:
 
 @hookspec
 def ichnaea_register_position_sources() -> Sequence[type[PositionSource]]:
-    """Return :class:`~ichnaea_host.core.interfaces.PositionSource` subclasses
+    """Return :class:`~ichnaea_host.core.plugin_classes.PositionSource` subclasses
     answering ``/v1/geolocate`` besides the radios' own (GeoIP, fallback). The
     host runs every position source in the order of ``ICHNAEA_LOCATE_SOURCES``,
     or by their ``DEFAULT_ORDER``."""
@@ -76,20 +73,20 @@ def ichnaea_register_position_sources() -> Sequence[type[PositionSource]]:
 
 @hookspec
 def ichnaea_register_region_sources() -> Sequence[type[RegionSource]]:
-    """Return :class:`~ichnaea_host.core.interfaces.RegionSource` subclasses
+    """Return :class:`~ichnaea_host.core.plugin_classes.RegionSource` subclasses
     answering ``/v1/country`` besides the radios' own, run in the order of
     ``ICHNAEA_REGION_SOURCES``, or by their ``DEFAULT_ORDER``."""
 
 
 @hookspec
 def ichnaea_register_exporters() -> Sequence[type[Exporter]]:
-    """Return :class:`~ichnaea_host.core.interfaces.Exporter` subclasses, found by the
+    """Return :class:`~ichnaea_host.core.plugin_classes.Exporter` subclasses, found by the
     ``schema`` column of ``export_config``."""
 
 
 @hookspec
 def ichnaea_register_fallback_schemas() -> Sequence[type[FallbackSchema]]:
-    """Return :class:`~ichnaea_host.core.interfaces.FallbackSchema` subclasses, found
+    """Return :class:`~ichnaea_host.core.plugin_classes.FallbackSchema` subclasses, found
     by the ``fallback_schema`` column of ``api_key``."""
 
 
@@ -101,20 +98,20 @@ def ichnaea_migration_dirs() -> Sequence[MigrationDir]:
 
 @hookspec
 def ichnaea_register_periodic_jobs() -> Sequence[PeriodicJob]:
-    """Return :class:`~ichnaea_host.core.interfaces.PeriodicJob` values the scheduler
+    """Return :class:`~ichnaea_host.core.sections.PeriodicJob` values the scheduler
     triggers (through the host's own Huey task ``ichnaea.periodic``)."""
 
 
 @hookspec
 def ichnaea_register_download_sections() -> Sequence[DownloadSection]:
-    """Return :class:`~ichnaea_host.core.interfaces.DownloadSection` values: the
+    """Return :class:`~ichnaea_host.core.sections.DownloadSection` values: the
     site's /downloads page lists the export files matching each one's pattern
     in a section of its own."""
 
 
 @hookspec
 def ichnaea_register_stats_sections() -> Sequence[StatsSection]:
-    """Return :class:`~ichnaea_host.core.interfaces.StatsSection` values: the
+    """Return :class:`~ichnaea_host.core.sections.StatsSection` values: the
     site's /stats page shows each one's counts in a section of its own."""
 
 
@@ -127,7 +124,7 @@ def ichnaea_register_commands(cli: click.Group, context: CommandContext) -> None
 
 @hookspec
 def ichnaea_register_heartbeat_checks() -> Sequence[type[HeartbeatCheck]]:
-    """Return :class:`~ichnaea_host.core.interfaces.HeartbeatCheck` subclasses; each
+    """Return :class:`~ichnaea_host.core.plugin_classes.HeartbeatCheck` subclasses; each
     becomes one entry of ``/__heartbeat__`` under its ``PLUGIN_NAME``."""
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import peewee
 from peewee_migrate import Router
 from peewee_migrate.models import MigrateHistory
 
-from ichnaea_host.core.interfaces import MigrationDir
 from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.sections import MigrationDir
 
 log = get_logger("ichnaea.migrate")
 
@@ -36,8 +36,10 @@ class NamespacedRouter(Router):
         cached = self.__dict__.get("_history_model")
         if cached is None:
             meta = type("Meta", (), {"database": self.database, "table_name": self.migrate_table})
-            cached = type(f"History_{self.namespace}", (MigrateHistory,), {"Meta": meta,
-                          "__module__": __name__})
+            # a model class of its own per namespace (its table's name)
+            cached = cast("type[MigrateHistory]",
+                          type(f"History_{self.namespace}", (MigrateHistory,),
+                               {"Meta": meta, "__module__": __name__}))
             cached.create_table(safe=True)
             self.__dict__["_history_model"] = cached
         return cached
@@ -86,8 +88,8 @@ def version(database: peewee.Database, dirs: list[MigrationDir]) -> str:
         name = f"migratehistory_{d.namespace}"
         if name not in tables:
             continue
-        table = peewee.Table(name, ("id", "name")).bind(database)
-        row = table.select(table.name).order_by(table.id.desc()).limit(1).tuples().first()
+        table = peewee.Table(name).bind(database)
+        row = table.select(table.c.name).order_by(table.c.id.desc()).limit(1).tuples().first()
         if row:
             heads.append(f"{d.namespace}:{row[0]}")
     return ",".join(sorted(heads))

@@ -10,13 +10,13 @@ import dataclasses
 
 import peewee
 
+from ichnaea_host.core.answers import ApiKey
 from ichnaea_host.core.db import BaseModel
-from ichnaea_host.core.interfaces import ApiKey
 
 
 class ApiKeyRow(BaseModel):
     """The ``api_key`` table. The host and plugins work with the
-    :class:`~ichnaea_host.core.interfaces.ApiKey` of a row (:meth:`as_value`);
+    :class:`~ichnaea_host.core.answers.ApiKey` of a row (:meth:`as_value`);
     only storage code (the CLI, the key cache, tests) touches rows."""
 
     valid_key = peewee.CharField(max_length=40, primary_key=True)

@@ -11,8 +11,8 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from ichnaea_host.core.answers import ACCURACY_ORDER, Position, Query, Region
 from ichnaea_host.core.geo import distance
-from ichnaea_host.core.interfaces import ACCURACY_ORDER, Position, Query, Region
 
 
 def best_position_cluster(results: Sequence[Position]) -> list[Position]:

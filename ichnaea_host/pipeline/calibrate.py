@@ -30,10 +30,11 @@ from datetime import timedelta
 from typing import Any
 
 from ichnaea_host.core import calibration
+from ichnaea_host.core.answers import Position, Query
 from ichnaea_host.core.clock import today_utc
 from ichnaea_host.core.geo import distance
-from ichnaea_host.core.interfaces import HostContext, Position, Query, ReportFragment
 from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.plugin_classes import HostContext, ReportFragment
 from ichnaea_host.core.queues import REDIS_ERRORS
 from ichnaea_host.core.results import best_position
 

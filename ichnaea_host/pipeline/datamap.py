@@ -22,8 +22,8 @@ import peewee
 
 from ichnaea_host.core.clock import today_utc
 from ichnaea_host.core.db import BaseModel, BinaryKeyField, is_mysql, retry_on_lock
-from ichnaea_host.core.interfaces import HostContext
 from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.plugin_classes import HostContext
 from ichnaea_host.core.queues import DataQueue
 
 log = get_logger("ichnaea.datamap")

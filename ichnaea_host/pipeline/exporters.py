@@ -11,8 +11,8 @@ from typing import Any
 
 import peewee
 
-from ichnaea_host.core.interfaces import Exporter
 from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.plugin_classes import Exporter
 from ichnaea_host.core.queues import StationPartition, batch_pipeline
 from ichnaea_host.pipeline import calibrate, datamap
 from ichnaea_host.pipeline.reports import normalize_position

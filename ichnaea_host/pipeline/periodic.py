@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ichnaea_host.core.hookspecs import hookimpl
-from ichnaea_host.core.interfaces import PeriodicJob
+from ichnaea_host.core.sections import PeriodicJob
 
 DAY = 86400.0
 

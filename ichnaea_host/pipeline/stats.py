@@ -26,9 +26,9 @@ from peewee import SQL, fn
 
 from ichnaea_host.core.clock import today_utc
 from ichnaea_host.core.db import upsert
-from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.models import RegionStat, Stat
+from ichnaea_host.core.plugin_classes import StationUpdater, UpdateStats
 from ichnaea_host.plugins.runtime import Runtime
 from ichnaea_host.stations.updater import RadioUpdater
 

@@ -14,9 +14,9 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from ichnaea_host.core.interfaces import Exporter, UpdateStats
 from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.models import ExportConfig
+from ichnaea_host.core.plugin_classes import Exporter, UpdateStats
 from ichnaea_host.core.queues import QUEUE_TTL, ExportPartition, StationPartition, batch_pipeline
 from ichnaea_host.pipeline.stats import record_update
 from ichnaea_host.plugins.runtime import INCOMING_QUEUE, Runtime

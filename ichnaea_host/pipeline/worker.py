@@ -27,6 +27,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from huey import Huey
@@ -197,8 +198,8 @@ class Worker:
 
             def run() -> bool:
                 for partition in pipeline.update_incoming(rt, key):
-                    self.trigger(partition.trigger, lambda p=partition:
-                                 export_reports(p.export, p.key))
+                    self.trigger(partition.trigger,
+                                 partial(export_reports, partition.export, partition.key))
                 # with no export the reports wait for one (not run again at
                 # once: the scheduler looks each tick)
                 return bool(rt.queue(key).size()) and bool(pipeline.export_configs(rt))
@@ -406,21 +407,22 @@ class Scheduler(threading.Thread):
         for key in incoming:
             if sizes[key]:
                 jobs.append((incoming_trigger(key), 0.0, sizes[key], 1,
-                             lambda k=key: w.update_incoming(k)))
+                             partial(w.update_incoming, key)))
         for station_queue in station_queues:
             size = sizes[station_queue.key]
             if size:
                 cls = updaters[station_queue.updater]
                 jobs.append((station_queue.trigger, cls.INTERVAL, size, cls.BATCH,
-                             lambda q=station_queue: w.update_stations(q.updater, q.shard)))
+                             partial(w.update_stations, station_queue.updater,
+                                     station_queue.shard)))
         for job in rt.plugins.periodic_jobs.values():
             jobs.append((f"periodic:{job.name}", job.interval, 1, 10**9,
-                         lambda n=job.name: w.periodic(n)))
+                         partial(w.periodic, job.name)))
         if self._due("exports", EXPORT_CHECK_INTERVAL, now):
             self.last_run["exports"] = now
             for partition in pipeline.ready_exports(rt):
                 jobs.append((partition.trigger, 0.0, 1, 1,
-                             lambda p=partition: w.export_reports(p.export, p.key)))
+                             partial(w.export_reports, partition.export, partition.key)))
         for name, interval, size, batch, enqueue in jobs:
             if size >= batch or self._due(name, interval, now):
                 if w.trigger(name, enqueue):

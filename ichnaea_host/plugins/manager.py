@@ -27,23 +27,25 @@ from typing import Any, TypeVar
 import pluggy
 
 from ichnaea_host.core import hookspecs
-from ichnaea_host.core.interfaces import (
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.plugin_classes import (
     CommandContext,
-    CoverageLayer,
-    DownloadSection,
     Exporter,
     FallbackSchema,
     HeartbeatCheck,
-    MigrationDir,
-    PeriodicJob,
     PluginClass,
     PositionSource,
     RegionSource,
     ReportFragment,
     StationUpdater,
+)
+from ichnaea_host.core.sections import (
+    CoverageLayer,
+    DownloadSection,
+    MigrationDir,
+    PeriodicJob,
     StatsSection,
 )
-from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.settings import ConfigError, PluginSettings, Settings, load_plugin_settings
 from ichnaea_host.stations.adapters import derive
 from ichnaea_host.stations.radio import Radio

@@ -1,7 +1,7 @@
 """The per-process runtime: settings, plugins, database, Redis and queues.
 
 One :class:`Runtime` is built per process (web, worker, CLI) and handed to
-plugin objects as their :class:`~ichnaea_host.core.interfaces.HostContext`.
+plugin objects as their :class:`~ichnaea_host.core.plugin_classes.HostContext`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 import redis
 
 from ichnaea_host.core.db import Database
-from ichnaea_host.core.interfaces import PeriodicJob, PluginClass, ReportFragment
 from ichnaea_host.core.metrics import Metrics
+from ichnaea_host.core.plugin_classes import PluginClass, ReportFragment
 from ichnaea_host.core.queues import (
     CLUSTER_SCHEMES,
     INCOMING_QUEUE,
@@ -26,6 +26,7 @@ from ichnaea_host.core.queues import (
     close_redis,
     connect_redis,
 )
+from ichnaea_host.core.sections import PeriodicJob
 from ichnaea_host.core.settings import Settings
 from ichnaea_host.plugins.manager import PluginHost, build_plugin_host
 
@@ -111,7 +112,7 @@ class Runtime:
         """A new object of a registered class: ``cls(context, settings)``."""
         return cls(self, self.plugins.settings_of(cls))
 
-    def source(self, cls: type) -> Any:
+    def source(self, cls: type[Any]) -> Any:
         """The object of this class (a source, or another class of the host
         built with the runtime alone), built once per process."""
         key = ("source", f"{cls.__module__}.{cls.__qualname__}")

@@ -8,7 +8,7 @@ from typing import Any
 
 from ichnaea_host.core.content_settings import ContentSettings, content_settings
 from ichnaea_host.core.hookspecs import hookimpl
-from ichnaea_host.core.interfaces import PeriodicJob
+from ichnaea_host.core.sections import PeriodicJob
 
 #: seconds between datamap updates when cells are waiting (the original: 47)
 DATAMAP_INTERVAL = 10.0

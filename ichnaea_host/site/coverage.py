@@ -3,7 +3,7 @@
 Stumbler apps (NeoStumbler's ``coverageTileJsonUrl``) overlay where a service
 has data from a TileJSON URL: a vector source whose ``vector_layers`` each
 become a fill layer. Here each radio plugin's
-:class:`~ichnaea_host.core.interfaces.CoverageLayer` (``wifi``, ``cell``,
+:class:`~ichnaea_host.core.sections.CoverageLayer` (``wifi``, ``cell``,
 ``blue``) is one layer, drawn as the squares of a grid (``ICHNAEA_CONTENT__
 COVERAGE_GRID`` cells per degree, 1000: 0.001 degree, the datamap's grid)
 that hold its stations, with when the square last saw one (``last_seen``,

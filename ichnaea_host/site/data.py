@@ -234,7 +234,7 @@ def accuracy_rows(rt: Any) -> list[dict[str, Any]]:
 
 
 def stats_sections(rt: Any) -> list[Any]:
-    """The plugins' :class:`~ichnaea_host.core.interfaces.StatsSection` values, by name."""
+    """The plugins' :class:`~ichnaea_host.core.sections.StatsSection` values, by name."""
     return sorted(rt.plugins.stats_sections.values(), key=lambda s: s.name)
 
 
@@ -336,7 +336,7 @@ def _size_kb(size: int) -> int:
 
 def _split(files: list[dict[str, Any]], sections: Sequence[Any] = ()) -> dict[str, Any]:
     """The cell exports by kind (``full``, ``diff1``, ``diff2``), and the files
-    of each plugin's :class:`~ichnaea_host.core.interfaces.DownloadSection`
+    of each plugin's :class:`~ichnaea_host.core.sections.DownloadSection`
     (``sections``: its title and texts, and the files matching its pattern,
     newest name first); a file a section claims is in no other list."""
     parts = []

@@ -19,8 +19,8 @@ from typing import Any
 
 from ichnaea_host.api.errors import APIError, ParseError, RateLimitExceeded
 from ichnaea_host.api.limits import hashed_ip
-from ichnaea_host.core.interfaces import OwnerRequestRefused
 from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.plugin_classes import OwnerRequestRefused
 from ichnaea_host.core.queues import REDIS_ERRORS
 from ichnaea_host.plugins.runtime import Runtime
 

@@ -38,7 +38,7 @@ with its table (:func:`mac_station_model`), its entry schema and its
 
 from __future__ import annotations
 
-from ichnaea_host.core.interfaces import SiteLabels, StationLimits
+from ichnaea_host.core.plugin_classes import SiteLabels, StationLimits
 from ichnaea_host.stations.aggregate import Aggregate, Point, station_radius
 from ichnaea_host.stations.columns import (
     COPIED,

@@ -13,12 +13,10 @@ from typing import Any, ClassVar
 import marshmallow
 from marshmallow import fields
 
-from ichnaea_host.core.interfaces import (
+from ichnaea_host.core.answers import Position, Query, Region
+from ichnaea_host.core.plugin_classes import (
     PluginClass,
-    Position,
     PositionSource,
-    Query,
-    Region,
     RegionSource,
     ReportFragment,
     SiteLabels,

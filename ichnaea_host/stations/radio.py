@@ -5,8 +5,8 @@ A radio plugin (WiFi, Bluetooth, cells) subclasses :class:`Radio` (or
 ``ichnaea_register_radios``. Its class attributes say what it is: its name
 (``PLUGIN_NAME``), the list of reports and queries it reads (``FIELD``, the
 entry schemas), its settings class, its table and key, its
-:class:`~ichnaea_host.core.interfaces.StationLimits` and
-:class:`~ichnaea_host.core.interfaces.SiteLabels`. Its methods work on whole
+:class:`~ichnaea_host.core.plugin_classes.StationLimits` and
+:class:`~ichnaea_host.core.plugin_classes.SiteLabels`. Its methods work on whole
 lists and batches: the entries of one report or query, the observations of
 one update run.
 
@@ -28,18 +28,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import peewee
 from marshmallow import Schema, fields
 
+from ichnaea_host.core.answers import Position, Query, Region
 from ichnaea_host.core.db import retry_on_lock
 from ichnaea_host.core.geo import distance
-from ichnaea_host.core.interfaces import (
+from ichnaea_host.core.log import get_logger
+from ichnaea_host.core.plugin_classes import (
     OwnerRequestRefused,
     PluginClass,
-    Position,
-    Query,
-    Region,
     SiteLabels,
     StationLimits,
 )
-from ichnaea_host.core.log import get_logger
 from ichnaea_host.core.settings import PluginSettings, setting
 from ichnaea_host.stations.columns import Station, utcnow
 from ichnaea_host.stations.coverage import CoverageCell, station_coverage

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import peewee
 
-from ichnaea_host.core.interfaces import Position, Region
+from ichnaea_host.core.answers import Position, Region
 from ichnaea_host.core.lazy import lazy_module
 from ichnaea_host.core.regions import region_name, region_radius
 from ichnaea_host.stations.columns import Station, utcnow

@@ -5,7 +5,7 @@
 the stations of the radio's table, keyed by one column; the pipeline drains
 the queues of the radio's work partitions (``update_<radio>_<partition>``) in
 parallel, all into that table. The radio supplies its key, its limits
-(:class:`~ichnaea_host.core.interfaces.StationLimits`), its table, its signal
+(:class:`~ichnaea_host.core.plugin_classes.StationLimits`), its table, its signal
 weight and the values of its own columns
 (:meth:`~ichnaea_host.stations.Radio.extra_columns`).
 """
@@ -19,7 +19,7 @@ import peewee
 
 from ichnaea_host.core import geocode
 from ichnaea_host.core.db import is_mysql, retry_on_lock
-from ichnaea_host.core.interfaces import StationUpdater, UpdateStats
+from ichnaea_host.core.plugin_classes import StationUpdater, UpdateStats
 from ichnaea_host.stations.aggregate import Aggregate, Point, station_radius, union
 from ichnaea_host.stations.columns import COPIED, utcnow
 from ichnaea_host.stations.rules import (

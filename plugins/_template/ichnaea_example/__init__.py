@@ -1,1 +1,2 @@
-"""An example Ichnaea plugin: an export target that writes batches to files."""
+"""An example Ichnaea plugin: an export target that writes batches to files, and a
+radio of transmitters whose positions are known beforehand."""

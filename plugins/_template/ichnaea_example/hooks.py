@@ -19,3 +19,10 @@ def ichnaea_register_exporters() -> list[Any]:
     from .exporter import FileExporter
 
     return [FileExporter]
+
+
+@hookimpl
+def ichnaea_register_radios() -> list[Any]:
+    from .radio import LandmarkRadio
+
+    return [LandmarkRadio]

@@ -30,6 +30,7 @@ one. SQLite databases are never changed.
 from __future__ import annotations
 
 import gzip
+import io
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -37,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ichnaea_host import ExpiringLock, HostContext, get_logger
 
@@ -86,7 +87,7 @@ def count_lines(paths: Iterable[Path]) -> int:
     for path in paths:
         with open(path, "rb") as raw:
             gzipped = raw.peek(2)[:2] == b"\x1f\x8b"
-            stream: IO[bytes] = gzip.GzipFile(fileobj=raw) if gzipped else raw
+            stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if gzipped else raw
             try:
                 while block := stream.read(1 << 16):
                     lines += block.count(b"\n")

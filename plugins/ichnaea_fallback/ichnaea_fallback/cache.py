@@ -40,7 +40,7 @@ class CacheResult:
 def _cached_position(value: Any) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         return None
-    out = {}
+    out: dict[str, Any] = {}
     for name in ("lat", "lon", "accuracy"):
         number = value.get(name)
         if isinstance(number, bool) or not isinstance(number, (int, float)):

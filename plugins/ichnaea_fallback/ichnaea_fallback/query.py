@@ -54,11 +54,12 @@ def _compact(entry: dict[str, Any]) -> dict[str, Any]:
 
 def wifi_entries(query: Query) -> list[dict[str, Any]]:
     """The wifi fragment's lookups (short names) as geolocate entries."""
-    out = []
+    out: list[dict[str, Any]] = []
     for lookup in query.networks.get("wifi") or []:
         if not isinstance(lookup, dict):
             continue
-        entry = {WIFI_NAMES.get(k, k): v for k, v in lookup.items() if v is not None}
+        entry: dict[str, Any] = {WIFI_NAMES.get(k) or k: v for k, v in lookup.items()
+                                 if v is not None}
         mac = normalize_mac(entry.get("macAddress"))
         if mac is None:
             continue

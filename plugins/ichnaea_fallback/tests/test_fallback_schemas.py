@@ -15,8 +15,8 @@ from ichnaea_fallback.schemas import (
     UnwiredLabsV1Schema,
 )
 from ichnaea_fallback.settings import FallbackSettings
+from ichnaea_host.core.answers import ApiKey, Query
 from ichnaea_host.core.geo import distance
-from ichnaea_host.core.interfaces import ApiKey, Query
 from ichnaea_host.core.settings import ConfigError, load_plugin_settings
 
 BLUE = [{"macAddress": "1a:2b:3c:4d:5e:01", "age": 10, "name": "tag", "signalStrength": -70},

@@ -14,7 +14,7 @@ from marshmallow import EXCLUDE, Schema, fields
 from ichnaea_fallback.cache import FallbackCache
 from ichnaea_host import PositionSource, Radio, hookimpl
 from ichnaea_host.app import create_app
-from ichnaea_host.core.interfaces import Position
+from ichnaea_host.core.answers import Position
 from ichnaea_host.core.models import ApiKeyRow
 
 KEY = "fallback-key-123"

@@ -11,7 +11,7 @@ import pytest
 
 from ichnaea_geoip.source import GeoIPPositionSource, GeoIPRegionSource
 from ichnaea_host.app import create_app
-from ichnaea_host.core.interfaces import Query
+from ichnaea_host.core.answers import Query
 
 LONDON_IP = "81.2.69.160"
 LONDON_IP6 = "2a02:ff80::1"

@@ -1,22 +1,27 @@
-"""The classes plugins subclass, and the values that pass between host and plugins.
+"""The classes plugins subclass, and the context the host hands their objects.
 
 Every hook of :mod:`ichnaea_host.core.hookspecs` registers *classes*; each class has
 a ``PLUGIN_NAME`` that is unique within its family. The host decides order,
-configuration and the loops that call them. Nothing here knows a radio type,
-a vendor or an export target by name.
+configuration and the loops that call them, and builds each object with the
+context (:class:`HostContext`) and the settings of the plugin that registered
+it. Nothing here knows a radio type, a vendor or an export target by name.
+
+What a radio declares (:class:`StationLimits`, :class:`SiteLabels`) lives
+here too, beside the station updater that reads it: the site sections and
+jobs (:mod:`.sections`) take a :class:`HostContext`, so they stand above
+this module, not below it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import random
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import marshmallow
 from marshmallow import fields
+
+from ichnaea_host.core.answers import Position, Query, Region
 
 if TYPE_CHECKING:
     import click
@@ -53,147 +58,6 @@ class HostContext(Protocol):
 
     def fallback_schema(self, name: str) -> FallbackSchema | None: ...
 
-
-# ---------------------------------------------------------------------------
-# Accuracy classes (metres). A result is a "hit" when its class is at least
-# as good as the query's expected class.
-
-DATA_ACCURACY = {"high": 500.0, "medium": 50000.0, "low": 40_000_000.0}
-ACCURACY_ORDER = ("high", "medium", "low", "none")
-
-
-def accuracy_class(accuracy: float | None) -> str:
-    if accuracy is None:
-        return "none"
-    for name in ("high", "medium", "low"):
-        if accuracy <= DATA_ACCURACY[name]:
-            return name
-    return "none"
-
-
-# ---------------------------------------------------------------------------
-# Locate: query and results
-
-
-@dataclasses.dataclass
-class ApiKey:
-    """One row of ``api_key`` (or the defaults used without a known key)."""
-
-    valid_key: str | None = None
-    maxreq: int | None = 0
-    allow_fallback: bool = False
-    allow_locate: bool = True
-    allow_region: bool = True
-    fallback_name: str | None = None
-    fallback_schema: str | None = None
-    fallback_url: str | None = None
-    fallback_ratelimit: int | None = None
-    fallback_ratelimit_interval: int | None = None
-    fallback_cache_expire: int | None = None
-    store_sample_locate: int | None = 100
-    store_sample_submit: int | None = 100
-    #: geolocate answers list the networks used with their positions (``raw``)
-    allow_raw: bool | None = False
-
-    def allowed(self, api_type: str) -> bool:
-        if api_type == "locate":
-            return bool(self.allow_locate)
-        if api_type == "region":
-            return bool(self.allow_region)
-        return True
-
-    def store_sample(self, api_type: str, global_rate: float = 100.0) -> bool:
-        """Whether this request becomes a report for the pipeline.
-
-        Locate: ``store_sample_locate`` percent, scaled by the deployment-wide
-        rate (Redis key ``global_locate_sample_rate``, percent); submit:
-        ``store_sample_submit`` percent. Region queries are never stored.
-        """
-        if api_type == "locate":
-            rate = (self.store_sample_locate or 0) / 100.0 * global_rate / 100.0
-        elif api_type == "submit":
-            rate = (self.store_sample_submit or 0) / 100.0
-        else:
-            return False
-        return rate > 0 and rate >= random.random()
-
-    def can_fallback(self) -> bool:
-        return bool(
-            self.allow_fallback
-            and self.fallback_name
-            and self.fallback_url
-            and self.fallback_ratelimit is not None
-            and self.fallback_ratelimit_interval
-        )
-
-
-@dataclasses.dataclass
-class Query:
-    """A validated locate or region query.
-
-    ``networks`` maps a report fragment's ``PLUGIN_NAME`` (for example the wifi
-    plugin's) to the lookups its :meth:`ReportFragment.parse_query` returned.
-    """
-
-    api_type: str = "locate"
-    api_key: ApiKey = dataclasses.field(default_factory=ApiKey)
-    ip: str | None = None
-    fallbacks: dict[str, bool] = dataclasses.field(
-        default_factory=lambda: {"ipf": True, "lacf": True}
-    )
-    networks: dict[str, list[Any]] = dataclasses.field(default_factory=dict)
-    #: accuracy class each fragment's data can reach ("high" for wifi, ...)
-    network_accuracy: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: the validated request body, after every fragment normalised its part
-    body: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    @property
-    def has_networks(self) -> bool:
-        return any(self.networks.values())
-
-    @property
-    def expected_accuracy(self) -> str:
-        """The best accuracy class this query's data could reach."""
-        wanted = []
-        for name, lookups in self.networks.items():
-            if lookups:
-                wanted.append("low" if self.api_type == "region" else
-                              self.network_accuracy.get(name, "low"))
-        if self.ip and self.fallbacks.get("ipf", True):
-            wanted.append("low")
-        if not wanted:
-            return "none"
-        return min(wanted, key=ACCURACY_ORDER.index)
-
-
-@dataclasses.dataclass
-class Position:
-    """A candidate position answer from one source."""
-
-    lat: float
-    lon: float
-    accuracy: float
-    score: float
-    source: str
-    fallback: str | None = None
-    #: (network kind, id, seen today) of the stations that made this answer
-    used_networks: list[tuple[str, str, bool]] = dataclasses.field(default_factory=list)
-
-    @property
-    def data_accuracy(self) -> str:
-        return accuracy_class(self.accuracy)
-
-
-@dataclasses.dataclass
-class Region:
-    """A candidate region answer from one source."""
-
-    code: str
-    name: str
-    accuracy: float
-    score: float
-    source: str
-    fallback: str | None = None
 
 
 class PluginClass:
@@ -531,175 +395,6 @@ class HeartbeatCheck(PluginClass):
 
     def check(self) -> dict[str, Any]:
         raise NotImplementedError
-
-
-@dataclasses.dataclass(frozen=True)
-class MigrationDir:
-    """A folder of peewee-migrate migrations; ``namespace`` keeps their history apart."""
-
-    namespace: str
-    path: Path
-
-
-@dataclasses.dataclass(frozen=True)
-class PeriodicJob:
-    """Work the scheduler triggers every ``interval`` seconds (sub-minute allowed).
-
-    ``run(context, settings)`` (the settings of the plugin that registered
-    the job, None when it has none) returns True when more work is waiting,
-    so the host runs it again at once. ``drain`` jobs also run in ``ichnaea process``;
-    ``upgrade`` jobs also run once after ``ichnaea db upgrade`` (repairs an
-    operator expects an upgrade to leave done).
-    """
-
-    name: str
-    interval: float
-    run: Callable[[HostContext, Any], bool | None]
-    drain: bool = False
-    upgrade: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class DownloadSection:
-    """A part of the site's /downloads page listing a plugin's files.
-
-    The export files (exports folder, or ``export/`` of ``ASSET_BUCKET``)
-    whose name matches ``pattern`` (a glob: ``wifi-dump-*.csv.gz``) are
-    listed under ``title``, newest name first, after ``text``; ``empty`` is
-    shown when there are none. ``name`` is the section's id in the page.
-    """
-
-    name: str
-    title: str
-    pattern: str
-    text: str = ""
-    empty: str = "No file yet."
-
-
-@dataclasses.dataclass(frozen=True)
-class StatsSection:
-    """A part of the site's /stats page showing a plugin's own counts.
-
-    ``rows(context)`` returns ``(label, count)`` pairs; the page shows them
-    under ``title``, after ``text``, as a table with each count's share of
-    the total drawn as a bar, ``label`` heading the labels and ``column``
-    the counts, or ``empty`` when there are none. The page keeps the rows
-    for an hour. ``name`` is the section's id in the page.
-    """
-
-    name: str
-    title: str
-    rows: Callable[[HostContext], Sequence[tuple[str, int]]]
-    text: str = ""
-    label: str = ""
-    column: str = "Count"
-    empty: str = "Nothing counted yet."
-
-
-@dataclasses.dataclass(frozen=True)
-class CoverageLayer:
-    """One layer of the coverage vector tiles (``/tiles/coverage.json``).
-
-    ``cells(context, per_degree)`` returns where this kind of network has
-    stations: ``(lat index, lon index, last seen, stations)`` tuples, the
-    indexes those of a grid of ``per_degree`` cells per degree counted from
-    90 S and 180 W (``floor((lat + 90) * per_degree)``), ``last seen`` a
-    :class:`datetime.date`. A cell may come more than once (one per table);
-    the host merges them. It runs in the worker (periodic job
-    ``update_coverage``), reading the read-only connection. ``name`` is the
-    tiles' layer id (``wifi``, ``cell``, ``blue``). The host makes one of each
-    radio (:meth:`~ichnaea_host.Radio.coverage`).
-    """
-
-    name: str
-    cells: Callable[[HostContext, int], Iterable[tuple[int, int, Any, int]]]
-    description: str = ""
-
-
-# ---------------------------------------------------------------------------
-# Lenient schema fields for report fragments. Real clients send numbers as
-# strings, fractions for integers and explicit nulls; NaN and infinities
-# (which JSON decoding accepts) become missing values instead of errors.
-
-_NOT_A_NUMBER = object()
-
-
-def _lenient_number(value: Any) -> Any:
-    """An int or float for ``value``, None for "no value", or _NOT_A_NUMBER."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            number = float(text)
-        except ValueError:
-            return _NOT_A_NUMBER
-        return number if math.isfinite(number) else None
-    return _NOT_A_NUMBER
-
-
-class LenientInteger(fields.Field):
-    """An integer; ``"7"``, ``7.9`` (truncated) and ``true`` are accepted,
-    ``""``, null, NaN and infinities are no value."""
-
-    default_error_messages = {"invalid": "Not a valid integer."}
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_none", True)
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int | None:
-        number = _lenient_number(value)
-        if number is _NOT_A_NUMBER:
-            raise self.make_error("invalid")
-        return None if number is None else int(number)
-
-
-class LenientFloat(fields.Field):
-    """A finite float; numbers in strings are accepted, ``""``, null, NaN and
-    infinities are no value."""
-
-    default_error_messages = {"invalid": "Not a valid number."}
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_none", True)
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float | None:
-        number = _lenient_number(value)
-        if number is _NOT_A_NUMBER:
-            raise self.make_error("invalid")
-        if number is None:
-            return None
-        try:
-            result = float(number)
-        except OverflowError:
-            return None
-        return result if math.isfinite(result) else None
-
-
-class LenientBoolean(fields.Field):
-    """Anything but ``false`` and zero (also as strings, in any case) is true,
-    as the original service read its booleans."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_none", True)
-        super().__init__(**kwargs)
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value != 0
-        return str(value).strip().lower() not in ("false", "0")
 
 
 class CommandContext:
