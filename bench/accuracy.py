@@ -157,9 +157,9 @@ def run(world: Any, rt: Any, kinds: list[str],
         rows: list[list[Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Ask both methods every query of ``kinds``; ``rows`` collects one row per
     query (see ``ROW_FIELDS``)."""
-    from ichnaea_host.core.results import confidence_factor
     from ichnaea_host.app import create_app
     from ichnaea_host.core.geo import distance
+    from ichnaea_host.core.results import confidence_factor
 
     app = create_app(runtime=rt)
     client = app.test_client()

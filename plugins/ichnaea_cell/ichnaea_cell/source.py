@@ -102,7 +102,7 @@ def neighbours(radio: Any, lookups: list[dict[str, Any]],
                                         or n["arfcn"] == arfcn):
                     candidates[i].append(cellid)
     chosen = {found[0]: wanted[i] for i, found in candidates.items() if len(found) == 1}
-    out = []
+    out: list[tuple[Any, dict[str, Any]]] = []
     for cellid in sorted(chosen):
         shard = decode_cellid(cellid)["radio"]
         try:
