@@ -53,6 +53,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from queue import Queue
 from typing import Any
@@ -353,7 +354,7 @@ def load(db: Db, wifi: int, cells: int) -> dict[str, Any]:
 
     def wifi_chunks() -> Any:
         for start in range(0, wifi, CHUNK):
-            yield wifi_rows(order[start:start + CHUNK])
+            yield wifi_rows(order[start:start + CHUNK])  # noqa: B023 - consumed at once
 
     times["wifi_s"] = bulk_load(db, "wifi", WIFI_LOAD, wifi_chunks(), wifi)
     del order
@@ -440,53 +441,92 @@ def warm(db: Db) -> float:
     return time.perf_counter() - started
 
 
-def measure_locate(db: Db, wifi: int, cells: int, args: argparse.Namespace) -> dict[str, Any]:
-    world_mod.configure_env(db.uri, REDIS_URI)
-    server = locate_mod.start_server(db.uri, args.port)
+def measure_locate(scales: list[tuple[str, Db, int, int]], args: argparse.Namespace
+                   ) -> dict[str, dict[str, Any]]:
+    """Both scales' servers run side by side; the scales and the kinds take turns,
+    so that the machine's changing load (it is shared) hits them alike."""
+    servers, scenarios = {}, {}
     try:
-        scenarios = [("heartbeat", [locate_mod.request("GET", "/__lbheartbeat__")]),
-                     ("wifi", wifi_requests(wifi, 5000)),
-                     ("cell", cell_requests(cells, 5000))]
-        for _, requests in scenarios[1:]:
-            for data in requests[:3]:
-                conn = locate_mod.Connection(args.port)
-                conn.sock.sendall(data)
+        for n, (scale, db, wifi, cells) in enumerate(scales):
+            world_mod.configure_env(db.uri, REDIS_URI)
+            servers[scale] = (locate_mod.start_server(db.uri, args.port + n), args.port + n)
+            scenarios[scale] = [("heartbeat", [locate_mod.request("GET", "/__lbheartbeat__")]),
+                                ("wifi", wifi_requests(wifi, 5000)),
+                                ("cell", cell_requests(cells, 5000))]
+            for _, requests in scenarios[scale][1:]:
+                conn = locate_mod.Connection(args.port + n)
+                conn.sock.sendall(requests[0])
                 answer = conn.sock.recv(65536)
                 conn.close()
                 if b" 200 " not in answer.split(b"\r\n", 1)[0]:
                     raise RuntimeError(f"a locate failed: {answer[:400]!r}")
-        locate_mod.run_load(args.port, scenarios[1][1][:200] + scenarios[2][1][:200],
-                            args.clients, 2.0, 0.0)
-        slices: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in scenarios}
-        cpu: dict[str, dict[str, float]] = {name: {} for name, _ in scenarios}
+            locate_mod.run_load(args.port + n, scenarios[scale][1][1][:200]
+                                + scenarios[scale][2][1][:200], args.clients, 2.0, 0.0)
+        slices: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        cpu: dict[tuple[str, str], dict[str, float]] = {}
         for _ in range(args.rounds):
-            for name, requests in scenarios:
-                watch = locate_mod.CpuWatch(server.pid)
-                slices[name].append(locate_mod.run_load(args.port, requests, args.clients,
-                                                        args.seconds / args.rounds,
-                                                        warmup=0.5))
-                for part, seconds in watch.used().items():
-                    cpu[name][part] = cpu[name].get(part, 0.0) + seconds
-        runs = {}
-        for name, parts in slices.items():
-            runs[name] = locate_mod.combine(parts, args.seconds)
-            runs[name].pop("p95_ms")
-            runs[name]["cpu_ms"] = {part: round(1000 * s / max(runs[name]["requests"], 1), 3)
-                                    for part, s in cpu[name].items()}
+            for scale, (server, port) in servers.items():
+                for name, requests in scenarios[scale]:
+                    watch = locate_mod.CpuWatch(server.pid)
+                    slices.setdefault((scale, name), []).append(locate_mod.run_load(
+                        port, requests, args.clients, args.seconds / args.rounds, warmup=0.5))
+                    for part, seconds in watch.used().items():
+                        cpu.setdefault((scale, name), {})
+                        cpu[(scale, name)][part] = cpu[(scale, name)].get(part, 0.0) + seconds
+        runs: dict[str, dict[str, Any]] = {}
+        for (scale, name), parts in slices.items():
+            run = locate_mod.combine(parts, args.seconds)
+            run.pop("p95_ms")
+            run["cpu_ms"] = {part: round(1000 * s / max(run["requests"], 1), 3)
+                             for part, s in cpu[(scale, name)].items()}
+            runs.setdefault(scale, {})[name] = run
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server, _ in servers.values():
+            server.terminate()
+            server.wait(timeout=30)
     return runs
+
+
+def measure_jobs(db: Db) -> dict[str, float]:
+    """Seconds of the periodic jobs that read whole station tables."""
+    world_mod.configure_env(db.uri, REDIS_URI)
+    rt = world_mod.runtime()
+    from ichnaea_host.pipeline.stats import update_statregion
+    from ichnaea_host.site.coverage import update as update_coverage
+
+    out = {}
+    try:
+        for name, job in (("region_stats", update_statregion), ("coverage_grid", update_coverage)):
+            started = time.perf_counter()
+            with rt.db.session():
+                job(rt)
+            out[name] = time.perf_counter() - started
+            log(f"  {db.name}: {name} in {out[name]:.1f} s")
+    finally:
+        rt.close()
+    env = dict(os.environ)
+    env.update(DB_READWRITE_URI=db.uri, DB_READONLY_URI=db.uri, REDIS_URI=REDIS_URI,
+               LOGGING_LEVEL="WARNING")
+    folder = VAR / f"export-{db.name}"
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).parent / "ichnaea"), "cells", "export", "--full",
+                    "--output", str(folder)], env=env, check=True, capture_output=True)
+    out["cell_export_full"] = time.perf_counter() - started
+    log(f"  {db.name}: cell_export_full in {out['cell_export_full']:.1f} s")
+    for path in folder.glob("*"):
+        path.unlink()
+    folder.rmdir()
+    return out
 
 
 # ---------------------------------------------------------------------------
 # pipeline
 
 
-def pipeline_reports(known_groups: int, reports: int, wifi_per: int = 10
+def pipeline_reports(known_groups: int, reports: int, salt: int, wifi_per: int = 10
                      ) -> tuple[list[dict[str, Any]], list[str]]:
     """Half the reports see known groups where they are, half new sites (twice each)."""
-    rng = random.Random(5)
+    rng = random.Random(5 + salt)
     out: list[dict[str, Any]] = []
     groups = rng.sample(range(known_groups), reports // 2)
     lat, lon, _ = group_centre(np.array(groups, dtype=np.int64))
@@ -495,9 +535,10 @@ def pipeline_reports(known_groups: int, reports: int, wifi_per: int = 10
         out.append(_report(rng, lat[n], lon[n], macs))
     sites = reports // 4
     new_macs = []
-    centres = group_centre(np.arange(10**8, 10**8 + sites, dtype=np.int64))
+    centres = group_centre(np.arange(10**8 + 10**6 * salt, 10**8 + 10**6 * salt + sites,
+                                     dtype=np.int64))
     for site in range(sites):
-        macs = [pipeline_mod.mac("country-new", site, k) for k in range(wifi_per)]
+        macs = [pipeline_mod.mac("country-new", salt, site, k) for k in range(wifi_per)]
         macs = [f"{int(m, 16) & ~(0x03 << 40):012x}" for m in macs]
         new_macs += macs
         for _ in range(2):
@@ -516,12 +557,23 @@ def _report(rng: random.Random, lat: float, lon: float, macs: list[str]) -> dict
                                  for n, m in enumerate(macs)]}
 
 
-def measure_pipeline(db: Db, known_groups: int, args: argparse.Namespace) -> dict[str, Any]:
+def measure_pipeline(db: Db, known_groups: int, salt: int, args: argparse.Namespace
+                     ) -> dict[str, Any]:
     import redis
 
-    reports, new_macs = pipeline_reports(known_groups, args.reports)
+    from ichnaea_cell.export import full_name
+    from ichnaea_host.site.coverage import BUILT_KEY
+
+    reports, new_macs = pipeline_reports(known_groups, args.reports, salt)
     observations = sum(len(r["wifiAccessPoints"]) for r in reports)
-    redis.Redis.from_url(REDIS_URI).flushdb()
+    client = redis.Redis.from_url(REDIS_URI)
+    client.flushdb()
+    # the daily whole-table jobs are timed on their own (measure_jobs): here
+    # they are done for today, as on a service that runs for a while
+    client.set(BUILT_KEY, f"{time.time():.0f} 1")
+    exports = VAR / "pipeline-var" / "exports"
+    exports.mkdir(parents=True, exist_ok=True)
+    (exports / full_name(datetime.now(UTC).date())).write_bytes(b"")
     queues = pipeline_mod.Database(db.uri, REDIS_URI)
     service = pipeline_mod.Service(db.uri, REDIS_URI, VAR / "pipeline-var", 2)
     if not db.query("SELECT 1 FROM api_key WHERE valid_key = %s", (pipeline_mod.KEY,)):
@@ -612,7 +664,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--import-rows", type=int, default=1_000_000)
     parser.add_argument("--pool-mib", type=int, default=0,
                         help="the recommended pool (default: the tables and indexes + 10 %%)")
-    parser.add_argument("--steps", default="load,size,locate,pipeline,import")
+    parser.add_argument("--steps", default="load,size,jobs,locate,pipeline,import")
+    parser.add_argument("--pipeline-rounds", type=int, default=2)
     parser.add_argument("--scales", default="small,big")
     parser.add_argument("--port", type=int, default=locate_mod.PORT)
     parser.add_argument("--drop", action="store_true", help="drop both databases at the end")
@@ -633,9 +686,17 @@ def main(argv: list[str] | None = None) -> int:
     def save() -> None:
         args.json.write_text(json.dumps(results, indent=2, default=str))
 
+    chosen = [(scale, *scales[scale]) for scale in args.scales.split(",")]
+
+    def recommended() -> int:
+        total = 0
+        for scale, db, _, _ in chosen:
+            size = results[scale].get("size") or sizes(db)
+            total += sum(s["data"] + s["index"] for s in size.values())
+        return max(args.pool_mib * 2**20 or int(total * 1.1), DEFAULT_POOL)
+
     try:
-        for scale in args.scales.split(","):
-            db, wifi, cells = scales[scale]
+        for scale, db, wifi, cells in chosen:
             out = results.setdefault(scale, {})
             out.update(wifi=wifi, cells=cells)
             if "load" in steps:
@@ -644,7 +705,6 @@ def main(argv: list[str] | None = None) -> int:
                 took = load(db, wifi, cells)
                 if took:
                     out["load"] = took
-                save()
             if "size" in steps:
                 out["size"] = sizes(db)
                 for table, s in out["size"].items():
@@ -653,34 +713,47 @@ def main(argv: list[str] | None = None) -> int:
                             f"{(s['data'] + s['index']) / s['rows']:.0f} bytes/row "
                             f"(data {s['data'] / s['rows']:.0f}, indexes "
                             f"{s['index'] / s['rows']:.0f}; .ibd {s['ibd'] / s['rows']:.0f})")
-                save()
-            if "locate" in steps:
-                tables = out.get("size") or sizes(db)
-                total = sum(s["data"] + s["index"] for s in tables.values())
-                pools = {"default": DEFAULT_POOL,
-                         "recommended": max(args.pool_mib * 2**20 or int(total * 1.1),
-                                            DEFAULT_POOL)}
-                for label in ("recommended", "default"):
-                    size = set_pool(db, pools[label])
-                    if label == "recommended":
-                        log(f"warmed the pool in {warm(db):.0f} s")
-                    log(f"{scale}: locate with a {size / 2**20:.0f} MiB buffer pool")
-                    runs = measure_locate(db, wifi, cells, args)
-                    runs["pool_mib"] = size / 2**20
-                    out[f"locate_{label}"] = runs
-                    log(f"  {json.dumps(runs)}")
-                    save()
-            if "pipeline" in steps:
-                size = out.get("size") or sizes(db)
-                total = sum(s["data"] + s["index"] for s in size.values())
-                set_pool(db, max(args.pool_mib * 2**20 or int(total * 1.1), DEFAULT_POOL))
+            save()
+        if "jobs" in steps:
+            set_pool(any_db, recommended())
+            for scale, db, _, _ in chosen:
                 warm(db)
-                out["pipeline"] = measure_pipeline(db, args.small // GROUP, args)
-                log(f"{scale} pipeline: {out['pipeline']}")
+                results[scale]["jobs"] = measure_jobs(db)
                 save()
-            if "import" in steps:
-                out["import"] = measure_import(db, args.import_rows)
-                log(f"{scale} import: {out['import']}")
+        if "locate" in steps:
+            for label in ("recommended", "default"):
+                size = set_pool(any_db, recommended() if label == "recommended" else DEFAULT_POOL)
+                if label == "recommended":
+                    for _, db, _, _ in chosen:
+                        log(f"warmed {db.name} in {warm(db):.0f} s")
+                log(f"locate with a {size / 2**20:.0f} MiB buffer pool")
+                runs = measure_locate(chosen, args)
+                for scale, kinds in runs.items():
+                    kinds["pool_mib"] = size / 2**20
+                    results[scale][f"locate_{label}"] = kinds
+                    log(f"  {scale}: {json.dumps(kinds)}")
+                save()
+        if "pipeline" in steps:
+            set_pool(any_db, recommended())
+            for _, db, _, _ in chosen:
+                warm(db)
+            run_id = int(time.time()) % 1000 * 10
+            for turn in range(args.pipeline_rounds):
+                for scale, db, _, _ in chosen:
+                    run = measure_pipeline(db, args.small // GROUP, run_id + turn, args)
+                    log(f"{scale} pipeline: {run}")
+                    results[scale].setdefault("pipeline_runs", []).append(run)
+                    save()
+            for scale, _, _, _ in chosen:
+                runs = results[scale].get("pipeline_runs", [])[-args.pipeline_rounds:]
+                results[scale]["pipeline"] = {
+                    key: sum(r[key] for r in runs) / len(runs)
+                    for key in ("obs_per_s", "worker_us", "mariadb_us")}
+            save()
+        if "import" in steps:
+            for scale, db, _, _ in chosen:
+                results[scale]["import"] = measure_import(db, args.import_rows)
+                log(f"{scale} import: {results[scale]['import']}")
                 save()
     finally:
         set_pool(any_db, original_pool)
