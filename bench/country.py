@@ -357,7 +357,6 @@ def load(db: Db, wifi: int, cells: int) -> dict[str, Any]:
             yield wifi_rows(order[start:start + CHUNK])  # noqa: B023 - consumed at once
 
     times["wifi_s"] = bulk_load(db, "wifi", WIFI_LOAD, wifi_chunks(), wifi)
-    del order
     log(f"wifi: {wifi:,} rows in {time.perf_counter() - started:.0f} s")
     areas: list[str] = []
     started = time.perf_counter()
@@ -562,6 +561,7 @@ def measure_pipeline(db: Db, known_groups: int, salt: int, args: argparse.Namesp
     import redis
 
     from ichnaea_cell.export import full_name
+    from ichnaea_host.pipeline.periodic import REGION_STATS_BUILT_KEY
     from ichnaea_host.site.coverage import BUILT_KEY
 
     reports, new_macs = pipeline_reports(known_groups, args.reports, salt)
@@ -571,6 +571,7 @@ def measure_pipeline(db: Db, known_groups: int, salt: int, args: argparse.Namesp
     # the daily whole-table jobs are timed on their own (measure_jobs): here
     # they are done for today, as on a service that runs for a while
     client.set(BUILT_KEY, f"{time.time():.0f} 1")
+    client.set(REGION_STATS_BUILT_KEY, f"{time.time():.0f} 1")
     exports = VAR / "pipeline-var" / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     (exports / full_name(datetime.now(UTC).date())).write_bytes(b"")
