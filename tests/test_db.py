@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ichnaea_host.core import migrate
-from ichnaea_host.core.db import excluded, insert_ignore, upsert
+from ichnaea_host.core.db import excluded, insert_ignore, long_read, upsert
 from ichnaea_host.core.models import ExportConfig, Stat
 
 
@@ -120,3 +120,18 @@ def test_an_api_key_row_gives_the_api_key_of_every_column(runtime):
     assert isinstance(value, ApiKey) and value.valid_key == row.valid_key
     assert (value.maxreq, value.fallback_name, value.store_sample_locate) == (5, "fb", 0)
     assert value.can_fallback() and not value.store_sample("locate")
+
+
+def test_long_read_waits_longer_than_the_pool(runtime):
+    """A daily job's whole-table read (issue 31: minutes at 30M stations) runs on a
+    connection of its own with its own read timeout, not the pool's 30 s."""
+    import peewee
+
+    Stat.create(key=3, time="2026-01-02", value=7)
+    db = runtime.db.rw
+    assert long_read(db, "SELECT value FROM stat", []) == [(7,)]
+    if not isinstance(db, peewee.MySQLDatabase):
+        return
+    assert long_read(db, "SELECT SLEEP(1.5)", [], timeout=5) == [(0,)]
+    with pytest.raises(Exception, match="timed out"):
+        long_read(db, "SELECT SLEEP(3)", [], timeout=1)

@@ -277,3 +277,28 @@ def test_region_stats_untouched_when_nothing_counted(runtime):
     RegionStat.create(region="DE", kind="wifi", count=5)
     assert update_statregion(runtime) == 0
     assert region_stats(runtime) == {"DE": {"wifi": 5}}
+
+
+def test_region_stats_job_counts_once_a_day(runtime, monkeypatch):
+    """The job reads every station table whole: once a day (issue 31), and at
+    every look while nothing was found, never again at a scheduler's restart."""
+    from ichnaea_host.pipeline import periodic, stats
+
+    calls: list[int] = []
+    found = [0]
+
+    def counted(rt: Any) -> int:
+        calls.append(1)
+        return found[0]
+
+    monkeypatch.setattr(stats, "update_statregion", counted)
+    periodic._update_statregion(runtime, now=1000.0)
+    periodic._update_statregion(runtime, now=1100.0)
+    assert len(calls) == 2  # nothing found yet: counted at every look
+    found[0] = 3
+    periodic._update_statregion(runtime, now=1200.0)
+    periodic._update_statregion(runtime, now=1200.0 + 3600)
+    periodic._update_statregion(runtime, now=1200.0 + 86399)
+    assert len(calls) == 3  # regions found: not again within the day
+    periodic._update_statregion(runtime, now=1200.0 + 86400)
+    assert len(calls) == 4

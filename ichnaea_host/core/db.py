@@ -206,6 +206,33 @@ class Database:
                 db.close()
 
 
+#: seconds a whole-table read of a periodic job may take (the pool's connections
+#: give up after 30 s: at 30 million stations one grouped read takes minutes)
+LONG_READ_TIMEOUT = 3600
+
+
+def long_read(db: peewee.Database, sql: str, params: Sequence[Any],
+              timeout: int = LONG_READ_TIMEOUT) -> list[tuple[Any, ...]]:
+    """The rows of one long read, such as a daily job's whole-table
+    aggregate: on MySQL over a connection of its own whose reads wait up to
+    ``timeout`` seconds (the pooled ones give up after 30 s, and the server
+    would go on with the abandoned query); elsewhere over ``db`` itself."""
+    if isinstance(db, peewee.DatabaseProxy):
+        db = db.obj
+    if not isinstance(db, peewee.MySQLDatabase):
+        return list(db.execute_sql(sql, params).fetchall())
+    import pymysql
+
+    options = {**db.connect_params, "read_timeout": timeout, "write_timeout": timeout}
+    conn = pymysql.connect(database=db.database, **options)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, tuple(params))
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
 def release_connection(db: peewee.Database) -> None:
     """Close this thread's connection (a pooled one goes back to the pool,
     which drops it when it is broken)."""

@@ -2,18 +2,25 @@
 
 Registered like a plugin's (:data:`ichnaea_host.plugins.manager.BUILTIN_PLUGINS`), and
 triggered by the scheduler through the task ``ichnaea.periodic``. Intervals
-are the original's, except the region statistics: hourly instead of daily,
-so that a new installation's stats page fills within the hour.
+are the original's. The region statistics read every station table whole
+(a ``GROUP BY region`` over tens of millions of rows at country scale), so
+they are counted once a day, as the original did; the job looks hourly, and
+counts at every look while nothing has been counted yet, so that a new
+installation's stats page fills within the hour. A restarted scheduler does
+not count again: the time of the last count is kept in Redis.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ichnaea_host.core.hookspecs import hookimpl
 from ichnaea_host.core.sections import PeriodicJob
 
 DAY = 86400.0
+#: "<unix time> <regions found>" of the last count of the region statistics
+REGION_STATS_BUILT_KEY = "stats:regions_built"
 
 
 def _update_statcounter(rt: Any, settings: Any = None) -> bool:
@@ -23,10 +30,18 @@ def _update_statcounter(rt: Any, settings: Any = None) -> bool:
     return False
 
 
-def _update_statregion(rt: Any, settings: Any = None) -> bool:
+def _update_statregion(rt: Any, settings: Any = None, now: float | None = None) -> bool:
+    """Count the stations per region once a day (or while none were found)."""
     from ichnaea_host.pipeline.stats import update_statregion
 
-    update_statregion(rt)
+    now = time.time() if now is None else now
+    built = rt.redis.get(REGION_STATS_BUILT_KEY)
+    if built is not None:
+        at, _, regions = (built.decode() if isinstance(built, bytes) else str(built)).partition(" ")
+        if now - float(at) < DAY and regions not in ("", "0"):
+            return False
+    found = update_statregion(rt)
+    rt.redis.set(REGION_STATS_BUILT_KEY, f"{now:.0f} {found}")
     return False
 
 

@@ -4,7 +4,9 @@
 of ``per_degree`` cells per degree, with the day the cell's latest station
 was last seen; a radio plugin's :class:`~ichnaea_host.CoverageLayer` calls it
 for each of its tables. One grouped read of the whole table (a full scan:
-run by the worker's periodic job, never per request).
+run by the worker's periodic job once a day, never per request), on a
+connection of its own that waits for it (:func:`~ichnaea_host.core.db.long_read`):
+at 30 million stations it takes minutes, the pooled connections give up after 30 s.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import peewee
 from peewee import SQL, fn
 
 from ichnaea_host.core.clock import today_utc
-from ichnaea_host.core.db import is_mysql
+from ichnaea_host.core.db import is_mysql, long_read
 from ichnaea_host.stations.rules import BLOCK_DAYS
 
 #: a coverage cell: lat index, lon index, last seen, stations
@@ -60,5 +62,7 @@ def station_coverage(model: type[peewee.Model], per_degree: int,
              .group_by(SQL("i"), SQL("j")).tuples())
     if database is not None:
         query = query.bind(database)
-    rows: list[Any] = list(query)
+    sql, params = query.sql()
+    rows: list[Any] = long_read(database if database is not None else model._meta.database,
+                                sql, params)
     return [(int(row[0]), int(row[1]), _day(row[2]), int(row[3])) for row in rows]
