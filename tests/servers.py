@@ -322,3 +322,16 @@ def eventually(check: Any, timeout: float = 30.0, interval: float = 0.25,
                 return last
         time.sleep(interval)
     raise AssertionError(message or f"not true after {timeout} s (last: {last!r})")
+
+
+def migration_count() -> int:
+    """How many migrations an empty database needs: those of the host and of
+    every installed plugin (what ``ichnaea`` says an unmigrated database needs)."""
+    import peewee
+
+    from ichnaea_host.core import migrate
+    from ichnaea_host.core.settings import Settings
+    from ichnaea_host.plugins.manager import build_plugin_host
+
+    plugins = build_plugin_host(Settings.from_env({}))
+    return len(migrate.pending(peewee.SqliteDatabase(":memory:"), plugins.migration_dirs))
