@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the plugin API: ``name as name`` re-exports it
     from ichnaea_host.core.db import select_for_update as select_for_update
     from ichnaea_host.core.db import upsert as upsert
     from ichnaea_host.core.files import export_exists as export_exists
+    from ichnaea_host.core.files import open_data_file as open_data_file
     from ichnaea_host.core.files import publish_export as publish_export
     from ichnaea_host.core.geo import circle_radius as circle_radius
     from ichnaea_host.core.geo import distance as distance

@@ -12,17 +12,18 @@ without loading a view.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ichnaea_host.core.content_settings import content_settings, exports_dir
 
-__all__ = ["asset_bucket", "asset_client", "export_exists", "exports_dir", "publish_export",
-           "write_gzip"]
+__all__ = ["asset_bucket", "asset_client", "export_exists", "exports_dir", "open_data_file",
+           "publish_export", "write_gzip"]
 
 
 def asset_bucket(ctx: Any) -> str:
@@ -129,3 +130,40 @@ def publish_export(ctx: Any, name: str, header: str, lines: Iterable[str], *,
                            progress=progress)
         asset_client(ctx).upload_file(str(path), bucket, f"export/{name}")
     return f"s3://{bucket}/export/{name}", count
+
+
+class _CountingReader(io.RawIOBase):
+    """A raw file that reports how many bytes were read (for a progress bar)."""
+
+    def __init__(self, raw: IO[bytes], progress: Callable[[int], Any] | None) -> None:
+        self.raw = raw
+        self.progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.raw.read(len(buffer))
+        buffer[:len(data)] = data
+        if data and self.progress is not None:
+            self.progress(len(data))
+        return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def open_data_file(path: Path, progress: Callable[[int], Any] | None = None, *,
+                   encoding: str = "utf-8", errors: str = "strict") -> IO[str]:
+    """A data file to import (a cell export, a wardriving log) as text,
+    gunzipped when it starts with gzip's magic bytes, newlines as written
+    (for the csv module); ``progress`` is told the bytes read from the disk
+    as they are read (what a progress bar over the file's size needs)."""
+    raw = open(path, "rb")  # noqa: SIM115 - closed with the returned wrapper
+    gzipped = raw.read(2) == b"\x1f\x8b"
+    raw.seek(0)
+    stream: IO[bytes] = io.BufferedReader(_CountingReader(raw, progress), 1 << 16)
+    if gzipped:
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+    return io.TextIOWrapper(stream, encoding=encoding, errors=errors, newline="")

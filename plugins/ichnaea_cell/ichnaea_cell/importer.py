@@ -26,8 +26,6 @@ one turns up.
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import math
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -110,34 +108,11 @@ class ImportStats:
         return text
 
 
-class CountingReader(io.RawIOBase):
-    """A raw file that reports how many bytes were read (for a progress bar)."""
-
-    def __init__(self, raw: IO[bytes], progress: Callable[[int], Any] | None) -> None:
-        self.raw = raw
-        self.progress = progress
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.raw.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        if n and self.progress is not None:
-            self.progress(n)
-        return n
-
-
 def open_text(path: Path, progress: Callable[[int], Any] | None = None) -> IO[str]:
-    """The file as text, gunzipped when it starts with the gzip magic bytes."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed with the returned wrapper
-    magic = raw.read(2)
-    raw.seek(0)
-    stream: IO[bytes] = io.BufferedReader(CountingReader(raw, progress), 1 << 16)
-    if magic == b"\x1f\x8b":
-        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
-    return io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
+    """The file as text, gunzipped when gzipped (:func:`ichnaea_host.open_data_file`)."""
+    from ichnaea_host import open_data_file
+
+    return open_data_file(path, progress)
 
 
 # ---------------------------------------------------------------------------

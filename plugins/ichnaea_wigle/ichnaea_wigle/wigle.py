@@ -43,8 +43,6 @@ learnt where it was not seen. The report's position is a GNSS one with
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import math
 import re
 from collections import Counter, OrderedDict
@@ -111,37 +109,12 @@ class FileStats:
 # the file
 
 
-class _Counting(io.RawIOBase):
-    """A raw file that reports the bytes read (for the progress bar)."""
-
-    def __init__(self, raw: IO[bytes], progress: Callable[[int], Any] | None) -> None:
-        self.raw = raw
-        self.progress = progress
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.raw.read(len(buffer))
-        buffer[:len(data)] = data
-        if data and self.progress is not None:
-            self.progress(len(data))
-        return len(data)
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
-
-
 def open_text(path: Path, progress: Callable[[int], Any] | None = None) -> IO[str]:
-    """The file as text, gunzipped when it starts with gzip's magic bytes."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed with the returned wrapper
-    gzipped = raw.read(2) == b"\x1f\x8b"
-    raw.seek(0)
-    stream: IO[bytes] = io.BufferedReader(_Counting(raw, progress), 1 << 16)
-    if gzipped:
-        stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
-    return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    """The file as text (a byte-order mark dropped, undecodable bytes
+    replaced: SSIDs are not always UTF-8), gunzipped when gzipped."""
+    from ichnaea_host import open_data_file
+
+    return open_data_file(path, progress, encoding="utf-8-sig", errors="replace")
 
 
 def read_header(path: Path, rows: Iterator[list[str]], line: Callable[[], int]
